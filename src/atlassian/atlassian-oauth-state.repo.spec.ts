@@ -1,0 +1,248 @@
+import { Test, TestingModule } from '@nestjs/testing';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { DatabaseModule } from '../database/database.module';
+import { AtlassianOauthStateEntity } from '../database/entities';
+import { AtlassianOauthStateValidationError } from './atlassian-oauth-state.errors';
+import { AtlassianOauthStateRepo, AtlassianOauthTokens } from './atlassian-oauth-state.repo';
+import { AtlassianModule } from './atlassian.module';
+
+const JIRA = 'jira';
+const TENANT = 'tenant-a';
+const FIRST: AtlassianOauthTokens = {
+  accessToken: 'access-1',
+  refreshToken: 'refresh-1',
+  expiresAt: new Date('2026-01-01T10:00:00.000Z'),
+};
+const SECOND: AtlassianOauthTokens = {
+  accessToken: 'access-2',
+  refreshToken: 'refresh-2',
+  expiresAt: new Date('2026-01-01T11:00:00.000Z'),
+};
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe(AtlassianOauthStateRepo.name, () => {
+  let moduleRef: TestingModule;
+  let sut: AtlassianOauthStateRepo;
+  let dataSource: DataSource;
+
+  const rowCount = async (): Promise<number> => dataSource.getRepository(AtlassianOauthStateEntity).count();
+
+  beforeEach(async () => {
+    moduleRef = await Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule] }).compile();
+    sut = moduleRef.get(AtlassianOauthStateRepo);
+    dataSource = moduleRef.get<DataSource>(getDataSourceToken());
+  });
+
+  afterEach(async () => {
+    await moduleRef.close();
+  });
+
+  it('runs on the in-memory SQLite database with the table synchronized', async () => {
+    expect(dataSource.options.database).toBe(':memory:');
+    await expect(dataSource.query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'atlassian_oauth_state'`)).resolves.toEqual([
+      { name: 'atlassian_oauth_state' },
+    ]);
+    const columns = await dataSource.query<{ name: string; notnull: number }[]>(`PRAGMA table_info('atlassian_oauth_state')`);
+    expect(Object.fromEntries(columns.map((c) => [c.name, c.notnull]))).toEqual({
+      id: 1,
+      platform: 1,
+      tenant_id: 1,
+      accessToken: 0,
+      refreshToken: 1,
+      expires_at: 0,
+      updatedAt: 1,
+    });
+  });
+
+  describe('upsert and get', () => {
+    it('inserts a new state and resolves with the stored entity', async () => {
+      const stored = await sut.upsert(JIRA, TENANT, FIRST);
+
+      expect(stored).toBeInstanceOf(AtlassianOauthStateEntity);
+      expect(stored).toEqual({
+        id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        platform: JIRA,
+        tenantId: TENANT,
+        ...FIRST,
+        updatedAt: expect.any(Date),
+      });
+      await expect(rowCount()).resolves.toBe(1);
+    });
+
+    it('reads the stored state back with get', async () => {
+      const stored = await sut.upsert(JIRA, TENANT, FIRST);
+
+      await expect(sut.get(JIRA, TENANT)).resolves.toEqual(stored);
+    });
+
+    it('resolves null for a key that has no state', async () => {
+      await expect(sut.get(JIRA, 'nobody')).resolves.toBeNull();
+    });
+
+    it('replaces the state on the same key without a duplicate row and keeps the id', async () => {
+      const first = await sut.upsert(JIRA, TENANT, FIRST);
+      const second = await sut.upsert(JIRA, TENANT, SECOND);
+
+      expect(second).toEqual({ ...first, ...SECOND, updatedAt: expect.any(Date) });
+      await expect(sut.get(JIRA, TENANT)).resolves.toEqual(second);
+      await expect(rowCount()).resolves.toBe(1);
+    });
+
+    it('is idempotent when the same tokens are written twice', async () => {
+      await sut.upsert(JIRA, TENANT, FIRST);
+      await sut.upsert(JIRA, TENANT, FIRST);
+
+      await expect(sut.get(JIRA, TENANT)).resolves.toMatchObject(FIRST);
+      await expect(rowCount()).resolves.toBe(1);
+    });
+
+    it('round-trips a null accessToken and expiresAt', async () => {
+      await sut.upsert(JIRA, TENANT, { accessToken: null, refreshToken: 'refresh-only', expiresAt: null });
+
+      await expect(sut.get(JIRA, TENANT)).resolves.toMatchObject({ accessToken: null, refreshToken: 'refresh-only', expiresAt: null });
+    });
+
+    it('stores omitted accessToken and expiresAt as null, never keeping the previous ones', async () => {
+      await sut.upsert(JIRA, TENANT, FIRST);
+      await sut.upsert(JIRA, TENANT, { refreshToken: 'refresh-2' });
+
+      await expect(sut.get(JIRA, TENANT)).resolves.toMatchObject({ accessToken: null, refreshToken: 'refresh-2', expiresAt: null });
+    });
+
+    it('advances updatedAt on every upsert, including the conflict-update path', async () => {
+      const first = await sut.upsert(JIRA, TENANT, FIRST);
+      await sleep(5);
+      const second = await sut.upsert(JIRA, TENANT, SECOND);
+      await sleep(5);
+      const third = await sut.upsert(JIRA, TENANT, SECOND);
+
+      expect(second.updatedAt.getTime()).toBeGreaterThan(first.updatedAt.getTime());
+      expect(third.updatedAt.getTime()).toBeGreaterThan(second.updatedAt.getTime());
+    });
+
+    it('keeps platforms and tenants apart', async () => {
+      await sut.upsert('jira', 'tenant-a', { refreshToken: 'jira-a' });
+      await sut.upsert('jira', 'tenant-b', { refreshToken: 'jira-b' });
+      await sut.upsert('confluence', 'tenant-a', { refreshToken: 'confluence-a' });
+      await sut.upsert('jira', 'tenant-b', { refreshToken: 'jira-b-2' });
+
+      await expect(sut.get('jira', 'tenant-a')).resolves.toMatchObject({ refreshToken: 'jira-a' });
+      await expect(sut.get('jira', 'tenant-b')).resolves.toMatchObject({ refreshToken: 'jira-b-2' });
+      await expect(sut.get('confluence', 'tenant-a')).resolves.toMatchObject({ refreshToken: 'confluence-a' });
+      await expect(sut.get('confluence', 'tenant-b')).resolves.toBeNull();
+      await expect(rowCount()).resolves.toBe(3);
+    });
+
+    it('leaves exactly one row after 50 concurrent upserts on one key', async () => {
+      const writes = Array.from({ length: 50 }, (_, i) => sut.upsert(JIRA, TENANT, { refreshToken: `refresh-${i}` }));
+      await Promise.all(writes);
+
+      await expect(rowCount()).resolves.toBe(1);
+      const stored = await sut.get(JIRA, TENANT);
+      expect(Array.from({ length: 50 }, (_, i) => `refresh-${i}`)).toContain(stored?.refreshToken);
+    });
+
+    it('round-trips long, unicode and quote-laden values exactly', async () => {
+      const tokens: AtlassianOauthTokens = {
+        accessToken: 'a'.repeat(8 * 1024) + '\u{1F511}',
+        refreshToken: `r'"; DROP TABLE atlassian_oauth_state; --\\ ünïcødé 令牌 ${'z'.repeat(8 * 1024)}`,
+        expiresAt: new Date('2030-06-15T23:59:59.999Z'),
+      };
+      const platform = `jira "cloud" 'ö'`;
+      const tenantId = 'tenant \u00e9\u{1F600}';
+
+      await sut.upsert(platform, tenantId, tokens);
+
+      await expect(sut.get(platform, tenantId)).resolves.toMatchObject({ platform, tenantId, ...tokens });
+    });
+  });
+
+  describe('the unique constraint', () => {
+    it('is enforced by the database itself for a raw duplicate insert', async () => {
+      const insert = `INSERT INTO atlassian_oauth_state (id, platform, tenant_id, refreshToken, updatedAt) VALUES (?, ?, ?, ?, datetime('now'))`;
+      await dataSource.query(insert, ['00000000-0000-4000-8000-000000000001', JIRA, TENANT, 'raw-1']);
+
+      await expect(dataSource.query(insert, ['00000000-0000-4000-8000-000000000002', JIRA, TENANT, 'raw-2'])).rejects.toThrow(/UNIQUE constraint failed/);
+      await expect(rowCount()).resolves.toBe(1);
+    });
+  });
+
+  describe('the find+save fallback for drivers without upsert', () => {
+    beforeEach(() => {
+      dataSource.driver.supportedUpsertTypes.length = 0;
+    });
+
+    it('makes Repository.upsert unusable, so the fallback is what runs', async () => {
+      await expect(dataSource.getRepository(AtlassianOauthStateEntity).upsert({ platform: JIRA, tenantId: TENANT, refreshToken: 'x' }, ['platform', 'tenantId'])).rejects.toThrow(
+        /not supported by the current database driver/,
+      );
+    });
+
+    it('inserts, updates in place, nulls omitted fields and advances updatedAt', async () => {
+      const first = await sut.upsert(JIRA, TENANT, FIRST);
+      await sleep(5);
+      const second = await sut.upsert(JIRA, TENANT, { refreshToken: 'refresh-2' });
+
+      expect(second).toEqual({ ...first, accessToken: null, refreshToken: 'refresh-2', expiresAt: null, updatedAt: expect.any(Date) });
+      expect(second.updatedAt.getTime()).toBeGreaterThan(first.updatedAt.getTime());
+      await expect(sut.get(JIRA, TENANT)).resolves.toEqual(second);
+      await expect(rowCount()).resolves.toBe(1);
+    });
+
+    it('survives 50 concurrent first writes on one key with exactly one row', async () => {
+      const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => sut.upsert(JIRA, TENANT, { refreshToken: `refresh-${i}` })));
+
+      expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+      await expect(rowCount()).resolves.toBe(1);
+    });
+  });
+
+  describe('bad input', () => {
+    let before: AtlassianOauthStateEntity;
+
+    beforeEach(async () => {
+      before = await sut.upsert(JIRA, TENANT, FIRST);
+    });
+
+    const badUpserts: [string, string, () => Promise<unknown>][] = [
+      ['empty refreshToken', 'refreshToken', () => sut.upsert(JIRA, TENANT, { ...SECOND, refreshToken: '' })],
+      ['whitespace refreshToken', 'refreshToken', () => sut.upsert(JIRA, TENANT, { ...SECOND, refreshToken: '  ' })],
+      ['missing refreshToken', 'refreshToken', () => sut.upsert(JIRA, TENANT, { accessToken: 'access-2' } as AtlassianOauthTokens)],
+      ['non-string refreshToken', 'refreshToken', () => sut.upsert(JIRA, TENANT, { refreshToken: 42 } as unknown as AtlassianOauthTokens)],
+      ['empty platform', 'platform', () => sut.upsert('', TENANT, SECOND)],
+      ['whitespace platform', 'platform', () => sut.upsert(' \t', TENANT, SECOND)],
+      ['empty tenantId', 'tenantId', () => sut.upsert(JIRA, '', SECOND)],
+      ['whitespace tenantId', 'tenantId', () => sut.upsert(JIRA, '   ', SECOND)],
+      ['non-string tenantId', 'tenantId', () => sut.upsert(JIRA, 7 as unknown as string, SECOND)],
+      ['over-long tenantId', 'tenantId', () => sut.upsert(JIRA, 't'.repeat(256), SECOND)],
+      ['non-string accessToken', 'accessToken', () => sut.upsert(JIRA, TENANT, { ...SECOND, accessToken: 1 as unknown as string })],
+      ['invalid Date expiresAt', 'expiresAt', () => sut.upsert(JIRA, TENANT, { ...SECOND, expiresAt: new Date('not a date') })],
+      ['string expiresAt', 'expiresAt', () => sut.upsert(JIRA, TENANT, { ...SECOND, expiresAt: '2026-01-01' as unknown as Date })],
+      ['null tokens', 'tokens', () => sut.upsert(JIRA, TENANT, null as unknown as AtlassianOauthTokens)],
+    ];
+
+    it.each(badUpserts)('refuses %s, naming %s, and leaves the stored state as it was', async (_case, field, call) => {
+      const rejection = call();
+
+      await expect(rejection).rejects.toBeInstanceOf(AtlassianOauthStateValidationError);
+      await expect(rejection).rejects.toMatchObject({ field, message: expect.stringContaining(field) });
+      await expect(sut.get(JIRA, TENANT)).resolves.toEqual(before);
+      await expect(rowCount()).resolves.toBe(1);
+    });
+
+    it('never puts a token value into the error message', async () => {
+      const error = (await sut.upsert(JIRA, TENANT, { ...SECOND, accessToken: 'secret-access-value', expiresAt: new Date(NaN) }).catch((e: unknown) => e)) as Error;
+
+      expect(error).toBeInstanceOf(AtlassianOauthStateValidationError);
+      expect(error.message).not.toContain('secret-access-value');
+      expect(error.message).not.toContain(SECOND.refreshToken);
+    });
+
+    it('refuses a blank key on get', async () => {
+      await expect(sut.get(JIRA, ' ')).rejects.toMatchObject({ name: 'AtlassianOauthStateValidationError', field: 'tenantId' });
+      await expect(sut.get('', TENANT)).rejects.toMatchObject({ name: 'AtlassianOauthStateValidationError', field: 'platform' });
+    });
+  });
+});

@@ -1,0 +1,1 @@
+export { AtlassianOauthStateEntity } from './atlassian-oauth-state.entity';
