@@ -1,15 +1,25 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { Module } from '@nestjs/common';
 import { TypeOrmModule, TypeOrmModuleOptions } from '@nestjs/typeorm';
 import { DatabaseConfig, loadDatabaseConfig } from './database.config';
 import { AtlassianOauthStateEntity } from './entities';
 
-/** Builds the TypeORM options for a resolved {@link DatabaseConfig}. */
+/**
+ * How long a SQLite writer waits for another process's write lock before SQLITE_BUSY.
+ * A write holds the lock for well under a millisecond, so only a wedged process can exhaust it.
+ */
+export const SQLITE_BUSY_TIMEOUT_MS = 30_000;
+
+/**
+ * Builds the TypeORM options for a resolved {@link DatabaseConfig}.
+ *
+ * A SQLite file (whose folder TypeORM creates if missing) runs in WAL mode with
+ * `synchronous = FULL`: every upsert that resolved has been fsynced, so it survives the process
+ * being killed and the machine losing power. Writers in several processes wait up to
+ * {@link SQLITE_BUSY_TIMEOUT_MS} for each other instead of failing with SQLITE_BUSY.
+ * See https://www.sqlite.org/wal.html and https://www.sqlite.org/pragma.html#pragma_synchronous.
+ */
 export function typeOrmOptions(config: DatabaseConfig): TypeOrmModuleOptions {
-  if (config.database !== ':memory:') {
-    mkdirSync(dirname(config.database), { recursive: true });
-  }
+  const file = config.database !== ':memory:';
   return {
     type: 'better-sqlite3',
     database: config.database,
@@ -17,6 +27,14 @@ export function typeOrmOptions(config: DatabaseConfig): TypeOrmModuleOptions {
     // Plan BJ-5: the entity is the de-facto migration on the embedded SQLite database.
     synchronize: true,
     logging: config.logging,
+    // better-sqlite3's `timeout` is SQLite's busy timeout.
+    timeout: SQLITE_BUSY_TIMEOUT_MS,
+    prepareDatabase: (db: { pragma(source: string): unknown }) => {
+      if (file) {
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = FULL');
+      }
+    },
   };
 }
 
