@@ -1,0 +1,82 @@
+/**
+ * One of the writers of the contention run: boots the module on the shared file and upserts
+ * when bench/run.ts says so (IPC messages), so that all writers start each phase together.
+ */
+import { bootBenchApp } from './lib/app';
+import { keyOf, prng, tokensOf } from './lib/keys';
+import { nextSeq } from './lib/measure';
+import { seed, SqliteFloor, sqliteHandleOf, sqlitePragmas } from './lib/sqlite';
+
+export type ContentionRequest =
+  | { type: 'seed'; rows: number }
+  | { type: 'run'; variant: 'raw' | 'repo.upsert'; ops: number; rows: number; seed: number }
+  | { type: 'count' }
+  | { type: 'stop' };
+
+export type ContentionReply =
+  | { type: 'ready'; pragmas: Record<string, unknown> }
+  | { type: 'seeded' }
+  | { type: 'done'; latenciesNs: number[]; wallNs: number; errors: number }
+  | { type: 'count'; rows: number }
+  | { type: 'failed'; error: string };
+
+const reply = (message: ContentionReply): void => {
+  process.send?.(message);
+};
+
+async function main(database: string): Promise<void> {
+  const app = await bootBenchApp(database);
+  const db = sqliteHandleOf(app.dataSource);
+  if (String(db.pragma('journal_mode', { simple: true })).toLowerCase() !== 'wal') {
+    db.pragma('journal_mode = WAL');
+  }
+  const floor = new SqliteFloor(db);
+  process.on('message', (request: ContentionRequest) => {
+    handle(request).catch((error: unknown) => reply({ type: 'failed', error: error instanceof Error ? error.message : String(error) }));
+  });
+  reply({ type: 'ready', pragmas: sqlitePragmas(db) });
+
+  async function handle(request: ContentionRequest): Promise<void> {
+    switch (request.type) {
+      case 'seed':
+        seed(db, 0, request.rows);
+        reply({ type: 'seeded' });
+        return;
+      case 'count':
+        reply({ type: 'count', rows: await app.repo.count() });
+        return;
+      case 'stop':
+        await app.context.close();
+        process.disconnect();
+        return;
+      case 'run': {
+        const random = prng(request.seed);
+        const latenciesNs: number[] = [];
+        let errors = 0;
+        const started = process.hrtime.bigint();
+        for (let i = 0; i < request.ops; i++) {
+          const key = keyOf(Math.floor(random() * request.rows));
+          const tokens = tokensOf(nextSeq() * 16 + request.seed);
+          const start = process.hrtime.bigint();
+          try {
+            if (request.variant === 'raw') {
+              floor.upsert(key, tokens);
+            } else {
+              await app.repo.upsert(key.platform, key.tenantId, tokens);
+            }
+          } catch {
+            errors++;
+          }
+          latenciesNs.push(Number(process.hrtime.bigint() - start));
+        }
+        reply({ type: 'done', latenciesNs, wallNs: Number(process.hrtime.bigint() - started), errors });
+        return;
+      }
+    }
+  }
+}
+
+main(process.argv[2] ?? '').catch((error: unknown) => {
+  reply({ type: 'failed', error: error instanceof Error ? error.message : String(error) });
+  process.exitCode = 1;
+});

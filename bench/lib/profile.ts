@@ -1,0 +1,69 @@
+/** How much work one measurement does. */
+export interface Effort {
+  readonly rounds: number;
+  readonly block: number;
+  readonly warmupRounds: number;
+}
+
+/** What one engine worker is asked to do. */
+export interface EngineJob {
+  /** `sqlite-memory` or `sqlite-wal`; server engines get their own names. */
+  readonly engine: string;
+  /** `:memory:` or the file path. */
+  readonly database: string;
+  /** Table sizes, ascending: the table grows from one to the next. */
+  readonly sizes: readonly number[];
+  readonly get: Effort;
+  readonly upsert: Effort;
+}
+
+/** The contention run: several processes writing to one file. */
+export interface ContentionJob {
+  readonly database: string;
+  readonly writers: number;
+  readonly rows: number;
+  /** Phases alternate between the variants (raw, repo, raw, repo, ...). */
+  readonly phases: number;
+  /** Upserts per writer per phase. */
+  readonly opsPerPhase: number;
+}
+
+export interface BenchPlan {
+  readonly quick: boolean;
+  readonly engines: readonly Omit<EngineJob, 'database'>[];
+  readonly contention: Omit<ContentionJob, 'database'>;
+}
+
+const FULL_SIZES = [1_000, 100_000, 1_000_000];
+
+/** The full run: the issue's sizes, enough iterations for a stable p99, well under ten minutes. */
+export const FULL_PLAN: BenchPlan = {
+  quick: false,
+  engines: [
+    {
+      engine: 'sqlite-memory',
+      sizes: FULL_SIZES,
+      get: { rounds: 20, block: 500, warmupRounds: 2 },
+      upsert: { rounds: 20, block: 200, warmupRounds: 2 },
+    },
+    {
+      engine: 'sqlite-wal',
+      sizes: FULL_SIZES,
+      get: { rounds: 20, block: 500, warmupRounds: 2 },
+      upsert: { rounds: 10, block: 100, warmupRounds: 1 },
+    },
+  ],
+  contention: { writers: 4, rows: 100_000, phases: 4, opsPerPhase: 250 },
+};
+
+/** `--quick`: tiny sizes, a few iterations; checks that everything runs, proves nothing about speed. */
+export const QUICK_PLAN: BenchPlan = {
+  quick: true,
+  engines: FULL_PLAN.engines.map((engine) => ({
+    ...engine,
+    sizes: [100, 1_000],
+    get: { rounds: 2, block: 20, warmupRounds: 1 },
+    upsert: { rounds: 2, block: 10, warmupRounds: 1 },
+  })),
+  contention: { writers: 4, rows: 200, phases: 2, opsPerPhase: 10 },
+};

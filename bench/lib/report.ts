@@ -1,0 +1,91 @@
+import { VariantStats } from './measure';
+import { BenchResult, EngineResult } from './results';
+import { ratio } from './targets';
+
+const int = (value: number): string => Math.round(value).toLocaleString('en-US');
+const fixed = (value: number): string => value.toFixed(1);
+const table = (header: string[], rows: string[][]): string =>
+  [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
+
+function operationRows(rows: number, op: string, list: readonly VariantStats[]): string[][] {
+  return list.map((s) => [int(rows), op, s.variant, int(s.opsPerSec), fixed(s.meanUs), fixed(s.p50Us), fixed(s.p99Us), fixed(s.p99MedianRoundUs), `${ratio(list, s.variant, 'raw').toFixed(2)}x`]);
+}
+
+function engineSection(engine: EngineResult): string {
+  const pragmas = Object.entries(engine.pragmas)
+    .map(([name, value]) => `${name}=${String(value)}`)
+    .join(', ');
+  const rows = engine.sizes.flatMap((size) => [...operationRows(size.rows, 'get', size.get), ...operationRows(size.rows, 'upsert', size.upsert)]);
+  return [
+    `### ${engine.engine} (${pragmas})`,
+    '',
+    table(['rows', 'op', 'variant', 'ops/s', 'mean µs', 'p50 µs', 'p99 µs', 'p99 µs (median round)', 'time vs raw'], rows),
+  ].join('\n');
+}
+
+/** The run as markdown: the machine, the targets, every measurement, loading, contention and the query plan. */
+export function renderMarkdown(result: BenchResult): string {
+  const { machine } = result;
+  const lines: string[] = [
+    `Run ${result.startedAt}${result.quick ? ' (--quick: tiny sizes, not a measurement)' : ''}, ${result.seconds} s, commit ${machine.commit}.`,
+    `Machine: nproc ${machine.nproc}, ${machine.cpuModel}, ${int(machine.totalMemMiB)} MiB RAM, Node ${machine.node}, ${machine.platform}.`,
+    '',
+    '### Targets (ratios within this run)',
+    '',
+    'A ratio "time vs X" is the median over rounds of (mean time of the variant in that round / mean time of X in that round); every round runs all variants back to back on the same keys, the first variant rotating. "p99 (median round)" is the median of the rounds\' p99s: one burst of a noisy neighbour cannot set it alone.',
+    '',
+    table(
+      ['target', 'where', 'measured', 'limit', 'met'],
+      result.targets.map((t) => [t.target, t.where, String(t.measured), String(t.limit), t.met ? 'yes' : '**no**']),
+    ),
+  ];
+  for (const engine of result.engines) {
+    lines.push('', engineSection(engine));
+  }
+  lines.push(
+    '',
+    '### Loading (raw prepared inserts, 10,000 rows a transaction; RSS sampled after each)',
+    '',
+    table(
+      ['engine', 'rows', 'seconds', 'rows/s', 'RSS before MiB', 'peak RSS MiB', 'peak JS heap MiB', 'database MiB'],
+      result.engines.flatMap((engine) =>
+        engine.sizes.map((size) => [engine.engine, `${int(size.load.fromRows)} → ${int(size.load.toRows)}`, String(size.load.seconds), int(size.load.rowsPerSec), int(size.load.rssBeforeMiB), int(size.load.peakRssMiB), int(size.load.peakHeapUsedMiB), int(size.load.databaseMiB)]),
+      ),
+    ),
+  );
+  const { contention } = result;
+  const rawContention = contention.variants.find((v) => v.variant === 'raw');
+  lines.push(
+    '',
+    `### Contention: ${contention.writers} processes upserting random tenants of one WAL file (${int(contention.rows)} rows; ${Object.entries(contention.pragmas)
+      .map(([name, value]) => `${name}=${String(value)}`)
+      .join(', ')})`,
+    '',
+    table(
+      ['variant', 'upserts', 'ops/s (all writers)', 'p50 µs', 'p99 µs', 'errors', 'time vs raw'],
+      contention.variants.map((v) => [v.variant, int(v.ops), int(v.opsPerSec), fixed(v.p50Us), fixed(v.p99Us), String(v.errors), rawContention ? `${(rawContention.opsPerSec / v.opsPerSec).toFixed(2)}x` : '-']),
+    ),
+    '',
+    `Rows afterwards: ${int(contention.rowsAfter)}.`,
+  );
+  const largest = result.engines[0]?.sizes[result.engines[0].sizes.length - 1];
+  if (largest !== undefined) {
+    lines.push(
+      '',
+      `### EXPLAIN QUERY PLAN of the get query (${result.engines[0]?.engine}, ${int(largest.rows)} rows)`,
+      '',
+      'The statement `repo.get` sends, as TypeORM logged it:',
+      '',
+      '```sql',
+      largest.explain.repoSql,
+      '```',
+      '',
+      '```text',
+      ...largest.explain.repoPlan,
+      '```',
+      '',
+      `The raw floor's plan: \`${largest.explain.rawPlan.join('; ')}\`.`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,77 @@
+import { VariantStats } from './measure';
+import { LoadStats } from './sqlite';
+
+/** The query plan of the get query: the repo's exact statement, and the raw floor's. */
+export interface ExplainResult {
+  readonly repoSql: string;
+  readonly repoPlan: string[];
+  readonly rawPlan: string[];
+  /** True when both plans search the unique index on `(platform, tenant_id)` rather than scan. */
+  readonly usesUniqueIndex: boolean;
+}
+
+export interface SizeResult {
+  readonly rows: number;
+  readonly load: LoadStats;
+  readonly explain: ExplainResult;
+  readonly get: VariantStats[];
+  readonly upsert: VariantStats[];
+}
+
+export interface EngineResult {
+  readonly engine: string;
+  readonly pragmas: Record<string, unknown>;
+  readonly sizes: SizeResult[];
+  /** Peak resident set of the worker over its whole life (`process.resourceUsage().maxRSS`). */
+  readonly maxRssMiB: number;
+  readonly seconds: number;
+}
+
+export interface ContentionPhase {
+  readonly variant: string;
+  readonly writers: number;
+  readonly ops: number;
+  readonly wallSeconds: number;
+  readonly opsPerSec: number;
+  readonly p50Us: number;
+  readonly p99Us: number;
+  readonly errors: number;
+}
+
+export interface ContentionResult {
+  readonly engine: string;
+  readonly writers: number;
+  readonly rows: number;
+  readonly pragmas: Record<string, unknown>;
+  /** One entry per variant, all its phases together. */
+  readonly variants: ContentionPhase[];
+  /** Rows in the table afterwards: writers only update, so it equals `rows`. */
+  readonly rowsAfter: number;
+}
+
+export interface TargetResult {
+  readonly target: string;
+  readonly where: string;
+  readonly measured: number;
+  readonly limit: number;
+  readonly met: boolean;
+}
+
+export interface MachineInfo {
+  readonly nproc: number;
+  readonly cpuModel: string;
+  readonly node: string;
+  readonly platform: string;
+  readonly totalMemMiB: number;
+  readonly commit: string;
+}
+
+export interface BenchResult {
+  readonly quick: boolean;
+  readonly startedAt: string;
+  readonly seconds: number;
+  readonly machine: MachineInfo;
+  readonly engines: EngineResult[];
+  readonly contention: ContentionResult;
+  readonly targets: TargetResult[];
+}

@@ -1,0 +1,175 @@
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { BenchKey, keyOf, tokensOf } from './keys';
+
+/** The part of a better-sqlite3 `Statement` the benchmark uses (the package ships no types here). */
+export interface SqliteStatement {
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+  run(...params: unknown[]): { changes: number };
+}
+
+/** The part of a better-sqlite3 `Database` the benchmark uses. */
+export interface SqliteHandle {
+  prepare(sql: string): SqliteStatement;
+  pragma(source: string, options?: { simple: boolean }): unknown;
+  transaction<Args extends unknown[]>(fn: (...args: Args) => void): (...args: Args) => void;
+}
+
+/** The better-sqlite3 connection under a TypeORM data source: the raw side shares it, and so its page cache. */
+export function sqliteHandleOf(dataSource: DataSource): SqliteHandle {
+  if (dataSource.options.type !== 'better-sqlite3') {
+    throw new Error(`the SQLite floor needs a better-sqlite3 data source, not ${dataSource.options.type}`);
+  }
+  return (dataSource.driver as unknown as { databaseConnection: SqliteHandle }).databaseConnection;
+}
+
+/** What the raw side returns: the same fields, the same types, as the entity. */
+export interface RawState {
+  id: string;
+  platform: string;
+  tenantId: string;
+  accessToken: string | null;
+  refreshToken: string;
+  expiresAt: Date | null;
+  updatedAt: Date;
+}
+
+interface StoredRow {
+  id: string;
+  platform: string;
+  tenant_id: string;
+  accessToken: string | null;
+  refreshToken: string;
+  expires_at: string | null;
+  updatedAt: string;
+}
+
+/** TypeORM's SQLite datetime text: UTC `YYYY-MM-DD HH:MM:SS.SSS`. */
+const toSqliteDate = (date: Date): string => date.toISOString().replace('T', ' ').slice(0, 23);
+const fromSqliteDate = (text: string): Date => new Date(`${text.replace(' ', 'T')}Z`);
+
+const COLUMNS = 'id, platform, tenant_id, accessToken, refreshToken, expires_at, updatedAt';
+
+/** The get query, written by hand: the floor that `repo.get` is compared to. */
+export const RAW_GET_SQL = `SELECT ${COLUMNS} FROM atlassian_oauth_state WHERE platform = ? AND tenant_id = ? LIMIT 1`;
+
+/**
+ * The floor: hand-written better-sqlite3 prepared statements doing what the repo does, on the
+ * same connection. `get` is one indexed SELECT turned into an object with `Date`s; `upsert` is
+ * `INSERT ... ON CONFLICT (platform, tenant_id) DO UPDATE` of every column, then that SELECT.
+ */
+export class SqliteFloor {
+  private readonly select: SqliteStatement;
+  private readonly write: SqliteStatement;
+
+  constructor(db: SqliteHandle) {
+    this.select = db.prepare(RAW_GET_SQL);
+    this.write = db.prepare(
+      `INSERT INTO atlassian_oauth_state (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ` +
+        'ON CONFLICT (platform, tenant_id) DO UPDATE SET accessToken = excluded.accessToken, refreshToken = excluded.refreshToken, ' +
+        'expires_at = excluded.expires_at, updatedAt = excluded.updatedAt',
+    );
+  }
+
+  get(key: BenchKey): RawState | null {
+    const row = this.select.get(key.platform, key.tenantId) as StoredRow | undefined;
+    if (row === undefined) {
+      return null;
+    }
+    return {
+      id: row.id,
+      platform: row.platform,
+      tenantId: row.tenant_id,
+      accessToken: row.accessToken,
+      refreshToken: row.refreshToken,
+      expiresAt: row.expires_at === null ? null : fromSqliteDate(row.expires_at),
+      updatedAt: fromSqliteDate(row.updatedAt),
+    };
+  }
+
+  upsert(key: BenchKey, tokens: { accessToken: string | null; refreshToken: string; expiresAt: Date | null }): RawState {
+    const expiresAt = tokens.expiresAt === null ? null : toSqliteDate(tokens.expiresAt);
+    this.write.run(randomUUID(), key.platform, key.tenantId, tokens.accessToken, tokens.refreshToken, expiresAt, toSqliteDate(new Date()));
+    const stored = this.get(key);
+    if (stored === null) {
+      throw new Error('the raw upsert did not store the row');
+    }
+    return stored;
+  }
+}
+
+/** Rows inserted per transaction while seeding: big enough to be fast, small enough to stay flat in memory. */
+export const SEED_BATCH = 10_000;
+
+/** Memory while seeding, sampled after every batch. */
+export interface LoadStats {
+  readonly fromRows: number;
+  readonly toRows: number;
+  readonly seconds: number;
+  readonly rowsPerSec: number;
+  readonly rssBeforeMiB: number;
+  readonly peakRssMiB: number;
+  readonly peakHeapUsedMiB: number;
+  /** Bytes the database held before and after loading (`page_count * page_size`). */
+  readonly databaseBeforeMiB: number;
+  readonly databaseMiB: number;
+}
+
+const MIB = 1024 * 1024;
+
+/**
+ * Grows the table from `fromRows` to `toRows` tenants with raw prepared inserts, one transaction
+ * per {@link SEED_BATCH} rows. Rows are generated one at a time from their number, never
+ * collected into an array, so memory stays flat however large the table grows.
+ */
+export function seed(db: SqliteHandle, fromRows: number, toRows: number): LoadStats {
+  const insert = db.prepare(`INSERT INTO atlassian_oauth_state (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`);
+  const updatedAt = toSqliteDate(new Date());
+  const batch = db.transaction((from: number, to: number) => {
+    for (let i = from; i < to; i++) {
+      const key = keyOf(i);
+      const tokens = tokensOf(-i);
+      insert.run(randomUUID(), key.platform, key.tenantId, tokens.accessToken, tokens.refreshToken, toSqliteDate(tokens.expiresAt), updatedAt);
+    }
+  });
+  const databaseBytes = (): number => (db.pragma('page_count', { simple: true }) as number) * (db.pragma('page_size', { simple: true }) as number);
+  const databaseBefore = databaseBytes();
+  const rssBefore = process.memoryUsage.rss();
+  let peakRss = rssBefore;
+  let peakHeap = process.memoryUsage().heapUsed;
+  const start = process.hrtime.bigint();
+  for (let from = fromRows; from < toRows; from += SEED_BATCH) {
+    batch(from, Math.min(toRows, from + SEED_BATCH));
+    const memory = process.memoryUsage();
+    peakRss = Math.max(peakRss, memory.rss);
+    peakHeap = Math.max(peakHeap, memory.heapUsed);
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  return {
+    fromRows,
+    toRows,
+    seconds: Math.round(seconds * 100) / 100,
+    rowsPerSec: seconds > 0 ? Math.round((toRows - fromRows) / seconds) : 0,
+    rssBeforeMiB: Math.round(rssBefore / MIB),
+    peakRssMiB: Math.round(peakRss / MIB),
+    peakHeapUsedMiB: Math.round(peakHeap / MIB),
+    databaseBeforeMiB: Math.round(databaseBefore / MIB),
+    databaseMiB: Math.round(databaseBytes() / MIB),
+  };
+}
+
+/** `EXPLAIN QUERY PLAN` of `sql`, one line per step (`SEARCH ... USING INDEX ...`). */
+export function explainQueryPlan(db: SqliteHandle, sql: string, params: unknown[]): string[] {
+  return (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((step) => step.detail);
+}
+
+/** The pragmas that decide what a write costs, as in effect on the connection. */
+export function sqlitePragmas(db: SqliteHandle): Record<string, unknown> {
+  return {
+    journal_mode: db.pragma('journal_mode', { simple: true }),
+    synchronous: db.pragma('synchronous', { simple: true }),
+    busy_timeout: db.pragma('busy_timeout', { simple: true }),
+    cache_size: db.pragma('cache_size', { simple: true }),
+  };
+}

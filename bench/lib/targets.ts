@@ -1,0 +1,56 @@
+import { pairedRatio, VariantStats } from './measure';
+import { EngineResult, TargetResult } from './results';
+
+/** The issue's targets, each a ratio measured within one run. */
+export const LIMITS = {
+  /** `repo.get` mean time over the raw floor's, at every size. */
+  getVsRaw: 4,
+  /** `repo.upsert` mean time over bare `Repository.upsert` + read-back. */
+  upsertVsBare: 1.3,
+  /** `repo.get` p99 (median round) at the largest size over the same at the smallest. */
+  getP99Growth: 1.5,
+  /** Growth of the resident set while loading, beyond the pages an in-memory database itself holds (MiB). */
+  loadRssGrowthMiB: 256,
+} as const;
+
+function stats(list: readonly VariantStats[], variant: string): VariantStats {
+  const found = list.find((s) => s.variant === variant);
+  if (found === undefined) {
+    throw new Error(`no measurement of ${variant}`);
+  }
+  return found;
+}
+
+/** How many times slower `variant` is than `baseline`, paired round by round ({@link pairedRatio}). */
+export function ratio(list: readonly VariantStats[], variant: string, baseline: string): number {
+  return pairedRatio(stats(list, variant), stats(list, baseline));
+}
+
+const target = (name: string, where: string, measured: number, limit: number): TargetResult => ({ target: name, where, measured, limit, met: measured <= limit });
+
+/** Checks every target on every engine and size. */
+export function evaluateTargets(engines: readonly EngineResult[]): TargetResult[] {
+  const results: TargetResult[] = [];
+  for (const engine of engines) {
+    for (const size of engine.sizes) {
+      const where = `${engine.engine}, ${size.rows.toLocaleString('en-US')} rows`;
+      results.push(target('get within 4x of raw', where, ratio(size.get, 'repo.get', 'raw'), LIMITS.getVsRaw));
+      results.push(target('upsert within 1.3x of bare Repository.upsert + read-back', where, ratio(size.upsert, 'repo.upsert', 'typeorm upsert+findOneBy'), LIMITS.upsertVsBare));
+      results.push(target('get served by the unique index (EXPLAIN QUERY PLAN)', where, size.explain.usesUniqueIndex ? 0 : 1, 0));
+    }
+    const smallest = engine.sizes[0];
+    const largest = engine.sizes[engine.sizes.length - 1];
+    if (smallest !== undefined && largest !== undefined && largest !== smallest) {
+      const growth = stats(largest.get, 'repo.get').p99MedianRoundUs / stats(smallest.get, 'repo.get').p99MedianRoundUs;
+      results.push(target(`get p99 at ${largest.rows.toLocaleString('en-US')} within 1.5x of p99 at ${smallest.rows.toLocaleString('en-US')}`, engine.engine, Math.round(growth * 100) / 100, LIMITS.getP99Growth));
+      // An in-memory database is itself resident: only the growth beyond its own pages is overhead.
+      const { load } = largest;
+      const inMemory = engine.engine.endsWith('memory');
+      const rssGrowth = load.peakRssMiB - load.rssBeforeMiB - (inMemory ? load.databaseMiB - load.databaseBeforeMiB : 0);
+      results.push(
+        target(`RSS growth while loading to ${largest.rows.toLocaleString('en-US')} rows (MiB${inMemory ? ', beyond the database pages' : ''})`, engine.engine, rssGrowth, LIMITS.loadRssGrowthMiB),
+      );
+    }
+  }
+  return results;
+}

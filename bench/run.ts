@@ -1,0 +1,91 @@
+/**
+ * `npm run bench [-- --quick] [-- --out DIR]`: what the Atlassian OAuth state store costs against
+ * the raw driver as the table grows. Writes DIR/latest.json and DIR/latest.md (default
+ * bench/results) and prints the markdown. A benchmark, not a test: it fails only if something
+ * breaks, never because a target is missed.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, release, tmpdir, totalmem, type } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Command } from 'commander';
+import { runContention } from './lib/contention';
+import { exited, forkBench, nextMessage } from './lib/processes';
+import { BenchPlan, EngineJob, FULL_PLAN, QUICK_PLAN } from './lib/profile';
+import { renderMarkdown } from './lib/report';
+import { BenchResult, EngineResult, MachineInfo } from './lib/results';
+import { evaluateTargets } from './lib/targets';
+
+function machineInfo(): MachineInfo {
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: __dirname, encoding: 'utf8' }).trim();
+  } catch {
+    // not a git checkout: the report says so
+  }
+  return {
+    nproc: availableParallelism(),
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    platform: `${type()} ${release()}`,
+    totalMemMiB: Math.round(totalmem() / 1024 / 1024),
+    commit,
+  };
+}
+
+async function runEngineWorker(job: EngineJob): Promise<EngineResult> {
+  const child = forkBench(join(__dirname, 'engine-worker.ts'), [JSON.stringify(job)]);
+  const answer = await nextMessage<{ result?: EngineResult; error?: string }>(child, () => true);
+  await exited(child);
+  if (answer.result === undefined) {
+    throw new Error(`engine ${job.engine} failed: ${answer.error ?? 'no result'}`);
+  }
+  return answer.result;
+}
+
+export async function runBench(plan: BenchPlan, outDir: string): Promise<BenchResult> {
+  const startedAt = new Date();
+  const scratch = mkdtempSync(join(tmpdir(), 'agent-core-bench-'));
+  try {
+    const engines: EngineResult[] = [];
+    for (const engine of plan.engines) {
+      const database = engine.engine === 'sqlite-memory' ? ':memory:' : join(scratch, `${engine.engine}.sqlite`);
+      process.stderr.write(`bench: ${engine.engine}, sizes ${engine.sizes.join(', ')}\n`);
+      engines.push(await runEngineWorker({ ...engine, database }));
+    }
+    process.stderr.write(`bench: contention, ${plan.contention.writers} writers\n`);
+    const contention = await runContention({ ...plan.contention, database: join(scratch, 'contention.sqlite') });
+    const result: BenchResult = {
+      quick: plan.quick,
+      startedAt: startedAt.toISOString(),
+      seconds: Math.round((Date.now() - startedAt.getTime()) / 100) / 10,
+      machine: machineInfo(),
+      engines,
+      contention,
+      targets: evaluateTargets(engines),
+    };
+    mkdirSync(outDir, { recursive: true });
+    writeFileSync(join(outDir, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
+    writeFileSync(join(outDir, 'latest.md'), renderMarkdown(result));
+    return result;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+const program = new Command()
+  .name('bench')
+  .description('the Atlassian OAuth state store against the raw driver, as the table grows')
+  .option('--quick', 'tiny sizes and few iterations: checks that the benchmark runs, in seconds')
+  .option('--out <dir>', 'where latest.json and latest.md go', join(__dirname, 'results'))
+  .action(async (options: { quick?: boolean; out: string }) => {
+    const outDir = resolve(options.out);
+    const result = await runBench(options.quick ? QUICK_PLAN : FULL_PLAN, outDir);
+    process.stdout.write(renderMarkdown(result));
+    process.stderr.write(`bench: wrote ${join(outDir, 'latest.json')} and latest.md in ${result.seconds} s\n`);
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,100 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BenchResult } from '../bench/lib/results';
+
+const ROOT = join(__dirname, '..');
+
+/** Runs `npm run bench -- --quick --out DIR` as a user would, and resolves with its exit code and output. */
+function runQuickBench(outDir: string): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'bench/run.ts', '--quick', '--out', outDir], { cwd: ROOT });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, output })));
+}
+
+const variantShape = (variant: string) => ({
+  variant,
+  ops: expect.any(Number),
+  opsPerSec: expect.any(Number),
+  meanUs: expect.any(Number),
+  p50Us: expect.any(Number),
+  p99Us: expect.any(Number),
+  p99MedianRoundUs: expect.any(Number),
+  roundMeanUs: [expect.any(Number), expect.any(Number)],
+});
+
+// Checks only that the benchmark runs and reports every measurement: never how fast anything is.
+describe('npm run bench -- --quick', () => {
+  let dir: string;
+  let run: { code: number | null; output: string };
+  let result: BenchResult;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'agent-core-bench-test-'));
+    run = await runQuickBench(dir);
+    result = JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')) as BenchResult;
+  }, 180_000);
+
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('exits 0 and says where it wrote the results', () => {
+    expect(run.code).toBe(0);
+    expect(run.output).toContain(join(dir, 'latest.json'));
+  });
+
+  it('measures get and upsert of every variant at every size on both SQLite engines', () => {
+    expect(result.quick).toBe(true);
+    expect(result.engines.map((e) => e.engine)).toEqual(['sqlite-memory', 'sqlite-wal']);
+    for (const engine of result.engines) {
+      expect(engine.sizes.map((s) => s.rows)).toEqual([100, 1_000]);
+      for (const size of engine.sizes) {
+        expect(size.get).toEqual([variantShape('raw'), variantShape('repo.get'), variantShape('typeorm findOneBy')]);
+        expect(size.upsert).toEqual([variantShape('raw'), variantShape('repo.upsert'), variantShape('typeorm upsert+findOneBy')]);
+        for (const stats of [...size.get, ...size.upsert]) {
+          expect(stats.ops).toBeGreaterThan(0);
+          expect(Number.isFinite(stats.opsPerSec) && Number.isFinite(stats.p99Us)).toBe(true);
+        }
+        expect(size.load).toMatchObject({ toRows: size.rows, peakRssMiB: expect.any(Number), databaseMiB: expect.any(Number) });
+      }
+    }
+    expect(result.engines[1]?.pragmas).toMatchObject({ journal_mode: 'wal' });
+  });
+
+  it('shows the query plan of the exact get statement, served by the unique index', () => {
+    for (const size of result.engines.flatMap((e) => e.sizes)) {
+      expect(size.explain.repoSql).toMatch(/^SELECT .* FROM "atlassian_oauth_state"/);
+      expect(size.explain.repoPlan.join('\n')).toMatch(/SEARCH .* USING INDEX sqlite_autoindex_atlassian_oauth_state_\d+ \(platform=\? AND tenant_id=\?\)/);
+      expect(size.explain.usesUniqueIndex).toBe(true);
+    }
+  });
+
+  it('runs 4 writer processes on one file without errors or extra rows', () => {
+    expect(result.contention).toMatchObject({ writers: 4, rows: 200, rowsAfter: 200, pragmas: { journal_mode: 'wal' } });
+    expect(result.contention.variants.map((v) => [v.variant, v.ops, v.errors])).toEqual([
+      ['raw', 40, 0],
+      ['repo.upsert', 40, 0],
+    ]);
+  });
+
+  it('evaluates every target and reports the machine', () => {
+    expect(result.targets.length).toBeGreaterThan(0);
+    for (const target of result.targets) {
+      expect(target).toEqual({ target: expect.any(String), where: expect.any(String), measured: expect.any(Number), limit: expect.any(Number), met: expect.any(Boolean) });
+    }
+    expect(result.targets.map((t) => t.target)).toEqual(
+      expect.arrayContaining(['get within 4x of raw', 'upsert within 1.3x of bare Repository.upsert + read-back', 'get served by the unique index (EXPLAIN QUERY PLAN)']),
+    );
+    expect(result.machine).toMatchObject({ nproc: expect.any(Number), cpuModel: expect.any(String), node: process.version });
+  });
+
+  it('writes the markdown table next to the JSON', () => {
+    const markdown = readFileSync(join(dir, 'latest.md'), 'utf8');
+    expect(markdown).toContain('| rows | op | variant | ops/s | mean µs | p50 µs | p99 µs | p99 µs (median round) | time vs raw |');
+    expect(markdown).toContain('EXPLAIN QUERY PLAN');
+  });
+});
