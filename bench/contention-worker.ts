@@ -27,9 +27,6 @@ const reply = (message: ContentionReply): void => {
 async function main(database: string): Promise<void> {
   const app = await bootBenchApp(database);
   const db = sqliteHandleOf(app.dataSource);
-  if (String(db.pragma('journal_mode', { simple: true })).toLowerCase() !== 'wal') {
-    db.pragma('journal_mode = WAL');
-  }
   const floor = new SqliteFloor(db);
   process.on('message', (request: ContentionRequest) => {
     handle(request).catch((error: unknown) => reply({ type: 'failed', error: error instanceof Error ? error.message : String(error) }));

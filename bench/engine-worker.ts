@@ -34,10 +34,6 @@ async function runEngine(job: EngineJob): Promise<EngineResult> {
   const app = await bootBenchApp(job.database);
   try {
     const db = sqliteHandleOf(app.dataSource);
-    if (job.database !== ':memory:' && String(db.pragma('journal_mode', { simple: true })).toLowerCase() !== 'wal') {
-      // Until agent-core's own options turn WAL on, the bench does, so the engine is what it says.
-      db.pragma('journal_mode = WAL');
-    }
     const floor = new SqliteFloor(db);
     const sizes: SizeResult[] = [];
     let rows = 0;
