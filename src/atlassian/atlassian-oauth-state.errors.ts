@@ -9,7 +9,11 @@ export class AtlassianOauthStateValidationError extends Error {
   override readonly name = 'AtlassianOauthStateValidationError';
 
   constructor(
-    /** The offending field: `platform`, `tenantId`, `tokens`, `accessToken`, `refreshToken` or `expiresAt`. */
+    /**
+     * The offending field: `platform`, `tenantId`, `tokens`, `accessToken`, `refreshToken`,
+     * `expiresAt`, `options`, `expectedRefreshToken`, or for `rotate` `refresh`, `minValidityMs`,
+     * `leaseMs` or `waitMs`.
+     */
     readonly field: string,
     requirement: string,
   ) {
@@ -38,5 +42,54 @@ export class AtlassianOauthStateConflictError extends Error {
         (current ? 'another writer stored a newer refresh token' : 'nothing is stored') +
         '. Nothing was written; use error.current instead of refreshing again.',
     );
+  }
+}
+
+/**
+ * `rotate` found no stored state for the key: there is no refresh token to refresh from. The
+ * tenant has to connect (consent) first, or was disconnected meanwhile.
+ */
+export class AtlassianOauthStateNotFoundError extends Error {
+  override readonly name = 'AtlassianOauthStateNotFoundError';
+
+  constructor(
+    readonly platform: string,
+    readonly tenantId: string,
+  ) {
+    super(`No Atlassian OAuth state is stored for (${platform}, ${tenantId}): connect the tenant first; there is nothing to refresh.`);
+  }
+}
+
+/**
+ * `rotate` waited `waitMs` for another caller's refresh of the same key (in this process or
+ * another one) without getting a valid state or the lease. Nothing was written and `refresh` was
+ * not called; retry later, or raise `waitMs` if refreshes legitimately take that long.
+ */
+export class AtlassianOauthRotateTimeoutError extends Error {
+  override readonly name = 'AtlassianOauthRotateTimeoutError';
+
+  constructor(
+    readonly platform: string,
+    readonly tenantId: string,
+    readonly waitMs: number,
+  ) {
+    super(`Timed out after ${waitMs} ms waiting for another refresh of the Atlassian OAuth state of (${platform}, ${tenantId}); nothing was written.`);
+  }
+}
+
+/**
+ * The consumer's `refresh` function threw (or rejected) inside `rotate`. The stored state is
+ * unchanged and the lease was released, so the next `rotate` may try again at once. The original
+ * error is `cause`; its message is not copied here because it may quote a token.
+ */
+export class AtlassianOauthRefreshFailedError extends Error {
+  override readonly name = 'AtlassianOauthRefreshFailedError';
+
+  constructor(
+    readonly platform: string,
+    readonly tenantId: string,
+    cause: unknown,
+  ) {
+    super(`Refreshing the Atlassian OAuth state of (${platform}, ${tenantId}) failed; the stored state is unchanged. See error.cause.`, { cause });
   }
 }

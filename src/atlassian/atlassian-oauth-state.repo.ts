@@ -1,9 +1,16 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
-import { AtlassianOauthStateEntity } from '../database/entities';
+import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from '../database/entities';
 import { isUniqueViolation } from '../database/unique-violation';
-import { AtlassianOauthStateConflictError, AtlassianOauthStateValidationError } from './atlassian-oauth-state.errors';
+import { InProcessTurns, RefreshLeases } from './atlassian-oauth-refresh-lease';
+import {
+  AtlassianOauthRefreshFailedError,
+  AtlassianOauthRotateTimeoutError,
+  AtlassianOauthStateConflictError,
+  AtlassianOauthStateNotFoundError,
+  AtlassianOauthStateValidationError,
+} from './atlassian-oauth-state.errors';
 
 /** The token set that one Atlassian token response yields. */
 export interface AtlassianOauthTokens {
@@ -24,6 +31,45 @@ export interface AtlassianOauthUpsertOptions {
   expectedRefreshToken?: string | null;
 }
 
+/**
+ * The consumer's token refresh for {@link AtlassianOauthStateRepo.rotate}: given the stored state,
+ * typically calls Atlassian's token endpoint with its `refreshToken` and returns the new token set.
+ */
+export type AtlassianOauthRefresh = (current: AtlassianOauthStateEntity) => Promise<AtlassianOauthTokens> | AtlassianOauthTokens;
+
+/** Options of {@link AtlassianOauthStateRepo.rotate}; every one is a number of milliseconds. */
+export interface AtlassianOauthRotateOptions {
+  /**
+   * A stored state whose `expiresAt` is later than now plus this is returned as it is, without a
+   * refresh. Default {@link DEFAULT_MIN_VALIDITY_MS}. `Number.MAX_SAFE_INTEGER` forces a refresh.
+   */
+  minValidityMs?: number;
+  /**
+   * How long the refresh lease lasts: after this a caller that died mid-refresh no longer blocks
+   * the others. Make it longer than your slowest `refresh` (e.g. its HTTP timeout). Default
+   * {@link DEFAULT_LEASE_MS}.
+   */
+  leaseMs?: number;
+  /**
+   * How long to wait for another caller's refresh of the same key before rejecting with
+   * `AtlassianOauthRotateTimeoutError`. Default {@link DEFAULT_WAIT_MS}.
+   */
+  waitMs?: number;
+}
+
+/** Default {@link AtlassianOauthRotateOptions.minValidityMs}: one minute. */
+export const DEFAULT_MIN_VALIDITY_MS = 60_000;
+/** Default {@link AtlassianOauthRotateOptions.leaseMs}: 30 seconds. */
+export const DEFAULT_LEASE_MS = 30_000;
+/** Default {@link AtlassianOauthRotateOptions.waitMs}: one minute. */
+export const DEFAULT_WAIT_MS = 60_000;
+/** Largest `leaseMs` and `waitMs`: Node's longest timer (about 24.8 days). */
+export const MAX_ROTATE_TIMER_MS = 2_147_483_647;
+
+/** The first pause of a caller polling for another process's lease, doubled up to {@link MAX_POLL_MS}. */
+const FIRST_POLL_MS = 10;
+const MAX_POLL_MS = 200;
+
 /** Longest `platform` or `tenantId` accepted: the `varchar` length on server databases. */
 export const MAX_KEY_LENGTH = 255;
 
@@ -32,6 +78,7 @@ const RACE_ATTEMPTS = 5;
 
 type StateKey = Pick<AtlassianOauthStateEntity, 'platform' | 'tenantId'>;
 type StateValues = Omit<AtlassianOauthStateEntity, 'id'>;
+type RotateLimits = Required<AtlassianOauthRotateOptions>;
 
 /**
  * Durable store of the newest Atlassian OAuth state per `(platform, tenantId)`.
@@ -41,10 +88,18 @@ type StateValues = Omit<AtlassianOauthStateEntity, 'id'>;
  */
 @Injectable()
 export class AtlassianOauthStateRepo {
+  private readonly logger = new Logger(AtlassianOauthStateRepo.name);
+  private readonly leases: RefreshLeases;
+  private readonly turns = new InProcessTurns();
+
   constructor(
     @InjectRepository(AtlassianOauthStateEntity)
     private readonly repository: Repository<AtlassianOauthStateEntity>,
-  ) {}
+    @InjectRepository(AtlassianOauthRefreshLeaseEntity)
+    leaseRepository: Repository<AtlassianOauthRefreshLeaseEntity>,
+  ) {
+    this.leases = new RefreshLeases(leaseRepository);
+  }
 
   /**
    * Reads the stored state of one `(platform, tenantId)`.
@@ -117,9 +172,120 @@ export class AtlassianOauthStateRepo {
     return (affected ?? 0) > 0;
   }
 
+  /**
+   * Returns a state of one `(platform, tenantId)` that is valid for at least `minValidityMs`,
+   * calling `refresh` only when the stored one is not, and never while another `refresh` of the
+   * same key runs anywhere: single flight across every process that shares the database.
+   *
+   * - A stored `expiresAt` later than now plus `minValidityMs` is returned without a refresh; a
+   *   `null` `expiresAt` always needs one.
+   * - Otherwise the caller takes the key's lease (a row of `atlassian_oauth_refresh_lease`, taken
+   *   atomically by the database and lasting `leaseMs`), reads the state again, calls
+   *   `refresh(state)` if it still needs it, and stores the result with the conditional upsert,
+   *   expecting the refresh token it refreshed with. Callers of the same process queue in memory;
+   *   the first of them polls the lease with a backoff of 10 to 200 ms. When the lease is
+   *   released they re-read the state and refresh only if it still needs it.
+   * - A holder that died keeps the others out only until its lease lapses. A holder whose lease
+   *   lapsed and was taken over cannot overwrite the newer token: its write is refused and it
+   *   resolves with the state that won.
+   *
+   * @returns the stored state that is valid afterwards (the newest one).
+   * @throws AtlassianOauthStateValidationError for a blank key, a `refresh` that is not a
+   *   function, or an option that is not a number in range (`minValidityMs` >= 0, `leaseMs` > 0,
+   *   `waitMs` >= 0), before anything is read or written; also when `refresh` returns invalid tokens.
+   * @throws AtlassianOauthStateNotFoundError when nothing is stored for the key (or it was deleted
+   *   during the refresh): there is nothing to refresh from.
+   * @throws AtlassianOauthRotateTimeoutError when `waitMs` passed while another caller held the
+   *   lease; nothing was written.
+   * @throws AtlassianOauthRefreshFailedError when `refresh` threw; the error it threw is `cause`,
+   *   the stored state is unchanged and the lease is released.
+   */
+  async rotate(
+    platform: string,
+    tenantId: string,
+    refresh: AtlassianOauthRefresh,
+    options: AtlassianOauthRotateOptions = {},
+  ): Promise<AtlassianOauthStateEntity> {
+    const key = validateKey(platform, tenantId);
+    if (typeof refresh !== 'function') {
+      throw new AtlassianOauthStateValidationError('refresh', 'must be a function returning the new tokens');
+    }
+    const limits = validateRotateOptions(options);
+    const deadline = Date.now() + limits.waitMs;
+    const endTurn = await this.turns.take(key, deadline);
+    if (!endTurn) {
+      throw new AtlassianOauthRotateTimeoutError(key.platform, key.tenantId, limits.waitMs);
+    }
+    try {
+      return await this.rotateInTurn(key, refresh, limits, deadline);
+    } finally {
+      endTurn();
+    }
+  }
+
   /** Counts the stored `(platform, tenantId)` states. */
   async count(): Promise<number> {
     return this.repository.count();
+  }
+
+  /** The in-process turn is ours: poll until the state is valid or the database lease is ours. */
+  private async rotateInTurn(key: StateKey, refresh: AtlassianOauthRefresh, limits: RotateLimits, deadline: number): Promise<AtlassianOauthStateEntity> {
+    for (let pause = FIRST_POLL_MS; ; pause = Math.min(2 * pause, MAX_POLL_MS)) {
+      const state = await this.requireState(key);
+      if (isValidFor(state, limits.minValidityMs)) {
+        return state;
+      }
+      const holder = await this.leases.tryAcquire(key, limits.leaseMs);
+      if (holder !== null) {
+        try {
+          return await this.refreshHoldingLease(key, refresh, limits.minValidityMs);
+        } finally {
+          await this.leases.release(key, holder).catch((error: unknown) => {
+            // Not fatal: the lease lapses after leaseMs by itself.
+            this.logger.warn(`Could not release the refresh lease of (${key.platform}, ${key.tenantId}): ${error instanceof Error ? error.name : 'error'}`);
+          });
+        }
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        throw new AtlassianOauthRotateTimeoutError(key.platform, key.tenantId, limits.waitMs);
+      }
+      await sleep(Math.min(remaining, pause / 2 + Math.random() * pause));
+    }
+  }
+
+  /** The lease is ours: re-read (someone may have refreshed just before we took it), refresh, store with fencing. */
+  private async refreshHoldingLease(key: StateKey, refresh: AtlassianOauthRefresh, minValidityMs: number): Promise<AtlassianOauthStateEntity> {
+    const state = await this.requireState(key);
+    if (isValidFor(state, minValidityMs)) {
+      return state;
+    }
+    let tokens: AtlassianOauthTokens;
+    try {
+      tokens = await refresh(Object.assign(new AtlassianOauthStateEntity(), state));
+    } catch (cause) {
+      throw new AtlassianOauthRefreshFailedError(key.platform, key.tenantId, cause);
+    }
+    try {
+      return await this.upsert(key.platform, key.tenantId, tokens, { expectedRefreshToken: state.refreshToken });
+    } catch (error) {
+      if (error instanceof AtlassianOauthStateConflictError) {
+        // Fenced: our lease lapsed and another holder stored a newer token; theirs wins.
+        if (error.current) {
+          return error.current;
+        }
+        throw new AtlassianOauthStateNotFoundError(key.platform, key.tenantId);
+      }
+      throw error;
+    }
+  }
+
+  private async requireState(key: StateKey): Promise<AtlassianOauthStateEntity> {
+    const state = await this.repository.findOneBy(key);
+    if (!state) {
+      throw new AtlassianOauthStateNotFoundError(key.platform, key.tenantId);
+    }
+    return state;
   }
 
   /** First connect: the unique constraint refuses the insert when the key is already stored. */
@@ -207,6 +373,36 @@ function validateExpectedRefreshToken(options: unknown): string | null | undefin
     throw new AtlassianOauthStateValidationError('expectedRefreshToken', 'must be a non-empty string, null or omitted');
   }
   return expectedRefreshToken;
+}
+
+function validateRotateOptions(options: unknown): RotateLimits {
+  if (typeof options !== 'object' || options === null) {
+    throw new AtlassianOauthStateValidationError('options', 'must be an object');
+  }
+  const { minValidityMs, leaseMs, waitMs } = options as Record<string, unknown>;
+  return {
+    minValidityMs: requireMilliseconds('minValidityMs', minValidityMs, DEFAULT_MIN_VALIDITY_MS, 0, Number.MAX_SAFE_INTEGER),
+    leaseMs: requireMilliseconds('leaseMs', leaseMs, DEFAULT_LEASE_MS, 1, MAX_ROTATE_TIMER_MS),
+    waitMs: requireMilliseconds('waitMs', waitMs, DEFAULT_WAIT_MS, 0, MAX_ROTATE_TIMER_MS),
+  };
+}
+
+function requireMilliseconds(field: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) {
+    return fallback;
+  }
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new AtlassianOauthStateValidationError(field, `must be a number of milliseconds from ${min} to ${max}, or omitted`);
+  }
+  return value;
+}
+
+function isValidFor(state: AtlassianOauthStateEntity, minValidityMs: number): boolean {
+  return state.expiresAt !== null && state.expiresAt.getTime() > Date.now() + minValidityMs;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function validateTokens(tokens: unknown): Pick<StateValues, 'accessToken' | 'refreshToken' | 'expiresAt'> {

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule, TypeOrmModuleOptions } from '@nestjs/typeorm';
 import { DatabaseConfig, loadDatabaseConfig } from './database.config';
-import { AtlassianOauthStateEntity } from './entities';
+import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from './entities';
 
 /**
  * How long a SQLite writer waits for another process's write lock before SQLITE_BUSY.
@@ -23,7 +23,7 @@ export function typeOrmOptions(config: DatabaseConfig): TypeOrmModuleOptions {
   return {
     type: 'better-sqlite3',
     database: config.database,
-    entities: [AtlassianOauthStateEntity],
+    entities: [AtlassianOauthStateEntity, AtlassianOauthRefreshLeaseEntity],
     // Plan BJ-5: the entity is the de-facto migration on the embedded SQLite database.
     synchronize: true,
     logging: config.logging,
@@ -48,7 +48,7 @@ export function typeOrmOptions(config: DatabaseConfig): TypeOrmModuleOptions {
 @Module({
   imports: [
     TypeOrmModule.forRootAsync({ useFactory: () => typeOrmOptions(loadDatabaseConfig()) }),
-    TypeOrmModule.forFeature([AtlassianOauthStateEntity]),
+    TypeOrmModule.forFeature([AtlassianOauthStateEntity, AtlassianOauthRefreshLeaseEntity]),
   ],
   exports: [TypeOrmModule],
 })
