@@ -1,27 +1,21 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Test, TestingModule } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import {
-  AtlassianModule,
   AtlassianOauthStateConflictError,
   AtlassianOauthStateEntity,
   AtlassianOauthStateRepo,
   AtlassianOauthStateValidationError,
 } from '../src/atlassian';
-import { DatabaseModule, SQLITE_BUSY_TIMEOUT_MS } from '../src/database/database.module';
+import { SQLITE_BUSY_TIMEOUT_MS } from '../src/database/database.module';
+import { FileDatabase, openFileDatabase } from './support/file-database';
 
 const JIRA = 'jira';
 const TENANT = 'tenant-a';
 
 describe('rotation-safe writes on a database file', () => {
-  let dir: string;
-  let moduleRef: TestingModule;
+  let database: FileDatabase;
   let sut: AtlassianOauthStateRepo;
   let dataSource: DataSource;
-  const savedPath = process.env.DATABASE_PATH;
 
   const rowCount = () => dataSource.getRepository(AtlassianOauthStateEntity).count();
   const conflictOf = async (promise: Promise<unknown>): Promise<AtlassianOauthStateConflictError> => {
@@ -34,21 +28,13 @@ describe('rotation-safe writes on a database file', () => {
   };
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'agent-core-rotation-'));
-    process.env.DATABASE_PATH = join(dir, 'agent-core.sqlite');
-    moduleRef = await Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule] }).compile();
-    sut = moduleRef.get(AtlassianOauthStateRepo);
-    dataSource = moduleRef.get<DataSource>(getDataSourceToken());
+    database = await openFileDatabase('agent-core-rotation-');
+    sut = database.moduleRef.get(AtlassianOauthStateRepo);
+    dataSource = database.moduleRef.get<DataSource>(getDataSourceToken());
   });
 
   afterEach(async () => {
-    await moduleRef.close();
-    rmSync(dir, { recursive: true, force: true });
-    if (savedPath === undefined) {
-      delete process.env.DATABASE_PATH;
-    } else {
-      process.env.DATABASE_PATH = savedPath;
-    }
+    await database.close();
   });
 
   describe('durability settings of the file database', () => {

@@ -5,11 +5,13 @@
  * Usage: store-worker.ts <mode> <json-args>, with DATABASE_PATH naming the shared file.
  */
 import 'reflect-metadata';
+import { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
 import { AppModule } from '../../src/app.module';
-import { AtlassianOauthStateConflictError, AtlassianOauthStateRepo } from '../../src/atlassian';
-
-export const PLATFORM = 'jira';
+import { PLATFORM } from './store-processes';
+import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthRotateOptions, AtlassianOauthStateConflictError, AtlassianOauthStateRepo } from '../../src/atlassian';
 
 /** Each writer upserts `iterations` times from `startAt` on, cycling over `tenants` from its own offset. */
 export interface WriteArgs {
@@ -40,6 +42,65 @@ export interface ReadArgs {
   tenantId: string;
 }
 export type ReadResult = { refreshToken: string; accessToken: string | null } | null;
+
+/**
+ * Each of `callers` concurrent callers calls `rotate` `iterations` times, pausing up to
+ * `maxPauseMs` between calls. A refresh takes `refreshMs` and returns tokens valid for `validityMs`.
+ */
+export interface RotateLoopArgs {
+  worker: number;
+  tenantId: string;
+  callers: number;
+  iterations: number;
+  startAt: number;
+  refreshMs: number;
+  validityMs: number;
+  maxPauseMs: number;
+  options: AtlassianOauthRotateOptions;
+}
+/** One `refresh` call: when it ran (epoch ms), the refresh token it was given and the one it returned. */
+export interface RefreshRecord {
+  start: number;
+  end: number;
+  received: string;
+  returned: string;
+}
+/** One `rotate` call: when it ran, what it resolved with, and how long it waited (its time outside its own refresh). */
+export interface RotateCallRecord {
+  start: number;
+  end: number;
+  refreshToken: string;
+  refreshed: boolean;
+  waitedMs: number;
+}
+export interface RotateLoopResult {
+  refreshes: RefreshRecord[];
+  calls: RotateCallRecord[];
+}
+
+/**
+ * One `rotate` call. Its refresh prints `{"event":"refreshing","leaseExpiresAt":...}`, then takes
+ * `holdMs` (`null`: forever, until the process is killed) and returns `newRefreshToken`, or throws
+ * an error quoting the refresh token when `fail` is set. The call starts at `startAt`, and with
+ * `afterLease` only once another caller holds the key's lease (failing after 30 s without one).
+ */
+export interface RotateOnceArgs {
+  tenantId: string;
+  startAt?: number;
+  newRefreshToken: string;
+  holdMs: number | null;
+  fail?: boolean;
+  afterLease?: boolean;
+  options: AtlassianOauthRotateOptions;
+}
+export type RotateOnceResult =
+  | { refreshToken: string; start: number; end: number; refresh: RefreshRecord | null }
+  | { error: { name: string; message: string; causeMessage: string | null; refreshCalled: boolean } };
+
+export interface LeaseRow {
+  holder: string;
+  expiresAt: number;
+}
 
 /** Lets processes that booted at different speeds start their work together. */
 async function waitUntil(startAt = 0): Promise<void> {
@@ -75,6 +136,83 @@ async function race(repo: AtlassianOauthStateRepo, args: RaceArgs): Promise<Race
   return Promise.all(attempts);
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function rotateLoop(repo: AtlassianOauthStateRepo, args: RotateLoopArgs): Promise<RotateLoopResult> {
+  await waitUntil(args.startAt);
+  const refreshes: RefreshRecord[] = [];
+  const calls: RotateCallRecord[] = [];
+  const caller = async (c: number): Promise<void> => {
+    for (let i = 0; i < args.iterations; i++) {
+      let own: RefreshRecord | undefined;
+      const start = Date.now();
+      const state = await repo.rotate(
+        PLATFORM,
+        args.tenantId,
+        async (current) => {
+          const record: RefreshRecord = { start: Date.now(), end: 0, received: current.refreshToken, returned: `w${args.worker}-c${c}-i${i}` };
+          await sleep(args.refreshMs);
+          record.end = Date.now();
+          refreshes.push(record);
+          own = record;
+          return { accessToken: `access-${record.returned}`, refreshToken: record.returned, expiresAt: new Date(record.end + args.validityMs) };
+        },
+        args.options,
+      );
+      const end = Date.now();
+      const refreshed = own !== undefined;
+      calls.push({ start, end, refreshToken: state.refreshToken, refreshed, waitedMs: end - start - (own ? own.end - own.start : 0) });
+      await sleep(Math.random() * args.maxPauseMs);
+    }
+  };
+  await Promise.all(Array.from({ length: args.callers }, (_, c) => caller(c)));
+  return { refreshes, calls };
+}
+
+async function leaseRows(app: INestApplicationContext, tenantId: string): Promise<LeaseRow[]> {
+  const rows = await app.get<DataSource>(getDataSourceToken()).getRepository(AtlassianOauthRefreshLeaseEntity).findBy({ platform: PLATFORM, tenantId });
+  return rows.map((row) => ({ holder: row.holder, expiresAt: row.expiresAt.getTime() }));
+}
+
+async function rotateOnce(app: INestApplicationContext, args: RotateOnceArgs): Promise<RotateOnceResult> {
+  await waitUntil(args.startAt);
+  const giveUpAt = Date.now() + 30_000;
+  while (args.afterLease && (await leaseRows(app, args.tenantId)).length === 0) {
+    if (Date.now() > giveUpAt) {
+      throw new Error('nobody took the lease within 30 s');
+    }
+    await sleep(5);
+  }
+  let refresh: RefreshRecord | null = null;
+  const start = Date.now();
+  try {
+    const state = await app.get(AtlassianOauthStateRepo).rotate(
+      PLATFORM,
+      args.tenantId,
+      async (current) => {
+        refresh = { start: Date.now(), end: 0, received: current.refreshToken, returned: args.newRefreshToken };
+        const [lease] = await leaseRows(app, args.tenantId);
+        process.stdout.write(`${JSON.stringify({ event: 'refreshing', leaseExpiresAt: lease?.expiresAt })}\n`);
+        if (args.holdMs === null) {
+          // Hang until killed; the timer keeps the event loop, and so the process, alive.
+          await new Promise(() => setInterval(() => undefined, 1_000));
+        }
+        await sleep(args.holdMs ?? 0);
+        if (args.fail) {
+          throw new Error(`invalid_grant: refresh token ${current.refreshToken} is revoked`);
+        }
+        refresh.end = Date.now();
+        return { refreshToken: args.newRefreshToken, expiresAt: new Date(Date.now() + 3_600_000) };
+      },
+      args.options,
+    );
+    return { refreshToken: state.refreshToken, start, end: Date.now(), refresh };
+  } catch (error) {
+    const { name, message, cause } = error as Error;
+    return { error: { name, message, causeMessage: cause instanceof Error ? cause.message : null, refreshCalled: refresh !== null } };
+  }
+}
+
 async function main(): Promise<void> {
   const [mode, json] = process.argv.slice(2);
   const args: unknown = JSON.parse(json ?? '{}');
@@ -96,6 +234,12 @@ async function main(): Promise<void> {
       process.kill(process.pid, 'SIGKILL');
       return;
     }
+    case 'rotate-loop':
+      result = await rotateLoop(repo, args as RotateLoopArgs);
+      break;
+    case 'rotate-once':
+      result = await rotateOnce(app, args as RotateOnceArgs);
+      break;
     case 'read': {
       const state = await repo.get(PLATFORM, (args as ReadArgs).tenantId);
       result = state && { refreshToken: state.refreshToken, accessToken: state.accessToken };
