@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule, TypeOrmModuleOptions } from '@nestjs/typeorm';
 import { DatabaseConfig, loadDatabaseConfig } from './database.config';
 import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from './entities';
+import { RedactingTypeOrmLogger } from './redacting-typeorm-logger';
 
 /**
  * How long a SQLite writer waits for another process's write lock before SQLITE_BUSY.
@@ -35,6 +36,8 @@ export function typeOrmOptions(config: DatabaseConfig): TypeOrmModuleOptions {
         db.pragma('synchronous = FULL');
       }
     },
+    // TypeORM's own loggers print the query parameters, and those are the tokens.
+    logger: new RedactingTypeOrmLogger(config.logging),
   };
 }
 

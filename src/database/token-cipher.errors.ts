@@ -1,0 +1,61 @@
+/**
+ * The token encryption settings cannot be used: a malformed `OAUTH_STATE_ENCRYPTION_KEYS` entry,
+ * or `NODE_ENV=production` without keys. Thrown while the application boots, so the service never
+ * starts with a key ring it cannot trust. The message names the key id (or the entry's position
+ * when it has no usable id), never the key.
+ */
+export class TokenEncryptionConfigError extends Error {
+  override readonly name = 'TokenEncryptionConfigError';
+
+  constructor(
+    message: string,
+    /** The key id of the offending entry, when it has one. */
+    readonly keyId?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Where a stored token belongs: the associated data its ciphertext is bound to. */
+export interface TokenLocation {
+  readonly platform: string;
+  readonly tenantId: string;
+  readonly column: 'accessToken' | 'refreshToken';
+}
+
+const locationText = ({ platform, tenantId, column }: TokenLocation): string =>
+  `the stored ${column} of (${JSON.stringify(platform)}, ${JSON.stringify(tenantId)})`;
+
+/**
+ * A stored token failed authenticated decryption: it was altered, or copied from another row or
+ * column (its associated data binds it to table, `platform`, `tenantId` and column). Nothing is
+ * returned in its place, so a moved ciphertext never hands out another tenant's token.
+ */
+export class TokenIntegrityError extends Error {
+  override readonly name = 'TokenIntegrityError';
+
+  constructor(
+    /** The row and column whose value failed the check. */
+    readonly location: TokenLocation,
+    reason: string,
+  ) {
+    super(`Integrity check failed for ${locationText(location)}: ${reason}. It was altered or copied from another row or column; store a fresh token with upsert.`);
+  }
+}
+
+/**
+ * A stored token is sealed under a key id that `OAUTH_STATE_ENCRYPTION_KEYS` does not list (or no
+ * keys are configured at all). Add that key back to the ring (after the active key) to read it.
+ */
+export class UnknownTokenKeyError extends Error {
+  override readonly name = 'UnknownTokenKeyError';
+
+  constructor(
+    /** The row and column whose value could not be opened. */
+    readonly location: TokenLocation,
+    /** The key id the value is sealed under. */
+    readonly keyId: string,
+  ) {
+    super(`Cannot decrypt ${locationText(location)}: it is sealed with key id "${keyId}", which OAUTH_STATE_ENCRYPTION_KEYS does not list. Add that key to the ring to read it.`);
+  }
+}

@@ -1,0 +1,119 @@
+import { createSecretKey, randomBytes } from 'node:crypto';
+import { ENVELOPE_PREFIX, TokenCipher, TokenKey } from './token-cipher';
+import { TokenIntegrityError, TokenLocation, UnknownTokenKeyError } from './token-cipher.errors';
+
+const key = (id: string): TokenKey => ({ id, key: createSecretKey(randomBytes(32)) });
+const K1 = key('k1');
+const K2 = key('k2');
+const HERE: TokenLocation = { platform: 'jira', tenantId: 'tenant-a', column: 'refreshToken' };
+const TOKEN = 'refresh-token-värde-令牌';
+
+describe(TokenCipher.name, () => {
+  const sut = new TokenCipher([K1]);
+
+  it('seals into a versioned envelope that names the key id and opens it back exactly', () => {
+    const sealed = sut.seal(TOKEN, HERE);
+
+    expect(sealed).toMatch(/^enc:v1:k1:[A-Za-z0-9_-]{16}:[A-Za-z0-9_-]+:[A-Za-z0-9_-]{22}$/);
+    expect(sealed).not.toContain(TOKEN);
+    expect(sut.open(sealed, HERE)).toBe(TOKEN);
+  });
+
+  it('uses a fresh 96-bit IV for every value', () => {
+    const ivs = Array.from({ length: 100 }, () => sut.seal(TOKEN, HERE).split(':')[3]);
+
+    expect(new Set(ivs).size).toBe(100);
+    expect(Buffer.from(ivs[0] ?? '', 'base64url')).toHaveLength(12);
+  });
+
+  it.each<[string, TokenLocation]>([
+    ['another tenant', { ...HERE, tenantId: 'tenant-b' }],
+    ['another platform', { ...HERE, platform: 'confluence' }],
+    ['another column', { ...HERE, column: 'accessToken' }],
+  ])('refuses a value moved to %s with an integrity error', (_case, elsewhere) => {
+    const sealed = sut.seal(TOKEN, HERE);
+
+    expect(() => sut.open(sealed, elsewhere)).toThrow(TokenIntegrityError);
+  });
+
+  it('binds platform and tenantId unambiguously: (ji, ratenant-a) is not (jira, tenant-a)', () => {
+    const sealed = sut.seal(TOKEN, { ...HERE, platform: 'ji', tenantId: 'ratenant-a' });
+
+    expect(() => sut.open(sealed, { ...HERE, platform: 'jira', tenantId: 'tenant-a' })).toThrow(TokenIntegrityError);
+  });
+
+  it.each([
+    ['a flipped ciphertext character', (parts: string[]) => (parts[4] = (parts[4]?.startsWith('A') ? 'B' : 'A') + (parts[4] ?? '').slice(1))],
+    ['a flipped tag character', (parts: string[]) => (parts[5] = (parts[5]?.startsWith('A') ? 'B' : 'A') + (parts[5] ?? '').slice(1))],
+    ['a truncated tag', (parts: string[]) => (parts[5] = (parts[5] ?? '').slice(0, 10))],
+    ['an unknown version', (parts: string[]) => (parts[1] = 'v9')],
+    ['a missing part', (parts: string[]) => parts.pop()],
+  ])('refuses %s with an integrity error naming the row and column, not the token', (_case, tamper) => {
+    const parts = sut.seal(TOKEN, HERE).split(':');
+    tamper(parts);
+
+    let error: unknown;
+    try {
+      sut.open(parts.join(':'), HERE);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(TokenIntegrityError);
+    expect(error).toMatchObject({ name: 'TokenIntegrityError', location: HERE, message: expect.stringContaining('refreshToken of ("jira", "tenant-a")') });
+    expect((error as Error).message).not.toContain(TOKEN);
+  });
+
+  it('opens with any key of the ring and seals with the first', () => {
+    const old = sut.seal(TOKEN, HERE);
+    const rotated = new TokenCipher([K2, K1]);
+
+    expect(rotated.open(old, HERE)).toBe(TOKEN);
+    expect(rotated.seal(TOKEN, HERE)).toMatch(/^enc:v1:k2:/);
+    expect(rotated.activeKeyId).toBe('k2');
+  });
+
+  it('refuses a value sealed under a key id it does not hold, naming that id', () => {
+    const sealed = new TokenCipher([K2]).seal(TOKEN, HERE);
+
+    expect(() => sut.open(sealed, HERE)).toThrow(UnknownTokenKeyError);
+    expect(() => sut.open(sealed, HERE)).toThrow(/key id "k2"/);
+  });
+
+  it('refuses a value sealed under the same id but another key with an integrity error', () => {
+    const sealed = new TokenCipher([key('k1')]).seal(TOKEN, HERE);
+
+    expect(() => sut.open(sealed, HERE)).toThrow(TokenIntegrityError);
+  });
+
+  it('reads a legacy plaintext value as it is', () => {
+    expect(sut.open('legacy-plaintext-token', HERE)).toBe('legacy-plaintext-token');
+  });
+
+  it('tells which stored values are current under the active key', () => {
+    const rotated = new TokenCipher([K2, K1]);
+
+    expect(rotated.isCurrent(rotated.seal(TOKEN, HERE))).toBe(true);
+    expect(rotated.isCurrent(sut.seal(TOKEN, HERE))).toBe(false);
+    expect(rotated.isCurrent('legacy-plaintext-token')).toBe(false);
+  });
+
+  describe('in plaintext mode (no keys)', () => {
+    const plain = new TokenCipher([]);
+
+    it('stores and reads tokens as they are', () => {
+      expect(plain.encrypts).toBe(false);
+      expect(plain.activeKeyId).toBeNull();
+      expect(plain.seal(TOKEN, HERE)).toBe(TOKEN);
+      expect(plain.open(TOKEN, HERE)).toBe(TOKEN);
+      expect(plain.isCurrent(TOKEN)).toBe(true);
+    });
+
+    it('refuses a sealed value, naming its key id', () => {
+      const sealed = sut.seal(TOKEN, HERE);
+
+      expect(plain.isCurrent(sealed)).toBe(false);
+      expect(() => plain.open(sealed, HERE)).toThrow(UnknownTokenKeyError);
+      expect(sealed.startsWith(ENVELOPE_PREFIX)).toBe(true);
+    });
+  });
+});

@@ -1,0 +1,119 @@
+import { createCipheriv, createDecipheriv, KeyObject, randomBytes } from 'node:crypto';
+import { ATLASSIAN_OAUTH_STATE_TABLE } from './entities/atlassian-oauth-state.entity';
+import { TokenIntegrityError, TokenLocation, UnknownTokenKeyError } from './token-cipher.errors';
+
+/** One entry of the key ring: an id (stored in every envelope it seals) and a 32-byte AES key. */
+export interface TokenKey {
+  readonly id: string;
+  /** A secret `KeyObject`, which neither `util.inspect` nor `JSON.stringify` can print. */
+  readonly key: KeyObject;
+}
+
+/** What every sealed value starts with; a stored value without it is a legacy plaintext token. */
+export const ENVELOPE_PREFIX = 'enc:';
+/** The envelope version this code writes: `enc:v1:<keyId>:<iv>:<ciphertext>:<tag>`, base64url parts. */
+const VERSION = 'v1';
+const ALGORITHM = 'aes-256-gcm';
+/** 96 bits, the IV length GCM is specified for (NIST SP 800-38D). */
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+/**
+ * Seals and opens the OAuth tokens of `atlassian_oauth_state` with AES-256-GCM.
+ *
+ * Every sealed value gets a fresh random 96-bit IV and is stored as a versioned envelope that
+ * names its key id. Its associated data is the envelope header plus the table, `platform`,
+ * `tenantId` and column it belongs to, so a value copied to another row or column fails with
+ * {@link TokenIntegrityError} instead of decrypting.
+ *
+ * The first key of the ring seals; every key opens. With an empty ring the cipher is in plaintext
+ * mode: `seal` returns its input. In both modes `open` returns a stored value without the
+ * {@link ENVELOPE_PREFIX} unchanged, so rows written before encryption was switched on still read.
+ */
+export class TokenCipher {
+  private readonly keys: ReadonlyMap<string, KeyObject>;
+
+  /** @param ring the key ring, active key first; empty for plaintext mode. */
+  constructor(ring: readonly TokenKey[]) {
+    this.keys = new Map(ring.map(({ id, key }) => [id, key]));
+    this.activeKeyId = ring[0]?.id ?? null;
+  }
+
+  /** The id of the key that seals new values, or `null` in plaintext mode. */
+  readonly activeKeyId: string | null;
+
+  /** True when new values are sealed; false in plaintext mode. */
+  get encrypts(): boolean {
+    return this.activeKeyId !== null;
+  }
+
+  /** Seals `plaintext` for `location` under the active key; returns it unchanged in plaintext mode. */
+  seal(plaintext: string, location: TokenLocation): string {
+    if (this.activeKeyId === null) {
+      return plaintext;
+    }
+    const header = `${ENVELOPE_PREFIX}${VERSION}:${this.activeKeyId}`;
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv(ALGORITHM, this.requireKey(this.activeKeyId, location), iv, { authTagLength: TAG_BYTES });
+    cipher.setAAD(associatedData(header, location));
+    const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+    return [header, iv, ciphertext, cipher.getAuthTag()].map((part) => (typeof part === 'string' ? part : part.toString('base64url'))).join(':');
+  }
+
+  /**
+   * Opens a stored value of `location`.
+   *
+   * @returns the plaintext token; a legacy plaintext value is returned as it is.
+   * @throws UnknownTokenKeyError when the value is sealed under a key id the ring does not hold.
+   * @throws TokenIntegrityError when the envelope is malformed, was altered, or belongs to another
+   *   row or column.
+   */
+  open(stored: string, location: TokenLocation): string {
+    if (!stored.startsWith(ENVELOPE_PREFIX)) {
+      return stored;
+    }
+    const parts = stored.split(':');
+    if (parts.length !== 6 || parts[1] !== VERSION) {
+      throw new TokenIntegrityError(location, `the envelope is not a ${ENVELOPE_PREFIX}${VERSION} envelope`);
+    }
+    const [, , keyId = '', iv = '', ciphertext = '', tag = ''] = parts;
+    const key = this.requireKey(keyId, location);
+    const ivBytes = Buffer.from(iv, 'base64url');
+    const tagBytes = Buffer.from(tag, 'base64url');
+    if (ivBytes.length !== IV_BYTES || tagBytes.length !== TAG_BYTES) {
+      throw new TokenIntegrityError(location, 'the envelope is malformed');
+    }
+    const decipher = createDecipheriv(ALGORITHM, key, ivBytes, { authTagLength: TAG_BYTES });
+    decipher.setAAD(associatedData(`${ENVELOPE_PREFIX}${VERSION}:${keyId}`, location));
+    decipher.setAuthTag(tagBytes);
+    try {
+      return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
+    } catch {
+      throw new TokenIntegrityError(location, 'authenticated decryption failed');
+    }
+  }
+
+  /**
+   * True when a stored value needs no rewrite: sealed under the active key in the current
+   * envelope version, or (in plaintext mode) not sealed at all.
+   */
+  isCurrent(stored: string): boolean {
+    if (this.activeKeyId === null) {
+      return !stored.startsWith(ENVELOPE_PREFIX);
+    }
+    return stored.startsWith(`${ENVELOPE_PREFIX}${VERSION}:${this.activeKeyId}:`);
+  }
+
+  private requireKey(keyId: string, location: TokenLocation): KeyObject {
+    const key = this.keys.get(keyId);
+    if (!key) {
+      throw new UnknownTokenKeyError(location, keyId);
+    }
+    return key;
+  }
+}
+
+/** Unambiguous encoding (a JSON array of strings) of what a ciphertext is bound to. */
+function associatedData(header: string, { platform, tenantId, column }: TokenLocation): Buffer {
+  return Buffer.from(JSON.stringify([header, ATLASSIAN_OAUTH_STATE_TABLE, platform, tenantId, column]), 'utf8');
+}
