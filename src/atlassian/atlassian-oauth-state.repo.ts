@@ -1,7 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
+import { IsNull, MoreThan, Repository } from 'typeorm';
 import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from '../database/entities';
+import { TokenCipher } from '../database/token-cipher';
+import { TokenEncryptionConfigError, TokenIntegrityError, TokenLocation, UnknownTokenKeyError } from '../database/token-cipher.errors';
 import { isUniqueViolation } from '../database/unique-violation';
 import { InProcessTurns, RefreshLeases } from './atlassian-oauth-refresh-lease';
 import {
@@ -70,6 +72,35 @@ export const MAX_ROTATE_TIMER_MS = 2_147_483_647;
 const FIRST_POLL_MS = 10;
 const MAX_POLL_MS = 200;
 
+/** What {@link AtlassianOauthStateRepo.reencryptAll} did, in rows. */
+export interface ReencryptCounts {
+  /** Rows rewritten under the active key. */
+  sealed: number;
+  /** Rows that were already under the active key (including rows a concurrent writer sealed first). */
+  alreadyCurrent: number;
+  /** Rows that could not be opened (integrity failure or unknown key id); they are left as they were. */
+  failed: number;
+}
+
+/** Reported by {@link AtlassianOauthStateRepo.reencryptAll} after every batch. */
+export interface ReencryptProgress extends ReencryptCounts {
+  /** Rows looked at so far (deleted while the run went on: not counted). */
+  processed: number;
+  /** Rows in the table when the run started. */
+  total: number;
+}
+
+/** Options of {@link AtlassianOauthStateRepo.reencryptAll}. */
+export interface ReencryptOptions {
+  /** Rows read per batch (default {@link DEFAULT_REENCRYPT_BATCH_SIZE}); memory grows with it, not with the table. */
+  batchSize?: number;
+  /** Called after every batch with the counts so far. */
+  onProgress?: (progress: ReencryptProgress) => void;
+}
+
+/** Rows per batch of {@link AtlassianOauthStateRepo.reencryptAll} unless told otherwise. */
+export const DEFAULT_REENCRYPT_BATCH_SIZE = 500;
+
 /** Longest `platform` or `tenantId` accepted: the `varchar` length on server databases. */
 export const MAX_KEY_LENGTH = 255;
 
@@ -79,12 +110,20 @@ const RACE_ATTEMPTS = 5;
 type StateKey = Pick<AtlassianOauthStateEntity, 'platform' | 'tenantId'>;
 type StateValues = Omit<AtlassianOauthStateEntity, 'id'>;
 type RotateLimits = Required<AtlassianOauthRotateOptions>;
+type TokenColumns = Pick<AtlassianOauthStateEntity, 'platform' | 'tenantId' | 'accessToken' | 'refreshToken'>;
+type ReencryptOutcome = keyof ReencryptCounts | 'deleted';
 
 /**
  * Durable store of the newest Atlassian OAuth state per `(platform, tenantId)`.
  *
  * Inject it through `AtlassianModule`. Every method validates its input before touching the
  * database and rejects with {@link AtlassianOauthStateValidationError} naming the bad field.
+ *
+ * Both tokens are stored sealed by the {@link TokenCipher} (AES-256-GCM, bound to table,
+ * `platform`, `tenantId` and column) when `OAUTH_STATE_ENCRYPTION_KEYS` is set; callers always
+ * see plaintext. Reading a stored token that fails its integrity check rejects with
+ * `TokenIntegrityError`, one sealed under a key id that is not configured with
+ * `UnknownTokenKeyError`: never with another row's token.
  */
 @Injectable()
 export class AtlassianOauthStateRepo {
@@ -97,6 +136,7 @@ export class AtlassianOauthStateRepo {
     private readonly repository: Repository<AtlassianOauthStateEntity>,
     @InjectRepository(AtlassianOauthRefreshLeaseEntity)
     leaseRepository: Repository<AtlassianOauthRefreshLeaseEntity>,
+    private readonly cipher: TokenCipher,
   ) {
     this.leases = new RefreshLeases(leaseRepository);
   }
@@ -104,11 +144,12 @@ export class AtlassianOauthStateRepo {
   /**
    * Reads the stored state of one `(platform, tenantId)`.
    *
-   * @returns the entity, or `null` when nothing is stored for that key.
+   * @returns the entity with plaintext tokens, or `null` when nothing is stored for that key.
    * @throws AtlassianOauthStateValidationError when `platform` or `tenantId` is not a non-blank string.
+   * @throws TokenIntegrityError / UnknownTokenKeyError when a stored token cannot be opened.
    */
   async get(platform: string, tenantId: string): Promise<AtlassianOauthStateEntity | null> {
-    return this.repository.findOneBy(validateKey(platform, tenantId));
+    return this.readState(validateKey(platform, tenantId));
   }
 
   /**
@@ -138,6 +179,9 @@ export class AtlassianOauthStateRepo {
    *   is neither a non-empty string nor `null`.
    * @throws AtlassianOauthStateConflictError when `expectedRefreshToken` is given and the stored
    *   state does not match it; nothing is written and `error.current` holds the state that won.
+   * @throws TokenIntegrityError / UnknownTokenKeyError when `expectedRefreshToken` is given and the
+   *   stored refresh token cannot be opened to compare it; nothing is written. (A write without
+   *   `expectedRefreshToken` replaces such a row.)
    */
   async upsert(
     platform: string,
@@ -146,7 +190,7 @@ export class AtlassianOauthStateRepo {
     options: AtlassianOauthUpsertOptions = {},
   ): Promise<AtlassianOauthStateEntity> {
     const key = validateKey(platform, tenantId);
-    const values: StateValues = { ...key, ...validateTokens(tokens), updatedAt: new Date() };
+    const values: StateValues = this.sealed({ ...key, ...validateTokens(tokens), updatedAt: new Date() });
     const expected = validateExpectedRefreshToken(options);
     if (expected === null) {
       await this.insertIfAbsent(key, values);
@@ -157,7 +201,7 @@ export class AtlassianOauthStateRepo {
     } else {
       await this.findAndSave(key, values);
     }
-    return this.repository.findOneByOrFail(key);
+    return this.opened(await this.repository.findOneByOrFail(key));
   }
 
   /**
@@ -228,6 +272,90 @@ export class AtlassianOauthStateRepo {
     return this.repository.count();
   }
 
+  /**
+   * Rewrites every row whose tokens are not yet sealed under the active key (the first of
+   * `OAUTH_STATE_ENCRYPTION_KEYS`): rows under an older key and legacy plaintext rows. Run it after
+   * putting a new key first in the ring; afterwards the old key can be removed.
+   *
+   * - It reads the table in batches of `batchSize` rows in `id` order (keyset pagination), so
+   *   memory stays flat however large the table is.
+   * - Each row is rewritten by one compare-and-swap `UPDATE` that matches only while both stored
+   *   token values are still the ones read. A token that a concurrent writer changed meanwhile is
+   *   never overwritten: the row is read again and is usually already current.
+   * - `updatedAt` is kept: the token state itself did not change.
+   * - It is idempotent and safe to re-run after a crash: every row is either fully rewritten or
+   *   untouched, and a re-run counts finished rows as `alreadyCurrent`.
+   * - A row that cannot be opened (`TokenIntegrityError`, `UnknownTokenKeyError`) is counted as
+   *   `failed`, logged with its key (never a token) and left as it was; the run goes on.
+   *
+   * @returns how many rows were sealed, already current, and failed.
+   * @throws TokenEncryptionConfigError when no keys are configured (there is nothing to seal with).
+   * @throws AtlassianOauthStateValidationError when `batchSize` is not a positive integer or
+   *   `onProgress` is not a function, before anything is read.
+   */
+  async reencryptAll(options: ReencryptOptions = {}): Promise<ReencryptCounts> {
+    const { batchSize, onProgress } = validateReencryptOptions(options);
+    if (!this.cipher.encrypts) {
+      throw new TokenEncryptionConfigError('reencryptAll needs OAUTH_STATE_ENCRYPTION_KEYS: without a key there is nothing to seal with.');
+    }
+    const counts: ReencryptCounts = { sealed: 0, alreadyCurrent: 0, failed: 0 };
+    const total = await this.repository.count();
+    let processed = 0;
+    let lastId: string | undefined;
+    for (;;) {
+      const batch = await this.repository.find({
+        where: lastId === undefined ? {} : { id: MoreThan(lastId) },
+        order: { id: 'ASC' },
+        take: batchSize,
+      });
+      if (batch.length === 0) {
+        return counts;
+      }
+      for (const row of batch) {
+        const outcome = await this.reencryptRow(row);
+        if (outcome !== 'deleted') {
+          counts[outcome]++;
+          processed++;
+        }
+      }
+      lastId = batch[batch.length - 1]?.id;
+      onProgress?.({ ...counts, processed, total });
+    }
+  }
+
+  /** Brings one stored row under the active key with a compare-and-swap on its raw token values. */
+  private async reencryptRow(row: AtlassianOauthStateEntity): Promise<ReencryptOutcome> {
+    let current: AtlassianOauthStateEntity | null = row;
+    for (let attempt = 1; attempt <= RACE_ATTEMPTS && current; attempt++) {
+      if (this.cipher.isCurrent(current.refreshToken) && (current.accessToken === null || this.cipher.isCurrent(current.accessToken))) {
+        return 'alreadyCurrent';
+      }
+      let resealed: AtlassianOauthStateEntity;
+      try {
+        resealed = this.sealed(this.opened(current));
+      } catch (error) {
+        if (error instanceof TokenIntegrityError || error instanceof UnknownTokenKeyError) {
+          this.logger.warn(`reencryptAll left (${current.platform}, ${current.tenantId}) as it was: ${error.message}`);
+          return 'failed';
+        }
+        throw error;
+      }
+      const { affected } = await this.repository.update(
+        { id: current.id, refreshToken: current.refreshToken, accessToken: current.accessToken ?? IsNull() },
+        { accessToken: resealed.accessToken, refreshToken: resealed.refreshToken, updatedAt: current.updatedAt },
+      );
+      if (affected === 1) {
+        return 'sealed';
+      }
+      current = await this.repository.findOneBy({ id: current.id });
+    }
+    if (!current) {
+      return 'deleted';
+    }
+    this.logger.warn(`reencryptAll left (${current.platform}, ${current.tenantId}) as it was: it kept changing under ${RACE_ATTEMPTS} attempts`);
+    return 'failed';
+  }
+
   /** The in-process turn is ours: poll until the state is valid or the database lease is ours. */
   private async rotateInTurn(key: StateKey, refresh: AtlassianOauthRefresh, limits: RotateLimits, deadline: number): Promise<AtlassianOauthStateEntity> {
     for (let pause = FIRST_POLL_MS; ; pause = Math.min(2 * pause, MAX_POLL_MS)) {
@@ -281,7 +409,7 @@ export class AtlassianOauthStateRepo {
   }
 
   private async requireState(key: StateKey): Promise<AtlassianOauthStateEntity> {
-    const state = await this.repository.findOneBy(key);
+    const state = await this.readState(key);
     if (!state) {
       throw new AtlassianOauthStateNotFoundError(key.platform, key.tenantId);
     }
@@ -308,8 +436,8 @@ export class AtlassianOauthStateRepo {
    */
   private async replaceIfCurrent(key: StateKey, expected: string, values: StateValues): Promise<void> {
     for (let attempt = 1; attempt <= RACE_ATTEMPTS; attempt++) {
-      const stored = await this.repository.findOne({ where: key, select: { id: true, refreshToken: true } });
-      if (!stored || stored.refreshToken !== expected) {
+      const stored = await this.repository.findOne({ where: key, select: { id: true, platform: true, tenantId: true, refreshToken: true } });
+      if (!stored || this.cipher.open(stored.refreshToken, locate(stored, 'refreshToken')) !== expected) {
         break;
       }
       const { affected } = await this.repository.update({ id: stored.id, refreshToken: stored.refreshToken }, values);
@@ -321,7 +449,33 @@ export class AtlassianOauthStateRepo {
   }
 
   private async conflict(key: StateKey): Promise<AtlassianOauthStateConflictError> {
-    return new AtlassianOauthStateConflictError(key.platform, key.tenantId, await this.repository.findOneBy(key));
+    return new AtlassianOauthStateConflictError(key.platform, key.tenantId, await this.readState(key));
+  }
+
+  /** Reads one state and opens its tokens: the only way a stored row leaves the repo. */
+  private async readState(key: StateKey): Promise<AtlassianOauthStateEntity | null> {
+    const row = await this.repository.findOneBy(key);
+    return row && this.opened(row);
+  }
+
+  /** The stored form of `values`: both tokens sealed for their row and column. */
+  private sealed<T extends TokenColumns>(values: T): T {
+    return {
+      ...values,
+      accessToken: values.accessToken === null ? null : this.cipher.seal(values.accessToken, locate(values, 'accessToken')),
+      refreshToken: this.cipher.seal(values.refreshToken, locate(values, 'refreshToken')),
+    };
+  }
+
+  /**
+   * A copy of a stored row with both tokens opened. The row's own `platform` and `tenantId` are
+   * the associated data, so a value moved in from another row fails instead of decrypting.
+   */
+  private opened(row: AtlassianOauthStateEntity): AtlassianOauthStateEntity {
+    return Object.assign(new AtlassianOauthStateEntity(), row, {
+      accessToken: row.accessToken === null ? null : this.cipher.open(row.accessToken, locate(row, 'accessToken')),
+      refreshToken: this.cipher.open(row.refreshToken, locate(row, 'refreshToken')),
+    });
   }
 
   /** The fallback for drivers without upsert: find, then update or insert; a lost insert race becomes an update. */
@@ -359,6 +513,25 @@ function requireKeyPart(field: string, value: unknown): string {
     throw new AtlassianOauthStateValidationError(field, `must be at most ${MAX_KEY_LENGTH} characters`);
   }
   return value;
+}
+
+/** Where a token of `state` belongs, for the cipher's associated data. */
+function locate(state: StateKey, column: TokenLocation['column']): TokenLocation {
+  return { platform: state.platform, tenantId: state.tenantId, column };
+}
+
+function validateReencryptOptions(options: unknown): { batchSize: number; onProgress?: (progress: ReencryptProgress) => void } {
+  if (typeof options !== 'object' || options === null) {
+    throw new AtlassianOauthStateValidationError('options', 'must be an object');
+  }
+  const { batchSize = DEFAULT_REENCRYPT_BATCH_SIZE, onProgress } = options as Record<string, unknown>;
+  if (typeof batchSize !== 'number' || !Number.isSafeInteger(batchSize) || batchSize < 1) {
+    throw new AtlassianOauthStateValidationError('batchSize', 'must be a positive integer');
+  }
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw new AtlassianOauthStateValidationError('onProgress', 'must be a function or omitted');
+  }
+  return { batchSize, onProgress: onProgress as ((progress: ReencryptProgress) => void) | undefined };
 }
 
 function validateExpectedRefreshToken(options: unknown): string | null | undefined {

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from '../database/entities';
+import { TokenCipherModule } from '../database/token-cipher.module';
 import { AtlassianOauthStateRepo } from './atlassian-oauth-state.repo';
 
 /**
@@ -8,10 +9,11 @@ import { AtlassianOauthStateRepo } from './atlassian-oauth-state.repo';
  *
  * It needs the TypeORM connection of `DatabaseModule` (or any `TypeOrmModule.forRoot` whose
  * entities include `AtlassianOauthStateEntity` and `AtlassianOauthRefreshLeaseEntity`) in the
- * importing application.
+ * importing application. It brings its own `TokenCipherModule`, so the tokens are sealed with
+ * `OAUTH_STATE_ENCRYPTION_KEYS` whichever connection that is.
  */
 @Module({
-  imports: [TypeOrmModule.forFeature([AtlassianOauthStateEntity, AtlassianOauthRefreshLeaseEntity])],
+  imports: [TypeOrmModule.forFeature([AtlassianOauthStateEntity, AtlassianOauthRefreshLeaseEntity]), TokenCipherModule],
   providers: [AtlassianOauthStateRepo],
   exports: [AtlassianOauthStateRepo],
 })

@@ -38,6 +38,10 @@ export interface CrashArgs {
   refreshToken: string;
 }
 
+export interface ReencryptArgs {
+  batchSize: number;
+}
+
 export interface ReadArgs {
   tenantId: string;
 }
@@ -243,6 +247,12 @@ async function main(): Promise<void> {
     case 'read': {
       const state = await repo.get(PLATFORM, (args as ReadArgs).tenantId);
       result = state && { refreshToken: state.refreshToken, accessToken: state.accessToken };
+      break;
+    }
+    case 'reencrypt': {
+      const { batchSize } = args as ReencryptArgs;
+      // One `{"event":"progress",...}` line per batch, so that a parent can kill the process mid-run.
+      result = await repo.reencryptAll({ batchSize, onProgress: (progress) => process.stdout.write(`${JSON.stringify({ event: 'progress', ...progress })}\n`) });
       break;
     }
     case 'count':
