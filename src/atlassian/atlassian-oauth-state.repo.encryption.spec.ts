@@ -178,6 +178,21 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
       await expect(sut.get(JIRA, 'tenant-a')).resolves.toMatchObject({ accessToken: 'access-2', refreshToken: 'refresh-2' });
     });
 
+    it('hands rotate\'s refresh the plaintext state and stores its result sealed', async () => {
+      await sut.upsert(JIRA, 'tenant-a', { accessToken: 'access-1', refreshToken: 'refresh-1', expiresAt: new Date(0) });
+      const seen: string[] = [];
+
+      const rotated = await sut.rotate(JIRA, 'tenant-a', (current) => {
+        seen.push(current.refreshToken);
+        return { accessToken: 'access-2', refreshToken: 'refresh-2', expiresAt: new Date(Date.now() + 3_600_000) };
+      });
+
+      expect(seen).toEqual(['refresh-1']);
+      expect(rotated).toMatchObject({ accessToken: 'access-2', refreshToken: 'refresh-2' });
+      expect((await rawRow('tenant-a')).refreshToken).toMatch(/^enc:v1:k1:/);
+      await expect(sut.get(JIRA, 'tenant-a')).resolves.toEqual(rotated);
+    });
+
     it('deletes sealed rows', async () => {
       await sut.upsert(JIRA, 'tenant-a', { refreshToken: 'refresh-a' });
 
