@@ -32,12 +32,21 @@ export class RefreshLeases {
     const holder = `${hostname().slice(0, 64)}:${process.pid}:${randomUUID()}`;
     const now = new Date();
     const expiresAt = new Date(now.getTime() + leaseMs);
-    try {
-      await this.repository.insert({ ...key, holder, expiresAt });
-      return holder;
-    } catch (error) {
-      if (!isUniqueViolation(error)) {
-        throw error;
+    // This read decides nothing; it only spares a waiter the write that is bound to fail while a
+    // live lease exists (a refused INSERT still takes SQLite's write lock and logs an error on
+    // PostgreSQL). Who gets the lease is decided by the INSERT or the conditional UPDATE below.
+    const seen = await this.repository.findOne({ where: key, select: { expiresAt: true } });
+    if (seen && seen.expiresAt.getTime() >= now.getTime()) {
+      return null;
+    }
+    if (!seen) {
+      try {
+        await this.repository.insert({ ...key, holder, expiresAt });
+        return holder;
+      } catch (error) {
+        if (!isUniqueViolation(error)) {
+          throw error;
+        }
       }
     }
     const { affected } = await this.repository.update({ ...key, expiresAt: LessThan(now) }, { holder, expiresAt });
