@@ -23,16 +23,21 @@ const hex8 = (value: number): string => value.toString(16).padStart(8, '0');
 
 /**
  * The key of tenant number `i`: a UUID-shaped cloud id, as Atlassian's are, derived from `i`
- * alone so that no list of keys is ever held in memory. Consecutive numbers land far apart in
- * the index, as real tenants do. One tenant in four is on Confluence, the rest on Jira.
+ * alone so that no list of keys is ever held in memory. The id starts with `i` in hex, so tenants
+ * sort in the order they are seeded: the load appends to the unique index instead of dirtying
+ * pages all over it, which keeps loading 1M rows into a WAL file at seconds instead of minutes.
+ * The lookups then draw tenants at random. One tenant in four is on Confluence, the rest on Jira.
  */
 export function keyOf(i: number): BenchKey {
-  const a = hex8(mix32(i));
   const b = hex8(mix32(i ^ 0x5bd1e995));
   const c = hex8(mix32(i + 0x27d4eb2f));
-  const d = hex8(i);
-  const tenantId = `${a}-${b.slice(0, 4)}-4${b.slice(5, 8)}-8${c.slice(1, 4)}-${c.slice(4)}${d}`;
+  const tenantId = `${hex8(i)}-${b.slice(0, 4)}-4${b.slice(5, 8)}-8${c.slice(1, 4)}-${c.slice(4)}${hex8(mix32(i))}`;
   return { platform: i % 4 === 0 ? 'confluence' : 'jira', tenantId };
+}
+
+/** A UUID-shaped row id for seeded tenant `i` that sorts with `i` (as a UUIDv7 sorts by time). */
+export function seedIdOf(i: number): string {
+  return `${hex8(i)}-${hex8(mix32(i ^ 0x68e31da4)).slice(0, 4)}-7${hex8(mix32(i)).slice(0, 3)}-8${hex8(mix32(i + 1)).slice(0, 3)}-${hex8(mix32(i + 2)).slice(0, 4)}${hex8(mix32(i + 3))}`;
 }
 
 /** Token strings of the lengths above, unique per `seq`. */

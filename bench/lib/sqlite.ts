@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { BenchKey, keyOf, tokensOf } from './keys';
+import { BenchKey, keyOf, seedIdOf, tokensOf } from './keys';
 
 /** The part of a better-sqlite3 `Statement` the benchmark uses (the package ships no types here). */
 export interface SqliteStatement {
@@ -121,7 +121,8 @@ const MIB = 1024 * 1024;
 /**
  * Grows the table from `fromRows` to `toRows` tenants with raw prepared inserts, one transaction
  * per {@link SEED_BATCH} rows. Rows are generated one at a time from their number, never
- * collected into an array, so memory stays flat however large the table grows.
+ * collected into an array, so memory stays flat however large the table grows; their ids and
+ * keys ascend ({@link keyOf}, {@link seedIdOf}), so every batch appends to the indexes.
  */
 export function seed(db: SqliteHandle, fromRows: number, toRows: number): LoadStats {
   const insert = db.prepare(`INSERT INTO atlassian_oauth_state (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`);
@@ -130,7 +131,7 @@ export function seed(db: SqliteHandle, fromRows: number, toRows: number): LoadSt
     for (let i = from; i < to; i++) {
       const key = keyOf(i);
       const tokens = tokensOf(-i);
-      insert.run(randomUUID(), key.platform, key.tenantId, tokens.accessToken, tokens.refreshToken, toSqliteDate(tokens.expiresAt), updatedAt);
+      insert.run(seedIdOf(i), key.platform, key.tenantId, tokens.accessToken, tokens.refreshToken, toSqliteDate(tokens.expiresAt), updatedAt);
     }
   });
   const databaseBytes = (): number => (db.pragma('page_count', { simple: true }) as number) * (db.pragma('page_size', { simple: true }) as number);
