@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { IsNull, MoreThan, Repository } from 'typeorm';
 import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from '../database/entities';
+import { PreparedLookup } from '../database/prepared-lookup';
 import { TokenCipher } from '../database/token-cipher';
 import { TokenEncryptionConfigError, TokenIntegrityError, TokenLocation, UnknownTokenKeyError } from '../database/token-cipher.errors';
 import { isUniqueViolation } from '../database/unique-violation';
@@ -130,6 +131,8 @@ export class AtlassianOauthStateRepo {
   private readonly logger = new Logger(AtlassianOauthStateRepo.name);
   private readonly leases: RefreshLeases;
   private readonly turns = new InProcessTurns();
+  /** `findOneBy(key)` with the SQL built once: `get` is on the path of every Atlassian API call. */
+  private readonly byKey = new PreparedLookup(this.repository, ['platform', 'tenantId']);
 
   constructor(
     @InjectRepository(AtlassianOauthStateEntity)
@@ -201,7 +204,7 @@ export class AtlassianOauthStateRepo {
     } else {
       await this.findAndSave(key, values);
     }
-    return this.opened(await this.repository.findOneByOrFail(key));
+    return this.opened(await this.byKey.findOneOrFail(key));
   }
 
   /**
@@ -454,7 +457,7 @@ export class AtlassianOauthStateRepo {
 
   /** Reads one state and opens its tokens: the only way a stored row leaves the repo. */
   private async readState(key: StateKey): Promise<AtlassianOauthStateEntity | null> {
-    const row = await this.repository.findOneBy(key);
+    const row = await this.byKey.findOne(key);
     return row && this.opened(row);
   }
 

@@ -1,0 +1,148 @@
+import { randomBytes } from 'node:crypto';
+import { Column, DataSource, DataSourceOptions, Entity, EntityNotFoundError, PrimaryGeneratedColumn, Repository, Unique, UpdateDateColumn } from 'typeorm';
+import { PreparedLookup } from './prepared-lookup';
+
+@Entity('prepared_lookup_probe')
+@Unique(['platform', 'tenantId'])
+class ProbeEntity {
+  @PrimaryGeneratedColumn('uuid')
+  id!: string;
+
+  @Column({ type: 'varchar', length: 255 })
+  platform!: string;
+
+  @Column({ type: 'varchar', length: 255, name: 'tenant_id' })
+  tenantId!: string;
+
+  @Column({ type: 'text', nullable: true })
+  secret!: string | null;
+
+  @Column({ type: Date, nullable: true, name: 'expires_at' })
+  expiresAt!: Date | null;
+
+  @Column({ type: 'varchar', length: 255, transformer: { to: (tags: string[]) => tags.join(','), from: (text: string) => text.split(',') } })
+  tags!: string[];
+
+  @Column({ type: 'varchar', length: 255, nullable: true, select: false })
+  hidden!: string | null;
+
+  @UpdateDateColumn()
+  updatedAt!: Date;
+}
+
+/** A database of its own on a real server, dropped afterwards: nothing else's tables are touched. */
+interface Engine {
+  name: string;
+  open(): Promise<DataSource>;
+  close(dataSource: DataSource): Promise<void>;
+}
+
+const scratchName = `agent_core_lookup_${process.pid}_${randomBytes(3).toString('hex')}`;
+
+async function withAdmin(options: DataSourceOptions, run: (admin: DataSource) => Promise<unknown>): Promise<void> {
+  const admin = await new DataSource(options).initialize();
+  try {
+    await run(admin);
+  } finally {
+    await admin.destroy();
+  }
+}
+
+const postgres = { type: 'postgres', host: '127.0.0.1', port: 5432, username: 'postgres' } as const;
+const mariadb = { type: 'mysql', host: '127.0.0.1', port: 3306, username: 'root', password: '' } as const;
+
+const ENGINES: Engine[] = [
+  {
+    name: 'SQLite (:memory:)',
+    open: () => new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [ProbeEntity], synchronize: true }).initialize(),
+    close: (dataSource) => dataSource.destroy(),
+  },
+  {
+    name: 'PostgreSQL',
+    open: async () => {
+      await withAdmin({ ...postgres, database: 'test' }, (admin) => admin.query(`CREATE DATABASE ${scratchName}`));
+      return new DataSource({ ...postgres, database: scratchName, entities: [ProbeEntity], synchronize: true }).initialize();
+    },
+    close: async (dataSource) => {
+      await dataSource.destroy();
+      await withAdmin({ ...postgres, database: 'test' }, (admin) => admin.query(`DROP DATABASE IF EXISTS ${scratchName} WITH (FORCE)`));
+    },
+  },
+  {
+    name: 'MariaDB',
+    open: async () => {
+      await withAdmin({ ...mariadb, database: 'test' }, (admin) => admin.query(`CREATE DATABASE ${scratchName}`));
+      return new DataSource({ ...mariadb, database: scratchName, entities: [ProbeEntity], synchronize: true }).initialize();
+    },
+    close: async (dataSource) => {
+      await dataSource.destroy();
+      await withAdmin({ ...mariadb, database: 'test' }, (admin) => admin.query(`DROP DATABASE IF EXISTS ${scratchName}`));
+    },
+  },
+];
+
+describe.each(ENGINES)(`${PreparedLookup.name} on $name`, (engine) => {
+  let dataSource: DataSource;
+  let repository: Repository<ProbeEntity>;
+  let sut: PreparedLookup<ProbeEntity, 'platform' | 'tenantId'>;
+
+  beforeAll(async () => {
+    dataSource = await engine.open();
+    repository = dataSource.getRepository(ProbeEntity);
+  });
+
+  afterAll(async () => {
+    await engine.close(dataSource);
+  });
+
+  beforeEach(async () => {
+    await repository.clear();
+    sut = new PreparedLookup(repository, ['platform', 'tenantId']);
+    await repository.save([
+      repository.create({ platform: 'jira', tenantId: 'a', secret: 's-1', expiresAt: new Date('2030-01-02T03:04:05Z'), tags: ['x', 'y'], hidden: 'h' }),
+      repository.create({ platform: 'a', tenantId: 'jira', secret: null, expiresAt: null, tags: ['z'] }),
+      repository.create({ platform: `q'"; --`, tenantId: 'ünï 令牌 \u{1F511}', secret: 's-3', expiresAt: null, tags: ['w'] }),
+    ]);
+  });
+
+  it('returns exactly what findOneBy returns: the entity class, Dates, nulls, transformed columns, no select:false column', async () => {
+    for (const where of [
+      { platform: 'jira', tenantId: 'a' },
+      { platform: 'a', tenantId: 'jira' },
+      { platform: `q'"; --`, tenantId: 'ünï 令牌 \u{1F511}' },
+    ]) {
+      const found = await sut.findOne(where);
+
+      expect(found).toBeInstanceOf(ProbeEntity);
+      expect(found).toEqual(await repository.findOneBy(where));
+    }
+    await expect(sut.findOne({ platform: 'jira', tenantId: 'a' })).resolves.toMatchObject({ tags: ['x', 'y'], expiresAt: new Date('2030-01-02T03:04:05Z'), updatedAt: expect.any(Date) });
+    expect(Object.keys((await sut.findOne({ platform: 'jira', tenantId: 'a' })) ?? {})).not.toContain('hidden');
+  });
+
+  it('resolves null for a key that is not stored', async () => {
+    await expect(sut.findOne({ platform: 'jira', tenantId: 'nobody' })).resolves.toBeNull();
+    await expect(sut.findOne({ platform: 'confluence', tenantId: 'a' })).resolves.toBeNull();
+  });
+
+  it('binds each value to its own column whatever order the keys are listed in', async () => {
+    const reversed = new PreparedLookup(repository, ['tenantId', 'platform']);
+
+    await expect(reversed.findOne({ platform: 'jira', tenantId: 'a' })).resolves.toMatchObject({ platform: 'jira', tenantId: 'a', secret: 's-1' });
+    await expect(reversed.findOne({ tenantId: 'jira', platform: 'a' })).resolves.toMatchObject({ platform: 'a', tenantId: 'jira', secret: null });
+  });
+
+  it('reads the database on every call: a change written elsewhere is seen at once', async () => {
+    await expect(sut.findOne({ platform: 'jira', tenantId: 'a' })).resolves.toMatchObject({ secret: 's-1' });
+    await repository.update({ platform: 'jira', tenantId: 'a' }, { secret: 's-2' });
+
+    await expect(sut.findOne({ platform: 'jira', tenantId: 'a' })).resolves.toMatchObject({ secret: 's-2' });
+    await repository.delete({ platform: 'jira', tenantId: 'a' });
+    await expect(sut.findOne({ platform: 'jira', tenantId: 'a' })).resolves.toBeNull();
+  });
+
+  it('findOneOrFail rejects with TypeORM\'s EntityNotFoundError for a missing key', async () => {
+    await expect(sut.findOneOrFail({ platform: 'a', tenantId: 'jira' })).resolves.toMatchObject({ platform: 'a', tenantId: 'jira' });
+    await expect(sut.findOneOrFail({ platform: 'jira', tenantId: 'nobody' })).rejects.toBeInstanceOf(EntityNotFoundError);
+  });
+});
