@@ -51,34 +51,29 @@ async function withAdmin(options: DataSourceOptions, run: (admin: DataSource) =>
 const postgres = { type: 'postgres', host: '127.0.0.1', port: 5432, username: 'postgres' } as const;
 const mariadb = { type: 'mysql', host: '127.0.0.1', port: 3306, username: 'root', password: '' } as const;
 
+/** A server engine: creates {@link scratchName} through the `test` database and drops it after. */
+function serverEngine(name: string, server: typeof postgres | typeof mariadb, dropOptions: string): Engine {
+  return {
+    name,
+    open: async () => {
+      await withAdmin({ ...server, database: 'test' }, (admin) => admin.query(`CREATE DATABASE ${scratchName}`));
+      return new DataSource({ ...server, database: scratchName, entities: [ProbeEntity], synchronize: true }).initialize();
+    },
+    close: async (dataSource) => {
+      await dataSource.destroy();
+      await withAdmin({ ...server, database: 'test' }, (admin) => admin.query(`DROP DATABASE IF EXISTS ${scratchName}${dropOptions}`));
+    },
+  };
+}
+
 const ENGINES: Engine[] = [
   {
     name: 'SQLite (:memory:)',
     open: () => new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [ProbeEntity], synchronize: true }).initialize(),
     close: (dataSource) => dataSource.destroy(),
   },
-  {
-    name: 'PostgreSQL',
-    open: async () => {
-      await withAdmin({ ...postgres, database: 'test' }, (admin) => admin.query(`CREATE DATABASE ${scratchName}`));
-      return new DataSource({ ...postgres, database: scratchName, entities: [ProbeEntity], synchronize: true }).initialize();
-    },
-    close: async (dataSource) => {
-      await dataSource.destroy();
-      await withAdmin({ ...postgres, database: 'test' }, (admin) => admin.query(`DROP DATABASE IF EXISTS ${scratchName} WITH (FORCE)`));
-    },
-  },
-  {
-    name: 'MariaDB',
-    open: async () => {
-      await withAdmin({ ...mariadb, database: 'test' }, (admin) => admin.query(`CREATE DATABASE ${scratchName}`));
-      return new DataSource({ ...mariadb, database: scratchName, entities: [ProbeEntity], synchronize: true }).initialize();
-    },
-    close: async (dataSource) => {
-      await dataSource.destroy();
-      await withAdmin({ ...mariadb, database: 'test' }, (admin) => admin.query(`DROP DATABASE IF EXISTS ${scratchName}`));
-    },
-  },
+  serverEngine('PostgreSQL', postgres, ' WITH (FORCE)'),
+  serverEngine('MariaDB', mariadb, ''),
 ];
 
 describe.each(ENGINES)(`${PreparedLookup.name} on $name`, (engine) => {
