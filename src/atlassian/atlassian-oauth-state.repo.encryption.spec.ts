@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { inspect } from 'node:util';
 import { Test, TestingModule } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { DataSource, QueryFailedError } from 'typeorm';
 import { newTokenKey, setEnv } from '../../test/support/env';
 import { DatabaseModule } from '../database/database.module';
 import { AtlassianOauthStateEntity } from '../database/entities';
@@ -236,6 +237,33 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
 
     it('refuses reencryptAll, which has nothing to seal with', async () => {
       await expect(sut.reencryptAll()).rejects.toBeInstanceOf(TokenEncryptionConfigError);
+    });
+  });
+
+  describe.each([
+    ['with a key', K1],
+    ['in plaintext mode', undefined],
+  ])('a database error that leaves the repo, %s', (_mode, keys) => {
+    beforeEach(() => boot(keys));
+
+    it('carries no token value in its parameters or anywhere util.inspect reaches', async () => {
+      await sut.upsert(JIRA, 'tenant-a', { accessToken: 'access-ERROR-SECRET', refreshToken: 'refresh-ERROR-SECRET' });
+      const stored = await rawRow('tenant-a');
+      await dataSource.query('DROP TABLE atlassian_oauth_state');
+
+      const failures = await Promise.all([
+        sut.upsert(JIRA, 'tenant-a', { accessToken: 'access-ERROR-NEW', refreshToken: 'refresh-ERROR-NEW' }).catch((e: unknown) => e),
+        sut.upsert(JIRA, 'tenant-a', { refreshToken: 'refresh-ERROR-NEW' }, { expectedRefreshToken: 'refresh-ERROR-SECRET' }).catch((e: unknown) => e),
+        sut.get(JIRA, 'tenant-a').catch((e: unknown) => e),
+      ]);
+
+      for (const failure of failures) {
+        expect(failure).toBeInstanceOf(QueryFailedError);
+        expect(failure).toMatchObject({ message: expect.stringContaining('no such table'), parameters: [expect.stringMatching(/^\[\d+ parameters? redacted\]$/)] });
+        const text = inspect(failure, { depth: 10, showHidden: true });
+        expect(text).not.toContain('ERROR-');
+        expect(text).not.toContain(stored.refreshToken);
+      }
     });
   });
 

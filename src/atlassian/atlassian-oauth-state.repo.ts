@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { IsNull, MoreThan, Repository } from 'typeorm';
 import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from '../database/entities';
 import { PreparedLookup } from '../database/prepared-lookup';
+import { RedactsQueryFailures } from '../database/query-failure-redaction';
 import { TokenCipher } from '../database/token-cipher';
 import { TokenEncryptionConfigError, TokenIntegrityError, TokenLocation, UnknownTokenKeyError } from '../database/token-cipher.errors';
 import { isUniqueViolation } from '../database/unique-violation';
@@ -124,7 +125,8 @@ type ReencryptOutcome = keyof ReencryptCounts | 'deleted';
  * `platform`, `tenantId` and column) when `OAUTH_STATE_ENCRYPTION_KEYS` is set; callers always
  * see plaintext. Reading a stored token that fails its integrity check rejects with
  * `TokenIntegrityError`, one sealed under a key id that is not configured with
- * `UnknownTokenKeyError`: never with another row's token.
+ * `UnknownTokenKeyError`: never with another row's token. A database error that leaves a method
+ * (a TypeORM `QueryFailedError`) carries no token either: its `parameters` are redacted.
  */
 @Injectable()
 export class AtlassianOauthStateRepo {
@@ -151,6 +153,7 @@ export class AtlassianOauthStateRepo {
    * @throws AtlassianOauthStateValidationError when `platform` or `tenantId` is not a non-blank string.
    * @throws TokenIntegrityError / UnknownTokenKeyError when a stored token cannot be opened.
    */
+  @RedactsQueryFailures()
   async get(platform: string, tenantId: string): Promise<AtlassianOauthStateEntity | null> {
     return this.readState(validateKey(platform, tenantId));
   }
@@ -186,6 +189,7 @@ export class AtlassianOauthStateRepo {
    *   stored refresh token cannot be opened to compare it; nothing is written. (A write without
    *   `expectedRefreshToken` replaces such a row.)
    */
+  @RedactsQueryFailures()
   async upsert(
     platform: string,
     tenantId: string,
@@ -214,6 +218,7 @@ export class AtlassianOauthStateRepo {
    * @returns `true` when a row was removed, `false` when nothing was stored.
    * @throws AtlassianOauthStateValidationError when `platform` or `tenantId` is not a non-blank string.
    */
+  @RedactsQueryFailures()
   async delete(platform: string, tenantId: string): Promise<boolean> {
     const { affected } = await this.repository.delete(validateKey(platform, tenantId));
     return (affected ?? 0) > 0;
@@ -247,6 +252,7 @@ export class AtlassianOauthStateRepo {
    * @throws AtlassianOauthRefreshFailedError when `refresh` threw; the error it threw is `cause`,
    *   the stored state is unchanged and the lease is released.
    */
+  @RedactsQueryFailures()
   async rotate(
     platform: string,
     tenantId: string,
@@ -271,6 +277,7 @@ export class AtlassianOauthStateRepo {
   }
 
   /** Counts the stored `(platform, tenantId)` states. */
+  @RedactsQueryFailures()
   async count(): Promise<number> {
     return this.repository.count();
   }
@@ -296,6 +303,7 @@ export class AtlassianOauthStateRepo {
    * @throws AtlassianOauthStateValidationError when `batchSize` is not a positive integer or
    *   `onProgress` is not a function, before anything is read.
    */
+  @RedactsQueryFailures()
   async reencryptAll(options: ReencryptOptions = {}): Promise<ReencryptCounts> {
     const { batchSize, onProgress } = validateReencryptOptions(options);
     if (!this.cipher.encrypts) {

@@ -1,0 +1,39 @@
+import { QueryFailedError } from 'typeorm';
+
+/**
+ * Strips the bound values from a TypeORM `QueryFailedError`, in place: TypeORM keeps them in its
+ * `parameters` property, so a caller that logs the error object (`console.error(error)`,
+ * `util.inspect`) would print the tokens of the failed write, plaintext or sealed. The count
+ * stays, as `"[N parameters redacted]"`; the SQL text and the driver's message stay too.
+ *
+ * @returns `error` itself, so that `throw redactQueryFailure(error)` keeps its class.
+ */
+export function redactQueryFailure(error: unknown): unknown {
+  if (error instanceof QueryFailedError && Array.isArray(error.parameters) && error.parameters.length > 0) {
+    const count = error.parameters.length;
+    Object.defineProperty(error, 'parameters', { value: [`[${count} parameter${count === 1 ? '' : 's'} redacted]`], enumerable: true });
+  }
+  return error;
+}
+
+/**
+ * Method decorator for the public async methods of a store: a `QueryFailedError` that leaves the
+ * method has its parameters stripped ({@link redactQueryFailure}); everything else passes as is.
+ */
+export function RedactsQueryFailures(): MethodDecorator {
+  return (_target, _name, descriptor) => {
+    const method = descriptor.value as unknown;
+    if (typeof method !== 'function') {
+      throw new TypeError('@RedactsQueryFailures() decorates methods only');
+    }
+    const redacting = async function (this: unknown, ...args: unknown[]): Promise<unknown> {
+      try {
+        return await (method as (...args: unknown[]) => Promise<unknown>).apply(this, args);
+      } catch (error) {
+        throw redactQueryFailure(error);
+      }
+    };
+    Object.defineProperty(redacting, 'name', { value: (method as { name: string }).name });
+    (descriptor as PropertyDescriptor).value = redacting;
+  };
+}
