@@ -27,7 +27,7 @@ const reply = (message: ContentionReply): void => {
 async function main(database: string): Promise<void> {
   const app = await bootBenchApp(database);
   const db = sqliteHandleOf(app.dataSource);
-  const floor = new SqliteFloor(db);
+  const floor = new SqliteFloor(db, app.cipher);
   process.on('message', (request: ContentionRequest) => {
     handle(request).catch((error: unknown) => reply({ type: 'failed', error: error instanceof Error ? error.message : String(error) }));
   });
@@ -36,7 +36,7 @@ async function main(database: string): Promise<void> {
   async function handle(request: ContentionRequest): Promise<void> {
     switch (request.type) {
       case 'seed':
-        seed(db, 0, request.rows);
+        seed(db, app.cipher, 0, request.rows);
         reply({ type: 'seeded' });
         return;
       case 'count':

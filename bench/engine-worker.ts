@@ -5,9 +5,9 @@
 import { bootBenchApp, BenchApp } from './lib/app';
 import { BenchKey, keyOf, prng, randomKeys } from './lib/keys';
 import { measureInterleaved } from './lib/measure';
-import { EngineJob } from './lib/profile';
+import { EngineJob, engineName } from './lib/profile';
 import { EngineResult, ExplainResult, SizeResult } from './lib/results';
-import { explainQueryPlan, RAW_GET_SQL, seed, SqliteFloor, SqliteHandle, sqliteHandleOf, sqlitePragmas } from './lib/sqlite';
+import { explainQueryPlan, isStoredSealed, RAW_GET_SQL, seed, SqliteFloor, SqliteHandle, sqliteHandleOf, sqlitePragmas } from './lib/sqlite';
 import { getVariants, upsertVariants } from './lib/variants';
 
 /** The plan of the exact statement `repo.get` sends, captured from TypeORM's logger. */
@@ -34,11 +34,14 @@ async function runEngine(job: EngineJob): Promise<EngineResult> {
   const app = await bootBenchApp(job.database);
   try {
     const db = sqliteHandleOf(app.dataSource);
-    const floor = new SqliteFloor(db);
+    if (app.cipher.encrypts !== job.encryption) {
+      throw new Error(`the ${engineName(job)} job booted a cipher that ${app.cipher.encrypts ? 'encrypts' : 'does not encrypt'}`);
+    }
+    const floor = new SqliteFloor(db, app.cipher);
     const sizes: SizeResult[] = [];
     let rows = 0;
     for (const [index, size] of job.sizes.entries()) {
-      const load = seed(db, rows, size);
+      const load = seed(db, app.cipher, rows, size);
       rows = size;
       const random = prng(0x5eed + index);
       const inputs = (_round: number, block: number): BenchKey[] => randomKeys(random, rows, block);
@@ -52,7 +55,10 @@ async function runEngine(job: EngineJob): Promise<EngineResult> {
       throw new Error(`expected ${rows} rows after the run, found ${counted}`);
     }
     return {
+      name: engineName(job),
       engine: job.engine,
+      encryption: job.encryption,
+      storedSealed: isStoredSealed(db, keyOf(0)),
       pragmas: sqlitePragmas(db),
       sizes,
       maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),

@@ -5,15 +5,16 @@
  * breaks, never because a target is missed.
  */
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, release, tmpdir, totalmem, type } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { runContention } from './lib/contention';
 import { exited, forkBench, nextMessage } from './lib/processes';
-import { BenchPlan, EngineJob, FULL_PLAN, QUICK_PLAN } from './lib/profile';
+import { BenchPlan, EngineJob, engineName, FULL_PLAN, QUICK_PLAN } from './lib/profile';
 import { renderMarkdown } from './lib/report';
-import { BenchResult, EngineResult, MachineInfo } from './lib/results';
+import { BenchResult, ContentionResult, EngineResult, MachineInfo } from './lib/results';
 import { evaluateTargets } from './lib/targets';
 
 function machineInfo(): MachineInfo {
@@ -33,12 +34,15 @@ function machineInfo(): MachineInfo {
   };
 }
 
+/** A key ring of one fresh random key, for the encrypted engines of this run only. */
+const benchKeyRing = (): string => `bench:${randomBytes(32).toString('base64')}`;
+
 async function runEngineWorker(job: EngineJob): Promise<EngineResult> {
-  const child = forkBench(join(__dirname, 'engine-worker.ts'), [JSON.stringify(job)]);
+  const child = forkBench(join(__dirname, 'engine-worker.ts'), [JSON.stringify(job)], job.encryption ? benchKeyRing() : null);
   const answer = await nextMessage<{ result?: EngineResult; error?: string }>(child, () => true);
   await exited(child);
   if (answer.result === undefined) {
-    throw new Error(`engine ${job.engine} failed: ${answer.error ?? 'no result'}`);
+    throw new Error(`engine ${engineName(job)} failed: ${answer.error ?? 'no result'}`);
   }
   return answer.result;
 }
@@ -47,14 +51,28 @@ export async function runBench(plan: BenchPlan, outDir: string): Promise<BenchRe
   const startedAt = new Date();
   const scratch = mkdtempSync(join(tmpdir(), 'agent-core-bench-'));
   try {
-    const engines: EngineResult[] = [];
-    for (const engine of plan.engines) {
-      const database = engine.engine === 'sqlite-memory' ? ':memory:' : join(scratch, `${engine.engine}.sqlite`);
-      process.stderr.write(`bench: ${engine.engine}, sizes ${engine.sizes.join(', ')}\n`);
-      engines.push(await runEngineWorker({ ...engine, database }));
+    const engineRuns = plan.engines.map((engine) => () => {
+      const database = engine.engine === 'sqlite-memory' ? ':memory:' : join(scratch, `${engineName(engine).replace(/\W+/g, '-')}.sqlite`);
+      process.stderr.write(`bench: ${engineName(engine)}, sizes ${engine.sizes.join(', ')}\n`);
+      return runEngineWorker({ ...engine, database });
+    });
+    const contentionRun = () => {
+      process.stderr.write(`bench: contention, ${plan.contention.writers} writers\n`);
+      return runContention({ ...plan.contention, database: join(scratch, 'contention.sqlite') });
+    };
+    let engines: EngineResult[];
+    let contention: ContentionResult;
+    if (plan.quick) {
+      // Nothing is measured for real in a quick run: start everything at once and be done sooner.
+      [engines, contention] = await Promise.all([Promise.all(engineRuns.map((run) => run())), contentionRun()]);
+    } else {
+      // One at a time, so no measurement competes with another for the CPUs.
+      engines = [];
+      for (const run of engineRuns) {
+        engines.push(await run());
+      }
+      contention = await contentionRun();
     }
-    process.stderr.write(`bench: contention, ${plan.contention.writers} writers\n`);
-    const contention = await runContention({ ...plan.contention, database: join(scratch, 'contention.sqlite') });
     const result: BenchResult = {
       quick: plan.quick,
       startedAt: startedAt.toISOString(),

@@ -47,9 +47,14 @@ describe('npm run bench -- --quick', () => {
     expect(run.output).toContain(join(dir, 'latest.json'));
   });
 
-  it('measures get and upsert of every variant at every size on both SQLite engines', () => {
+  it('measures get and upsert of every variant at every size on both SQLite engines, with and without encryption', () => {
     expect(result.quick).toBe(true);
-    expect(result.engines.map((e) => e.engine)).toEqual(['sqlite-memory', 'sqlite-wal']);
+    expect(result.engines.map((e) => [e.name, e.encryption, e.storedSealed])).toEqual([
+      ['sqlite-memory', false, false],
+      ['sqlite-memory encrypted', true, true],
+      ['sqlite-wal', false, false],
+      ['sqlite-wal encrypted', true, true],
+    ]);
     for (const engine of result.engines) {
       expect(engine.sizes.map((s) => s.rows)).toEqual([100, 1_000]);
       for (const size of engine.sizes) {
@@ -62,7 +67,7 @@ describe('npm run bench -- --quick', () => {
         expect(size.load).toMatchObject({ toRows: size.rows, peakRssMiB: expect.any(Number), databaseMiB: expect.any(Number) });
       }
     }
-    expect(result.engines[1]?.pragmas).toMatchObject({ journal_mode: 'wal' });
+    expect(result.engines[2]?.pragmas).toMatchObject({ journal_mode: 'wal', synchronous: 2 });
   });
 
   it('shows the query plan of the exact get statement, served by the unique index', () => {

@@ -5,6 +5,7 @@ import { getDataSourceToken, getRepositoryToken, TypeOrmModule } from '@nestjs/t
 import { DataSource, Logger, Repository } from 'typeorm';
 import { AtlassianModule, AtlassianOauthStateEntity, AtlassianOauthStateRepo } from '../../src/atlassian';
 import { loadDatabaseConfig } from '../../src/database/database.config';
+import { TokenCipher } from '../../src/database/token-cipher';
 import { typeOrmOptions } from '../../src/database/database.module';
 
 /**
@@ -45,6 +46,8 @@ export interface BenchApp {
   readonly repo: AtlassianOauthStateRepo;
   readonly typeormRepository: Repository<AtlassianOauthStateEntity>;
   readonly dataSource: DataSource;
+  /** The repo's own cipher (from `OAUTH_STATE_ENCRYPTION_KEYS`): the raw side seals and opens with it too. */
+  readonly cipher: TokenCipher;
   readonly recorder: SqlRecorder;
 }
 
@@ -60,6 +63,7 @@ export async function bootBenchApp(database: string): Promise<BenchApp> {
     repo: context.get(AtlassianOauthStateRepo),
     typeormRepository: context.get<Repository<AtlassianOauthStateEntity>>(getRepositoryToken(AtlassianOauthStateEntity)),
     dataSource: context.get<DataSource>(getDataSourceToken()),
+    cipher: context.get(TokenCipher),
     recorder,
   };
 }

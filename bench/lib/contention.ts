@@ -14,7 +14,7 @@ const VARIANTS = ['raw', 'repo.upsert'] as const;
  */
 export async function runContention(job: ContentionJob): Promise<ContentionResult> {
   const script = join(__dirname, '..', 'contention-worker.ts');
-  const writers = Array.from({ length: job.writers }, () => forkBench(script, [job.database]));
+  const writers = Array.from({ length: job.writers }, () => forkBench(script, [job.database], null));
   const ask = <T extends ContentionReply['type']>(index: number, request: ContentionRequest, type: T): Promise<Extract<ContentionReply, { type: T }>> => {
     const child = writers[index];
     if (child === undefined) {

@@ -9,6 +9,8 @@ export interface Effort {
 export interface EngineJob {
   /** `sqlite-memory` or `sqlite-wal`; server engines get their own names. */
   readonly engine: string;
+  /** Tokens sealed with AES-256-GCM (`OAUTH_STATE_ENCRYPTION_KEYS` set for the worker) or plaintext. */
+  readonly encryption: boolean;
   /** `:memory:` or the file path. */
   readonly database: string;
   /** Table sizes, ascending: the table grows from one to the next. */
@@ -36,26 +38,37 @@ export interface BenchPlan {
 
 const FULL_SIZES = [1_000, 100_000, 1_000_000];
 
-/** The full run: the issue's sizes, enough iterations for a stable p99, well under ten minutes. */
+const MEMORY = {
+  engine: 'sqlite-memory',
+  sizes: FULL_SIZES,
+  get: { rounds: 16, block: 400, warmupRounds: 2 },
+  upsert: { rounds: 16, block: 150, warmupRounds: 2 },
+} as const;
+
+const WAL = {
+  engine: 'sqlite-wal',
+  sizes: FULL_SIZES,
+  get: { rounds: 16, block: 400, warmupRounds: 2 },
+  // Every upsert on the file is fsynced (synchronous=FULL): fewer of them, as many rounds.
+  upsert: { rounds: 10, block: 40, warmupRounds: 1 },
+} as const;
+
+/** The full run: the issue's sizes, each engine with and without encryption, in about five minutes. */
 export const FULL_PLAN: BenchPlan = {
   quick: false,
   engines: [
-    {
-      engine: 'sqlite-memory',
-      sizes: FULL_SIZES,
-      get: { rounds: 20, block: 500, warmupRounds: 2 },
-      upsert: { rounds: 20, block: 200, warmupRounds: 2 },
-    },
-    {
-      engine: 'sqlite-wal',
-      sizes: FULL_SIZES,
-      get: { rounds: 20, block: 500, warmupRounds: 2 },
-      // Every upsert on the file is fsynced (synchronous=FULL): fewer of them, same rounds.
-      upsert: { rounds: 10, block: 50, warmupRounds: 1 },
-    },
+    { ...MEMORY, encryption: false },
+    { ...MEMORY, encryption: true },
+    { ...WAL, encryption: false },
+    { ...WAL, encryption: true },
   ],
-  contention: { writers: 4, rows: 100_000, phases: 4, opsPerPhase: 250 },
+  contention: { writers: 4, rows: 20_000, phases: 4, opsPerPhase: 200 },
 };
+
+/** How an engine job is named in the report: `sqlite-wal`, `sqlite-wal encrypted`. */
+export function engineName(job: Pick<EngineJob, 'engine' | 'encryption'>): string {
+  return job.encryption ? `${job.engine} encrypted` : job.engine;
+}
 
 /** `--quick`: tiny sizes, a few iterations; checks that everything runs, proves nothing about speed. */
 export const QUICK_PLAN: BenchPlan = {

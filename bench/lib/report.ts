@@ -17,7 +17,7 @@ function engineSection(engine: EngineResult): string {
     .join(', ');
   const rows = engine.sizes.flatMap((size) => [...operationRows(size.rows, 'get', size.get), ...operationRows(size.rows, 'upsert', size.upsert)]);
   return [
-    `### ${engine.engine} (${pragmas})`,
+    `### ${engine.name} (${pragmas}; stored tokens ${engine.storedSealed ? 'sealed' : 'plaintext'})`,
     '',
     table(['rows', 'op', 'variant', 'ops/s', 'mean µs', 'p50 µs', 'p99 µs', 'p99 µs (median round)', 'time vs raw'], rows),
   ].join('\n');
@@ -49,7 +49,7 @@ export function renderMarkdown(result: BenchResult): string {
     table(
       ['engine', 'rows', 'seconds', 'rows/s', 'RSS before MiB', 'peak RSS MiB', 'peak JS heap MiB', 'database MiB'],
       result.engines.flatMap((engine) =>
-        engine.sizes.map((size) => [engine.engine, `${int(size.load.fromRows)} → ${int(size.load.toRows)}`, String(size.load.seconds), int(size.load.rowsPerSec), int(size.load.rssBeforeMiB), int(size.load.peakRssMiB), int(size.load.peakHeapUsedMiB), int(size.load.databaseMiB)]),
+        engine.sizes.map((size) => [engine.name, `${int(size.load.fromRows)} → ${int(size.load.toRows)}`, String(size.load.seconds), int(size.load.rowsPerSec), int(size.load.rssBeforeMiB), int(size.load.peakRssMiB), int(size.load.peakHeapUsedMiB), int(size.load.databaseMiB)]),
       ),
     ),
   );
@@ -72,7 +72,7 @@ export function renderMarkdown(result: BenchResult): string {
   if (largest !== undefined) {
     lines.push(
       '',
-      `### EXPLAIN QUERY PLAN of the get query (${result.engines[0]?.engine}, ${int(largest.rows)} rows)`,
+      `### EXPLAIN QUERY PLAN of the get query (${result.engines[0]?.name}, ${int(largest.rows)} rows)`,
       '',
       'The statement `repo.get` sends, as TypeORM logged it:',
       '',

@@ -19,7 +19,12 @@ export interface SizeResult {
 }
 
 export interface EngineResult {
+  /** The engine and whether tokens are encrypted: `sqlite-wal encrypted`. */
+  readonly name: string;
   readonly engine: string;
+  readonly encryption: boolean;
+  /** True when the seeded rows hold sealed envelopes (checked after seeding), false when plaintext. */
+  readonly storedSealed: boolean;
   readonly pragmas: Record<string, unknown>;
   readonly sizes: SizeResult[];
   /** Peak resident set of the worker over its whole life (`process.resourceUsage().maxRSS`). */

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
+import { ENVELOPE_PREFIX, TokenCipher } from '../../src/database/token-cipher';
+import { TokenLocation } from '../../src/database/token-cipher.errors';
 import { BenchKey, keyOf, seedIdOf, tokensOf } from './keys';
 
 /** The part of a better-sqlite3 `Statement` the benchmark uses (the package ships no types here). */
@@ -54,16 +56,23 @@ const COLUMNS = 'id, platform, tenant_id, accessToken, refreshToken, expires_at,
 /** The get query, written by hand: the floor that `repo.get` is compared to. */
 export const RAW_GET_SQL = `SELECT ${COLUMNS} FROM atlassian_oauth_state WHERE platform = ? AND tenant_id = ? LIMIT 1`;
 
+const locate = (key: BenchKey, column: TokenLocation['column']): TokenLocation => ({ platform: key.platform, tenantId: key.tenantId, column });
+
 /**
  * The floor: hand-written better-sqlite3 prepared statements doing what the repo does, on the
  * same connection. `get` is one indexed SELECT turned into an object with `Date`s; `upsert` is
  * `INSERT ... ON CONFLICT (platform, tenant_id) DO UPDATE` of every column, then that SELECT.
+ * Tokens go through the repo's own {@link TokenCipher} (sealed on write, opened on read; a
+ * pass-through in plaintext mode), so with encryption on the floor does the same crypto too.
  */
 export class SqliteFloor {
   private readonly select: SqliteStatement;
   private readonly write: SqliteStatement;
 
-  constructor(db: SqliteHandle) {
+  constructor(
+    db: SqliteHandle,
+    private readonly cipher: TokenCipher,
+  ) {
     this.select = db.prepare(RAW_GET_SQL);
     this.write = db.prepare(
       `INSERT INTO atlassian_oauth_state (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ` +
@@ -81,8 +90,8 @@ export class SqliteFloor {
       id: row.id,
       platform: row.platform,
       tenantId: row.tenant_id,
-      accessToken: row.accessToken,
-      refreshToken: row.refreshToken,
+      accessToken: row.accessToken === null ? null : this.cipher.open(row.accessToken, locate(key, 'accessToken')),
+      refreshToken: this.cipher.open(row.refreshToken, locate(key, 'refreshToken')),
       expiresAt: row.expires_at === null ? null : fromSqliteDate(row.expires_at),
       updatedAt: fromSqliteDate(row.updatedAt),
     };
@@ -90,7 +99,9 @@ export class SqliteFloor {
 
   upsert(key: BenchKey, tokens: { accessToken: string | null; refreshToken: string; expiresAt: Date | null }): RawState {
     const expiresAt = tokens.expiresAt === null ? null : toSqliteDate(tokens.expiresAt);
-    this.write.run(randomUUID(), key.platform, key.tenantId, tokens.accessToken, tokens.refreshToken, expiresAt, toSqliteDate(new Date()));
+    const accessToken = tokens.accessToken === null ? null : this.cipher.seal(tokens.accessToken, locate(key, 'accessToken'));
+    const refreshToken = this.cipher.seal(tokens.refreshToken, locate(key, 'refreshToken'));
+    this.write.run(randomUUID(), key.platform, key.tenantId, accessToken, refreshToken, expiresAt, toSqliteDate(new Date()));
     const stored = this.get(key);
     if (stored === null) {
       throw new Error('the raw upsert did not store the row');
@@ -124,14 +135,16 @@ const MIB = 1024 * 1024;
  * collected into an array, so memory stays flat however large the table grows; their ids and
  * keys ascend ({@link keyOf}, {@link seedIdOf}), so every batch appends to the indexes.
  */
-export function seed(db: SqliteHandle, fromRows: number, toRows: number): LoadStats {
+export function seed(db: SqliteHandle, cipher: TokenCipher, fromRows: number, toRows: number): LoadStats {
   const insert = db.prepare(`INSERT INTO atlassian_oauth_state (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`);
   const updatedAt = toSqliteDate(new Date());
   const batch = db.transaction((from: number, to: number) => {
     for (let i = from; i < to; i++) {
       const key = keyOf(i);
       const tokens = tokensOf(-i);
-      insert.run(seedIdOf(i), key.platform, key.tenantId, tokens.accessToken, tokens.refreshToken, toSqliteDate(tokens.expiresAt), updatedAt);
+      const accessToken = cipher.seal(tokens.accessToken, locate(key, 'accessToken'));
+      const refreshToken = cipher.seal(tokens.refreshToken, locate(key, 'refreshToken'));
+      insert.run(seedIdOf(i), key.platform, key.tenantId, accessToken, refreshToken, toSqliteDate(tokens.expiresAt), updatedAt);
     }
   });
   const databaseBytes = (): number => (db.pragma('page_count', { simple: true }) as number) * (db.pragma('page_size', { simple: true }) as number);
@@ -158,6 +171,12 @@ export function seed(db: SqliteHandle, fromRows: number, toRows: number): LoadSt
     databaseBeforeMiB: Math.round(databaseBefore / MIB),
     databaseMiB: Math.round(databaseBytes() / MIB),
   };
+}
+
+/** True when the stored refresh token of `key` is a sealed envelope rather than plaintext. */
+export function isStoredSealed(db: SqliteHandle, key: BenchKey): boolean {
+  const row = db.prepare('SELECT refreshToken FROM atlassian_oauth_state WHERE platform = ? AND tenant_id = ?').get(key.platform, key.tenantId) as { refreshToken: string } | undefined;
+  return row?.refreshToken.startsWith(ENVELOPE_PREFIX) ?? false;
 }
 
 /** `EXPLAIN QUERY PLAN` of `sql`, one line per step (`SEARCH ... USING INDEX ...`). */

@@ -33,7 +33,7 @@ export function evaluateTargets(engines: readonly EngineResult[]): TargetResult[
   const results: TargetResult[] = [];
   for (const engine of engines) {
     for (const size of engine.sizes) {
-      const where = `${engine.engine}, ${size.rows.toLocaleString('en-US')} rows`;
+      const where = `${engine.name}, ${size.rows.toLocaleString('en-US')} rows`;
       results.push(target('get within 4x of raw', where, ratio(size.get, 'repo.get', 'raw'), LIMITS.getVsRaw));
       results.push(target('upsert within 1.3x of bare Repository.upsert + read-back', where, ratio(size.upsert, 'repo.upsert', 'typeorm upsert+findOneBy'), LIMITS.upsertVsBare));
       results.push(target('get served by the unique index (EXPLAIN QUERY PLAN)', where, size.explain.usesUniqueIndex ? 0 : 1, 0));
@@ -42,13 +42,13 @@ export function evaluateTargets(engines: readonly EngineResult[]): TargetResult[
     const largest = engine.sizes[engine.sizes.length - 1];
     if (smallest !== undefined && largest !== undefined && largest !== smallest) {
       const growth = stats(largest.get, 'repo.get').p99MedianRoundUs / stats(smallest.get, 'repo.get').p99MedianRoundUs;
-      results.push(target(`get p99 at ${largest.rows.toLocaleString('en-US')} within 1.5x of p99 at ${smallest.rows.toLocaleString('en-US')}`, engine.engine, Math.round(growth * 100) / 100, LIMITS.getP99Growth));
+      results.push(target(`get p99 at ${largest.rows.toLocaleString('en-US')} within 1.5x of p99 at ${smallest.rows.toLocaleString('en-US')}`, engine.name, Math.round(growth * 100) / 100, LIMITS.getP99Growth));
       // An in-memory database is itself resident: only the growth beyond its own pages is overhead.
       const { load } = largest;
       const inMemory = engine.engine.endsWith('memory');
       const rssGrowth = load.peakRssMiB - load.rssBeforeMiB - (inMemory ? load.databaseMiB - load.databaseBeforeMiB : 0);
       results.push(
-        target(`RSS growth while loading to ${largest.rows.toLocaleString('en-US')} rows (MiB${inMemory ? ', beyond the database pages' : ''})`, engine.engine, rssGrowth, LIMITS.loadRssGrowthMiB),
+        target(`RSS growth while loading to ${largest.rows.toLocaleString('en-US')} rows (MiB${inMemory ? ', beyond the database pages' : ''})`, engine.name, rssGrowth, LIMITS.loadRssGrowthMiB),
       );
     }
   }
