@@ -3,12 +3,12 @@
  * Started by bench/run.ts with the job as JSON in argv[2]; answers with one IPC message.
  */
 import { bootBenchApp, BenchApp } from './lib/app';
-import { BenchKey, keyOf, prng, randomKeys } from './lib/keys';
+import { BenchKey, distinctRandomKeys, keyOf, prng, randomKeys } from './lib/keys';
 import { measureInterleaved } from './lib/measure';
 import { EngineJob, engineName } from './lib/profile';
 import { EngineResult, ExplainResult, SizeResult } from './lib/results';
 import { explainQueryPlan, isStoredSealed, RAW_GET_SQL, seed, SqliteFloor, SqliteHandle, sqliteHandleOf, sqlitePragmas } from './lib/sqlite';
-import { getVariants, upsertVariants } from './lib/variants';
+import { getVariants, rotateVariants, upsertVariants } from './lib/variants';
 
 /** The plan of the exact statement `repo.get` sends, captured from TypeORM's logger. */
 async function explainGet(app: BenchApp, db: SqliteHandle, key: BenchKey): Promise<ExplainResult> {
@@ -45,10 +45,13 @@ async function runEngine(job: EngineJob): Promise<EngineResult> {
       rows = size;
       const random = prng(0x5eed + index);
       const inputs = (_round: number, block: number): BenchKey[] => randomKeys(random, rows, block);
+      // rotate's lease is per key: a key twice in one block would wait out its own lease's release.
+      const distinctInputs = (_round: number, block: number): BenchKey[] => distinctRandomKeys(random, rows, block);
       const explain = await explainGet(app, db, keyOf(rows - 1));
       const get = await measureInterleaved(getVariants(app, floor), { ...job.get, inputs });
       const upsert = await measureInterleaved(upsertVariants(app, floor), { ...job.upsert, inputs });
-      sizes.push({ rows, load, explain, get, upsert });
+      const rotate = await measureInterleaved(rotateVariants(app, floor), { ...job.upsert, inputs: distinctInputs });
+      sizes.push({ rows, load, explain, get, upsert, rotate });
     }
     const counted = await app.repo.count();
     if (counted !== rows) {

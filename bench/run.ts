@@ -6,14 +6,14 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, release, tmpdir, totalmem, type } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { runContention } from './lib/contention';
 import { exited, forkBench, nextMessage } from './lib/processes';
 import { BenchPlan, EngineJob, engineName, FULL_PLAN, QUICK_PLAN } from './lib/profile';
-import { renderMarkdown } from './lib/report';
+import { renderMachine, renderMarkdown, renderSummary, renderTargetSummary } from './lib/report';
 import { BenchResult, ContentionResult, EngineResult, MachineInfo } from './lib/results';
 import { evaluateTargets } from './lib/targets';
 
@@ -45,6 +45,34 @@ async function runEngineWorker(job: EngineJob): Promise<EngineResult> {
     throw new Error(`engine ${engineName(job)} failed: ${answer.error ?? 'no result'}`);
   }
   return answer.result;
+}
+
+const README = join(__dirname, '..', 'README.md');
+const README_START = '<!-- bench:latest:start -->';
+const README_END = '<!-- bench:latest:end -->';
+
+/** Puts the run's machine, summary and targets between the README's bench markers. */
+function updateReadme(result: BenchResult): boolean {
+  const text = readFileSync(README, 'utf8');
+  const start = text.indexOf(README_START);
+  const end = text.indexOf(README_END);
+  if (start < 0 || end < start) {
+    return false;
+  }
+  const block = [
+    README_START,
+    '',
+    ...renderMachine(result),
+    '',
+    renderSummary(result),
+    '',
+    renderTargetSummary(result),
+    '',
+    'Every measurement, loading and memory, contention and the query plan: [bench/results/latest.md](bench/results/latest.md).',
+    '',
+  ].join('\n');
+  writeFileSync(README, text.slice(0, start) + block + text.slice(end));
+  return true;
 }
 
 export async function runBench(plan: BenchPlan, outDir: string): Promise<BenchResult> {
@@ -91,16 +119,22 @@ export async function runBench(plan: BenchPlan, outDir: string): Promise<BenchRe
   }
 }
 
+const DEFAULT_OUT = join(__dirname, 'results');
+
 const program = new Command()
   .name('bench')
   .description('the Atlassian OAuth state store against the raw driver, as the table grows')
   .option('--quick', 'tiny sizes and few iterations: checks that the benchmark runs, in seconds')
-  .option('--out <dir>', 'where latest.json and latest.md go', join(__dirname, 'results'))
+  .option('--out <dir>', 'where latest.json and latest.md go', DEFAULT_OUT)
   .action(async (options: { quick?: boolean; out: string }) => {
     const outDir = resolve(options.out);
     const result = await runBench(options.quick ? QUICK_PLAN : FULL_PLAN, outDir);
     process.stdout.write(renderMarkdown(result));
     process.stderr.write(`bench: wrote ${join(outDir, 'latest.json')} and latest.md in ${result.seconds} s\n`);
+    // The committed results are the latest full run: so is the README's table.
+    if (!result.quick && outDir === DEFAULT_OUT && updateReadme(result)) {
+      process.stderr.write(`bench: updated the table in ${README}\n`);
+    }
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

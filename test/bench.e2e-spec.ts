@@ -47,7 +47,7 @@ describe('npm run bench -- --quick', () => {
     expect(run.output).toContain(join(dir, 'latest.json'));
   });
 
-  it('measures get and upsert of every variant at every size on both SQLite engines, with and without encryption', () => {
+  it('measures get, upsert and rotate, every variant at every size, on both SQLite engines with and without encryption', () => {
     expect(result.quick).toBe(true);
     expect(result.engines.map((e) => [e.name, e.encryption, e.storedSealed])).toEqual([
       ['sqlite-memory', false, false],
@@ -60,7 +60,8 @@ describe('npm run bench -- --quick', () => {
       for (const size of engine.sizes) {
         expect(size.get).toEqual([variantShape('raw'), variantShape('repo.get'), variantShape('typeorm findOneBy')]);
         expect(size.upsert).toEqual([variantShape('raw'), variantShape('repo.upsert'), variantShape('typeorm upsert+findOneBy')]);
-        for (const stats of [...size.get, ...size.upsert]) {
+        expect(size.rotate).toEqual([variantShape('raw'), variantShape('repo get+upsert(expected)'), variantShape('repo.rotate (forced refresh)')]);
+        for (const stats of [...size.get, ...size.upsert, ...size.rotate]) {
           expect(stats.ops).toBeGreaterThan(0);
           expect(Number.isFinite(stats.opsPerSec) && Number.isFinite(stats.p99Us)).toBe(true);
         }

@@ -62,6 +62,15 @@ export function prng(seed: number): () => number {
   };
 }
 
+/** `count` different keys drawn uniformly from the first `rows` tenants (all of them if fewer). */
+export function distinctRandomKeys(random: () => number, rows: number, count: number): BenchKey[] {
+  const picked = new Set<number>();
+  while (picked.size < Math.min(count, rows)) {
+    picked.add(Math.floor(random() * rows));
+  }
+  return [...picked].map(keyOf);
+}
+
 /** `count` keys drawn uniformly from the first `rows` tenants. */
 export function randomKeys(random: () => number, rows: number, count: number): BenchKey[] {
   return Array.from({ length: count }, () => keyOf(Math.floor(random() * rows)));

@@ -1,5 +1,5 @@
 import { VariantStats } from './measure';
-import { BenchResult, EngineResult } from './results';
+import { BenchResult, EngineResult, TargetResult } from './results';
 import { ratio } from './targets';
 
 const int = (value: number): string => Math.round(value).toLocaleString('en-US');
@@ -15,7 +15,11 @@ function engineSection(engine: EngineResult): string {
   const pragmas = Object.entries(engine.pragmas)
     .map(([name, value]) => `${name}=${String(value)}`)
     .join(', ');
-  const rows = engine.sizes.flatMap((size) => [...operationRows(size.rows, 'get', size.get), ...operationRows(size.rows, 'upsert', size.upsert)]);
+  const rows = engine.sizes.flatMap((size) => [
+    ...operationRows(size.rows, 'get', size.get),
+    ...operationRows(size.rows, 'upsert', size.upsert),
+    ...operationRows(size.rows, 'rotate', size.rotate),
+  ]);
   return [
     `### ${engine.name} (${pragmas}; stored tokens ${engine.storedSealed ? 'sealed' : 'plaintext'})`,
     '',
@@ -23,12 +27,82 @@ function engineSection(engine: EngineResult): string {
   ].join('\n');
 }
 
-/** The run as markdown: the machine, the targets, every measurement, loading, contention and the query plan. */
-export function renderMarkdown(result: BenchResult): string {
+function find(list: readonly VariantStats[], variant: string): VariantStats | undefined {
+  return list.find((s) => s.variant === variant);
+}
+
+/**
+ * One line per engine and size: mean µs of raw, repo and bare TypeORM for get and upsert, with
+ * the paired ratios. What the README shows; latest.md has every number.
+ */
+export function renderSummary(result: BenchResult): string {
+  const rows = result.engines.flatMap((engine) =>
+    engine.sizes.map((size) => {
+      const cells = (list: readonly VariantStats[], repo: string, bare: string): string[] => [
+        fixed(find(list, 'raw')?.meanUs ?? Number.NaN),
+        fixed(find(list, repo)?.meanUs ?? Number.NaN),
+        fixed(find(list, bare)?.meanUs ?? Number.NaN),
+        `${ratio(list, repo, 'raw').toFixed(2)}x`,
+        `${ratio(list, repo, bare).toFixed(2)}x`,
+      ];
+      return [
+        engine.name,
+        int(size.rows),
+        ...cells(size.get, 'repo.get', 'typeorm findOneBy'),
+        fixed(find(size.get, 'repo.get')?.p99MedianRoundUs ?? Number.NaN),
+        ...cells(size.upsert, 'repo.upsert', 'typeorm upsert+findOneBy'),
+        `${ratio(size.rotate, 'repo get+upsert(expected)', 'raw').toFixed(2)}x`,
+      ];
+    }),
+  );
+  return table(
+    [
+      'engine',
+      'rows',
+      'get raw µs',
+      'get repo µs',
+      'findOneBy µs',
+      'get repo/raw',
+      'get repo/findOneBy',
+      'get repo p99 µs',
+      'upsert raw µs',
+      'upsert repo µs',
+      'bare upsert µs',
+      'upsert repo/raw',
+      'upsert repo/bare',
+      'get+conditional upsert repo/raw',
+    ],
+    rows,
+  );
+}
+
+/** Each target once: met everywhere or not, with its worst measurement and where that was. */
+export function renderTargetSummary(result: BenchResult): string {
+  const byTarget = new Map<string, TargetResult[]>();
+  for (const target of result.targets) {
+    byTarget.set(target.target, [...(byTarget.get(target.target) ?? []), target]);
+  }
+  const rows = [...byTarget.entries()].map(([name, targets]) => {
+    const worst = targets.reduce((a, b) => (b.measured / b.limit > a.measured / a.limit ? b : a));
+    const met = targets.filter((t) => t.met).length;
+    return [name, `${met} of ${targets.length}`, `${worst.measured} (${worst.where})`, String(worst.limit)];
+  });
+  return table(['target', 'met', 'worst measured (where)', 'limit'], rows);
+}
+
+/** The machine and the run, in one line each. */
+export function renderMachine(result: BenchResult): string[] {
   const { machine } = result;
-  const lines: string[] = [
+  return [
     `Run ${result.startedAt}${result.quick ? ' (--quick: tiny sizes, not a measurement)' : ''}, ${result.seconds} s, commit ${machine.commit}.`,
     `Machine: nproc ${machine.nproc}, ${machine.cpuModel}, ${int(machine.totalMemMiB)} MiB RAM, Node ${machine.node}, ${machine.platform}.`,
+  ];
+}
+
+/** The run as markdown: the machine, the targets, every measurement, loading, contention and the query plan. */
+export function renderMarkdown(result: BenchResult): string {
+  const lines: string[] = [
+    ...renderMachine(result),
     '',
     '### Targets (ratios within this run)',
     '',
@@ -39,6 +113,7 @@ export function renderMarkdown(result: BenchResult): string {
       result.targets.map((t) => [t.target, t.where, String(t.measured), String(t.limit), t.met ? 'yes' : '**no**']),
     ),
   ];
+  lines.push('', '### Summary (mean µs per call; ratios paired by round)', '', renderSummary(result));
   for (const engine of result.engines) {
     lines.push('', engineSection(engine));
   }

@@ -16,6 +16,8 @@ export interface SizeResult {
   readonly explain: ExplainResult;
   readonly get: VariantStats[];
   readonly upsert: VariantStats[];
+  /** Read + conditional write (a refresh's database work), see `rotateVariants`. */
+  readonly rotate: VariantStats[];
 }
 
 export interface EngineResult {

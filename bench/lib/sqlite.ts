@@ -68,6 +68,8 @@ const locate = (key: BenchKey, column: TokenLocation['column']): TokenLocation =
 export class SqliteFloor {
   private readonly select: SqliteStatement;
   private readonly write: SqliteStatement;
+  private readonly selectStored: SqliteStatement;
+  private readonly swap: SqliteStatement;
 
   constructor(
     db: SqliteHandle,
@@ -79,6 +81,8 @@ export class SqliteFloor {
         'ON CONFLICT (platform, tenant_id) DO UPDATE SET accessToken = excluded.accessToken, refreshToken = excluded.refreshToken, ' +
         'expires_at = excluded.expires_at, updatedAt = excluded.updatedAt',
     );
+    this.selectStored = db.prepare('SELECT id, refreshToken FROM atlassian_oauth_state WHERE platform = ? AND tenant_id = ?');
+    this.swap = db.prepare('UPDATE atlassian_oauth_state SET accessToken = ?, refreshToken = ?, expires_at = ?, updatedAt = ? WHERE id = ? AND refreshToken = ?');
   }
 
   get(key: BenchKey): RawState | null {
@@ -97,6 +101,24 @@ export class SqliteFloor {
     };
   }
 
+  replaceIfCurrent(key: BenchKey, expected: string, tokens: { accessToken: string | null; refreshToken: string; expiresAt: Date | null }): RawState {
+    const stored = this.selectStored.get(key.platform, key.tenantId) as { id: string; refreshToken: string } | undefined;
+    if (stored === undefined || this.cipher.open(stored.refreshToken, locate(key, 'refreshToken')) !== expected) {
+      throw new RawConflictError('the stored refresh token is not the expected one');
+    }
+    const accessToken = tokens.accessToken === null ? null : this.cipher.seal(tokens.accessToken, locate(key, 'accessToken'));
+    const refreshToken = this.cipher.seal(tokens.refreshToken, locate(key, 'refreshToken'));
+    const expiresAt = tokens.expiresAt === null ? null : toSqliteDate(tokens.expiresAt);
+    if (this.swap.run(accessToken, refreshToken, expiresAt, toSqliteDate(new Date()), stored.id, stored.refreshToken).changes !== 1) {
+      throw new RawConflictError('another writer replaced the state first');
+    }
+    const current = this.get(key);
+    if (current === null) {
+      throw new Error('the raw conditional write lost the row');
+    }
+    return current;
+  }
+
   upsert(key: BenchKey, tokens: { accessToken: string | null; refreshToken: string; expiresAt: Date | null }): RawState {
     const expiresAt = tokens.expiresAt === null ? null : toSqliteDate(tokens.expiresAt);
     const accessToken = tokens.accessToken === null ? null : this.cipher.seal(tokens.accessToken, locate(key, 'accessToken'));
@@ -108,6 +130,20 @@ export class SqliteFloor {
     }
     return stored;
   }
+}
+
+/** The raw side of a conditional write refused because the stored refresh token is not the expected one. */
+export class RawConflictError extends Error {
+  override readonly name = 'RawConflictError';
+}
+
+export interface ConditionalFloor {
+  /**
+   * The conditional upsert of a rotation, by hand: read the stored id and refresh token, open and
+   * compare it with `expected`, then `UPDATE ... WHERE id = ? AND refreshToken = <stored value>`
+   * (compare-and-swap) and read the row back.
+   */
+  replaceIfCurrent(key: BenchKey, expected: string, tokens: { accessToken: string | null; refreshToken: string; expiresAt: Date | null }): RawState;
 }
 
 /** Rows inserted per transaction while seeding: big enough to be fast, small enough to stay flat in memory. */

@@ -1,3 +1,6 @@
+import { AtlassianOauthStateEntity } from '../../src/atlassian';
+import { TokenCipher } from '../../src/database/token-cipher';
+import { TokenLocation } from '../../src/database/token-cipher.errors';
 import { BenchApp } from './app';
 import { BenchKey, tokensOf } from './keys';
 import { Variant } from './measure';
@@ -6,23 +9,74 @@ import { SqliteFloor } from './sqlite';
 /** The key columns `Repository.upsert` conflicts on, as the repo passes them. */
 const CONFLICT_PATHS = ['platform', 'tenantId'];
 
+const locate = (key: BenchKey, column: TokenLocation['column']): TokenLocation => ({ platform: key.platform, tenantId: key.tenantId, column });
+
+/** What the repo does to a stored row before returning it: a copy with both tokens opened (a pass-through in plaintext mode). */
+function opened(cipher: TokenCipher, row: AtlassianOauthStateEntity): AtlassianOauthStateEntity {
+  return Object.assign(new AtlassianOauthStateEntity(), row, {
+    accessToken: row.accessToken === null ? null : cipher.open(row.accessToken, locate(row, 'accessToken')),
+    refreshToken: cipher.open(row.refreshToken, locate(row, 'refreshToken')),
+  });
+}
+
 /**
  * The ways of reading one state: the raw floor, the injected repo, and TypeORM's `findOneBy`
  * (what `repo.get` was built on), so the report shows where between the two the repo sits.
- * Add a variant here (say, the repo with encryption on) and every table gains a row.
+ * Both the floor and `findOneBy` open the tokens with the repo's cipher, as the repo does.
+ * Add a variant here and every table gains a row.
  */
 export function getVariants(app: BenchApp, floor: SqliteFloor): Variant<BenchKey>[] {
   return [
     { name: 'raw', run: (key) => floor.get(key) },
     { name: 'repo.get', run: (key) => app.repo.get(key.platform, key.tenantId) },
-    { name: 'typeorm findOneBy', run: (key) => app.typeormRepository.findOneBy({ platform: key.platform, tenantId: key.tenantId }) },
+    {
+      name: 'typeorm findOneBy',
+      run: async (key) => {
+        const row = await app.typeormRepository.findOneBy({ platform: key.platform, tenantId: key.tenantId });
+        return row && opened(app.cipher, row);
+      },
+    },
+  ];
+}
+
+/** Far enough ahead that `rotate` always refreshes: the bench measures the refresh path. */
+const ALWAYS_REFRESH = { minValidityMs: Number.MAX_SAFE_INTEGER };
+
+/**
+ * The database side of a token refresh: read the state, then store the new tokens only if the
+ * stored refresh token is still the one read (issue 3's conditional upsert). The raw floor does
+ * it by hand (SELECT, compare-and-swap UPDATE, read-back); the repo as a caller would with
+ * `get` + `upsert(..., { expectedRefreshToken })`; and `rotate` adds its lease (taken and
+ * released in the database) around the same conditional write.
+ */
+export function rotateVariants(app: BenchApp, floor: SqliteFloor): Variant<BenchKey>[] {
+  return [
+    {
+      name: 'raw',
+      run: (key, seq) => {
+        const current = floor.get(key);
+        if (current === null) {
+          throw new Error('no state to rotate');
+        }
+        return floor.replaceIfCurrent(key, current.refreshToken, tokensOf(seq));
+      },
+    },
+    {
+      name: 'repo get+upsert(expected)',
+      run: async (key, seq) => {
+        const current = await app.repo.get(key.platform, key.tenantId);
+        return app.repo.upsert(key.platform, key.tenantId, tokensOf(seq), { expectedRefreshToken: current?.refreshToken ?? null });
+      },
+    },
+    { name: 'repo.rotate (forced refresh)', run: (key, seq) => app.repo.rotate(key.platform, key.tenantId, () => tokensOf(seq), ALWAYS_REFRESH) },
   ];
 }
 
 /**
  * The ways of writing one state and reading it back: the raw floor, the injected repo, and a
- * bare `Repository.upsert` of the same row (the repo's SQL) plus `findOneByOrFail`, which is
- * what the repo would be without its validation and wrapping.
+ * bare `Repository.upsert` of the same row (the repo's SQL, tokens sealed with the repo's
+ * cipher) plus `findOneByOrFail` and opening, which is what the repo would be without its
+ * validation and wrapping.
  */
 export function upsertVariants(app: BenchApp, floor: SqliteFloor): Variant<BenchKey>[] {
   return [
@@ -32,8 +86,13 @@ export function upsertVariants(app: BenchApp, floor: SqliteFloor): Variant<Bench
       name: 'typeorm upsert+findOneBy',
       run: async (key, seq) => {
         const where = { platform: key.platform, tenantId: key.tenantId };
-        await app.typeormRepository.upsert({ ...where, ...tokensOf(seq), updatedAt: new Date() }, CONFLICT_PATHS);
-        return app.typeormRepository.findOneByOrFail(where);
+        const tokens = tokensOf(seq);
+        const sealed = {
+          accessToken: app.cipher.seal(tokens.accessToken, locate(key, 'accessToken')),
+          refreshToken: app.cipher.seal(tokens.refreshToken, locate(key, 'refreshToken')),
+        };
+        await app.typeormRepository.upsert({ ...where, ...tokens, ...sealed, updatedAt: new Date() }, CONFLICT_PATHS);
+        return opened(app.cipher, await app.typeormRepository.findOneByOrFail(where));
       },
     },
   ];
