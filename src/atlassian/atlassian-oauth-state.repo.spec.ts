@@ -159,6 +159,39 @@ describe(AtlassianOauthStateRepo.name, () => {
     });
   });
 
+  describe('list', () => {
+    it('resolves an empty list when nothing is stored', async () => {
+      await expect(sut.list()).resolves.toEqual([]);
+    });
+
+    it('summarizes every state ordered by platform, then tenantId, without token values', async () => {
+      const b = await sut.upsert('jira', 'tenant-b', { refreshToken: 'refresh-jira-b' });
+      const a = await sut.upsert('jira', 'tenant-a', FIRST);
+      const c = await sut.upsert('confluence', 'tenant-c', { accessToken: 'access-c', refreshToken: 'refresh-c' });
+
+      const listed = await sut.list();
+
+      expect(listed).toEqual([
+        { platform: 'confluence', tenantId: 'tenant-c', hasAccessToken: true, expiresAt: null, updatedAt: c.updatedAt },
+        { platform: 'jira', tenantId: 'tenant-a', hasAccessToken: true, expiresAt: FIRST.expiresAt, updatedAt: a.updatedAt },
+        { platform: 'jira', tenantId: 'tenant-b', hasAccessToken: false, expiresAt: null, updatedAt: b.updatedAt },
+      ]);
+      expect(JSON.stringify(listed)).not.toMatch(/access-|refresh-/);
+    });
+
+    it('lists only the given platform', async () => {
+      await sut.upsert('jira', 'tenant-a', FIRST);
+      await sut.upsert('confluence', 'tenant-a', SECOND);
+
+      await expect(sut.list({ platform: 'confluence' })).resolves.toEqual([expect.objectContaining({ platform: 'confluence', tenantId: 'tenant-a' })]);
+      await expect(sut.list({ platform: 'bitbucket' })).resolves.toEqual([]);
+    });
+
+    it('refuses a blank platform filter', async () => {
+      await expect(sut.list({ platform: ' ' })).rejects.toMatchObject({ name: 'AtlassianOauthStateValidationError', field: 'platform' });
+    });
+  });
+
   describe('the unique constraint', () => {
     it('is enforced by the database itself for a raw duplicate insert', async () => {
       const insert = `INSERT INTO atlassian_oauth_state (id, platform, tenant_id, refreshToken, updatedAt) VALUES (?, ?, ?, ?, datetime('now'))`;

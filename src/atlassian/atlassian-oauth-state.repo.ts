@@ -103,6 +103,16 @@ export interface ReencryptOptions {
 /** Rows per batch of {@link AtlassianOauthStateRepo.reencryptAll} unless told otherwise. */
 export const DEFAULT_REENCRYPT_BATCH_SIZE = 500;
 
+/** What {@link AtlassianOauthStateRepo.list} tells about one stored state: no token value. */
+export interface AtlassianOauthStateSummary {
+  readonly platform: string;
+  readonly tenantId: string;
+  /** Whether an access token is stored (its value is never read out). */
+  readonly hasAccessToken: boolean;
+  readonly expiresAt: Date | null;
+  readonly updatedAt: Date;
+}
+
 /** Longest `platform` or `tenantId` accepted: the `varchar` length on server databases. */
 export const MAX_KEY_LENGTH = 255;
 
@@ -274,6 +284,30 @@ export class AtlassianOauthStateRepo {
     } finally {
       endTurn();
     }
+  }
+
+  /**
+   * Lists the stored states, ordered by `platform`, then `tenantId`, without their tokens: it
+   * tells whether an access token is present but never returns a token value, so it works for
+   * operators (the CLI's `list`) and never decrypts anything.
+   *
+   * @param options.platform only the states of this platform; all of them when omitted.
+   * @throws AtlassianOauthStateValidationError when `platform` is given but not a non-blank string.
+   */
+  async list(options: { platform?: string } = {}): Promise<AtlassianOauthStateSummary[]> {
+    const where = options.platform === undefined ? {} : { platform: requireKeyPart('platform', options.platform) };
+    const rows = await this.repository.find({
+      select: { platform: true, tenantId: true, accessToken: true, expiresAt: true, updatedAt: true },
+      where,
+      order: { platform: 'ASC', tenantId: 'ASC' },
+    });
+    return rows.map(({ platform, tenantId, accessToken, expiresAt, updatedAt }) => ({
+      platform,
+      tenantId,
+      hasAccessToken: accessToken !== null,
+      expiresAt,
+      updatedAt,
+    }));
   }
 
   /** Counts the stored `(platform, tenantId)` states. */

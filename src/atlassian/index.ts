@@ -3,6 +3,7 @@ export {
   AtlassianOauthRefresh,
   AtlassianOauthRotateOptions,
   AtlassianOauthStateRepo,
+  AtlassianOauthStateSummary,
   AtlassianOauthTokens,
   AtlassianOauthUpsertOptions,
   DEFAULT_LEASE_MS,
