@@ -38,7 +38,17 @@ export function typeOrmOptions(config: DatabaseConfig): TypeOrmModuleOptions {
     },
     // TypeORM's own loggers print the query parameters, and those are the tokens.
     logger: new RedactingTypeOrmLogger(config.logging),
+    // @nestjs/typeorm retries a failed boot 9 times, 3 s apart. Only lock contention can clear up
+    // (processes creating a fresh file at once can get SQLITE_BUSY while switching it to WAL); a
+    // file that is not a database, or a folder that cannot be created, fails at once.
+    toRetry: isSqliteLockContention,
   };
+}
+
+/** True for SQLite's "database is locked" errors, the only boot failures that a retry can cure. */
+export function isSqliteLockContention(error: unknown): boolean {
+  const { code } = (error ?? {}) as { code?: unknown };
+  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)(_|$)/.test(code);
 }
 
 /**
