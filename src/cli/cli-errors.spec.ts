@@ -1,0 +1,31 @@
+import { CommanderError } from 'commander';
+import { QueryFailedError } from 'typeorm';
+import { AtlassianOauthStateValidationError } from '../atlassian';
+import { CliError, ExitCode, toFailure, toOneSafeLine } from './cli-errors';
+
+describe('toFailure', () => {
+  it.each([
+    ['a CliError', new CliError(ExitCode.NotFoundOrConflict, 'no state'), ExitCode.NotFoundOrConflict, 'no state'],
+    ['a commander usage error', new CommanderError(1, 'commander.unknownOption', "error: unknown option '--x'"), ExitCode.Usage, "unknown option '--x'"],
+    ['commander having shown help', new CommanderError(0, 'commander.helpDisplayed', '(outputHelp)'), ExitCode.Ok, '(outputHelp)'],
+    ['a validation error', new AtlassianOauthStateValidationError('tenantId', 'must be a non-blank string'), ExitCode.Usage, 'Invalid Atlassian OAuth state: tenantId must be a non-blank string.'],
+    ['a driver error', new QueryFailedError('SELECT 1', [], new Error('SQLITE_IOERR: disk I/O error')), ExitCode.Unavailable, 'SQLITE_IOERR: disk I/O error'],
+    ['a thrown string', 'boom', ExitCode.Unavailable, 'boom'],
+  ])('maps %s to its exit code and message', (_case, error, exitCode, message) => {
+    expect(toFailure(error)).toEqual({ exitCode, message });
+  });
+});
+
+describe('toOneSafeLine', () => {
+  it('joins lines, so a stack or a multi-line driver message stays one line', () => {
+    expect(toOneSafeLine('first\n  second\r\nthird\n', [])).toBe('first second third');
+  });
+
+  it('replaces every given secret, but not values too short to be one', () => {
+    expect(toOneSafeLine('token tok-123 rejected; tok-123 again; a', ['tok-123', 'a'])).toBe('token [redacted] rejected; [redacted] again; a');
+  });
+
+  it('masks the password of a URL', () => {
+    expect(toOneSafeLine('connect postgres://app:s3cr%40t@db:5432/x failed', [])).toBe('connect postgres://app:***@db:5432/x failed');
+  });
+});

@@ -1,0 +1,70 @@
+import { CommanderError } from 'commander';
+import { AtlassianOauthStateValidationError } from '../atlassian/atlassian-oauth-state.errors';
+import { REDACTED } from './cli-format';
+
+/** The exit codes of the `agent-core` CLI. */
+export const ExitCode = {
+  /** The command did what was asked. */
+  Ok: 0,
+  /** The state asked for is not stored, or a conditional write lost to another writer. */
+  NotFoundOrConflict: 1,
+  /** A usage error or bad input: nothing was written. */
+  Usage: 2,
+  /** The database cannot be reached or opened, or the configuration (keys) is wrong. */
+  Unavailable: 3,
+} as const;
+
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** A failure the CLI reports as one line on stderr and ends with `exitCode`. */
+export class CliError extends Error {
+  override readonly name = 'CliError';
+
+  constructor(
+    readonly exitCode: ExitCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What the CLI prints (after `agent-core: `) and exits with for an error. */
+export interface CliFailure {
+  readonly exitCode: ExitCode;
+  readonly message: string;
+}
+
+/**
+ * Maps any error to its exit code and one stderr line: our own errors keep their code, commander's
+ * usage errors and the repo's validation errors are usage (2), and anything else (the database,
+ * the driver, the keys) is 3. The line is the error's message only, never a stack trace.
+ */
+export function toFailure(error: unknown): CliFailure {
+  if (error instanceof CliError) {
+    return { exitCode: error.exitCode, message: error.message };
+  }
+  if (error instanceof CommanderError) {
+    return { exitCode: error.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage, message: error.message.replace(/^error: /, '') };
+  }
+  if (error instanceof AtlassianOauthStateValidationError) {
+    return { exitCode: ExitCode.Usage, message: error.message };
+  }
+  return { exitCode: ExitCode.Unavailable, message: error instanceof Error ? error.message : String(error) };
+}
+
+/** Shortest value {@link toOneSafeLine} scrubs, so that a one-letter value does not blank out a message. */
+const MIN_SECRET_LENGTH = 4;
+
+/**
+ * Makes `message` safe for stderr: one line, each of `secrets` (the token values this run was
+ * given) replaced by {@link REDACTED}, and the password of any `scheme://user:password@` URL masked.
+ */
+export function toOneSafeLine(message: string, secrets: readonly string[]): string {
+  let line = message.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+  for (const secret of secrets) {
+    if (secret.length >= MIN_SECRET_LENGTH) {
+      line = line.split(secret).join(REDACTED);
+    }
+  }
+  return line.replace(/(\/\/[^/\s:@]*:)[^@\s/]*@/g, '$1***@');
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+import 'reflect-metadata';
+import { runCli } from './cli';
+
+// `agent-core list | head -1`: a closed pipe ends the output, it is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') {
+    process.exit(0);
+  }
+  throw error;
+});
+
+void runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, now: () => new Date() }).then((exitCode) => {
+  process.exitCode = exitCode;
+});
