@@ -141,8 +141,41 @@ describe('the agent-core CLI (built, as a process)', () => {
     expect(b).toMatchObject({ refreshToken: REFRESH, accessToken: ` ${ACCESS}` });
   });
 
+  it('writes conditionally with --expect-refresh-token and --expect-none, exiting 1 on a conflict that wrote nothing', async () => {
+    const first = 'refresh-SECRET-first';
+    const second = 'refresh-SECRET-second';
+    const late = 'refresh-SECRET-late';
+    await expect(run(['put', 'jira', 't', '--refresh-token', first, '--expect-none'])).resolves.toMatchObject({ code: 0 });
+    await expect(run(['put', 'jira', 't', '--refresh-token', second, '--expect-refresh-token', '-'], `${first}\n`)).resolves.toMatchObject({ code: 0, stderr: '' });
+
+    const stale = await run(['put', 'jira', 't', '--refresh-token', late, '--access-token', ACCESS, '--expect-refresh-token', first]);
+    expect(stale).toEqual({ code: 1, stdout: '', stderr: expect.stringMatching(oneLine(/conflict: the stored state of jira\/t \(updated \S+Z\) is not the expected one; nothing was written/)) });
+    const taken = await run(['put', 'jira', 't', '--refresh-token', late, '--expect-none']);
+    expect(taken).toEqual({ code: 1, stdout: '', stderr: expect.stringMatching(oneLine('conflict: the stored state of jira/t')) });
+    const absent = await run(['put', 'jira', 'nobody', '--refresh-token', late, '--expect-refresh-token', first]);
+    expect(absent).toEqual({ code: 1, stdout: '', stderr: 'agent-core: conflict: nothing is stored for jira/nobody; nothing was written\n' });
+    for (const output of [stale, taken, absent]) {
+      expect(output.stderr).not.toContain('SECRET');
+    }
+
+    const stored = JSON.parse((await run(['get', 'jira', 't', '--json', '--reveal'])).stdout) as Record<string, unknown>;
+    expect(stored).toMatchObject({ refreshToken: second, accessToken: null });
+    await expect(run(['list', '--json'])).resolves.toMatchObject({ stdout: expect.not.stringContaining('nobody') });
+  });
+
+  it('deletes a state, and exits 1 when there is none to delete', async () => {
+    await expect(run(['put', 'jira', 't', '--refresh-token', REFRESH])).resolves.toMatchObject({ code: 0 });
+    await expect(run(['put', 'jira', 'other', '--refresh-token', REFRESH])).resolves.toMatchObject({ code: 0 });
+
+    await expect(run(['delete', 'jira', 't'])).resolves.toEqual({ code: 0, stdout: 'deleted jira/t\n', stderr: '' });
+    await expect(run(['delete', 'jira', 't'])).resolves.toEqual({ code: 1, stdout: '', stderr: 'agent-core: no state stored for jira/t; nothing deleted\n' });
+    await expect(run(['get', 'jira', 't'])).resolves.toMatchObject({ code: 1 });
+    const listed = JSON.parse((await run(['list', '--json'])).stdout) as { tenantId: string }[];
+    expect(listed.map((s) => s.tenantId)).toEqual(['other']);
+  });
+
   it('shows help with exit 0 for the program and every command', async () => {
-    const commands = ['list', 'get', 'put'];
+    const commands = ['list', 'get', 'put', 'delete'];
     const runs = await Promise.all([run(['--help']), ...commands.map((command) => run([command, '--help']))]);
 
     expect(runs[0]).toMatchObject({ code: 0, stdout: expect.stringContaining('Usage: agent-core [options] [command]'), stderr: '' });
@@ -187,6 +220,8 @@ describe('the agent-core CLI (built, as a process)', () => {
         ['an --expires-in that is no number', ['put', 'jira', 't', '--refresh-token', REFRESH, '--expires-in', '1h'], oneLine('--expires-in must be a whole number of seconds')],
         ['both --expires-at and --expires-in', ['put', 'jira', 't', '--refresh-token', REFRESH, '--expires-in', '60', '--expires-at', '2026-11-27T20:00:00Z'], oneLine(/option '--expires-\w+ <\w+>' cannot be used with option '--expires-\w+ <\w+>'/)],
         ['two values from stdin', ['put', 'jira', 't', '--refresh-token', '-', '--access-token', '-'], oneLine('only one option can read its value from stdin')],
+        ['both --expect-refresh-token and --expect-none', ['put', 'jira', 't', '--refresh-token', REFRESH, '--expect-none', '--expect-refresh-token', 'refresh-before'], oneLine(/option '--expect-[\w-]+( <value>)?' cannot be used with option '--expect-[\w-]+( <value>)?'/)],
+        ['a blank tenantId to delete', ['delete', 'jira', ''], oneLine('Invalid Atlassian OAuth state: tenantId must be a non-blank string.')],
         ['an empty refresh token from stdin', ['put', 'jira', 't', '--refresh-token', '-', '--access-token', ACCESS], oneLine('Invalid Atlassian OAuth state: refreshToken must be a non-empty string.')],
       ])('2: %s', async (_case, args, stderr) => {
         const result = await cli(usageDb, args, '\n');

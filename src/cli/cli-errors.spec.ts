@@ -1,6 +1,6 @@
 import { CommanderError } from 'commander';
 import { QueryFailedError } from 'typeorm';
-import { AtlassianOauthStateValidationError } from '../atlassian';
+import { AtlassianOauthStateConflictError, AtlassianOauthStateEntity, AtlassianOauthStateValidationError } from '../atlassian';
 import { CliError, ExitCode, toFailure, toOneSafeLine } from './cli-errors';
 
 describe('toFailure', () => {
@@ -9,6 +9,13 @@ describe('toFailure', () => {
     ['a commander usage error', new CommanderError(1, 'commander.unknownOption', "error: unknown option '--x'"), ExitCode.Usage, "unknown option '--x'"],
     ['commander having shown help', new CommanderError(0, 'commander.helpDisplayed', '(outputHelp)'), ExitCode.Ok, '(outputHelp)'],
     ['a validation error', new AtlassianOauthStateValidationError('tenantId', 'must be a non-blank string'), ExitCode.Usage, 'Invalid Atlassian OAuth state: tenantId must be a non-blank string.'],
+    ['a conflict with nothing stored', new AtlassianOauthStateConflictError('jira', 't', null), ExitCode.NotFoundOrConflict, 'conflict: nothing is stored for jira/t; nothing was written'],
+    [
+      'a conflict with a newer state',
+      new AtlassianOauthStateConflictError('jira', 't', Object.assign(new AtlassianOauthStateEntity(), { refreshToken: 'winner-token', updatedAt: new Date('2026-11-27T10:00:00.000Z') })),
+      ExitCode.NotFoundOrConflict,
+      'conflict: the stored state of jira/t (updated 2026-11-27T10:00:00.000Z) is not the expected one; nothing was written',
+    ],
     ['a driver error', new QueryFailedError('SELECT 1', [], new Error('SQLITE_IOERR: disk I/O error')), ExitCode.Unavailable, 'SQLITE_IOERR: disk I/O error'],
     ['a thrown string', 'boom', ExitCode.Unavailable, 'boom'],
   ])('maps %s to its exit code and message', (_case, error, exitCode, message) => {

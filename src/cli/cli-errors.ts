@@ -1,6 +1,6 @@
 import { CommanderError } from 'commander';
-import { AtlassianOauthStateValidationError } from '../atlassian/atlassian-oauth-state.errors';
-import { REDACTED } from './cli-format';
+import { AtlassianOauthStateConflictError, AtlassianOauthStateValidationError } from '../atlassian/atlassian-oauth-state.errors';
+import { describeKey, REDACTED } from './cli-format';
 
 /** The exit codes of the `agent-core` CLI. */
 export const ExitCode = {
@@ -35,9 +35,9 @@ export interface CliFailure {
 }
 
 /**
- * Maps any error to its exit code and one stderr line: our own errors keep their code, commander's
- * usage errors and the repo's validation errors are usage (2), and anything else (the database,
- * the driver, the keys) is 3. The line is the error's message only, never a stack trace.
+ * Maps any error to its exit code and one stderr line: our own errors keep their code, a conditional
+ * write's conflict is 1, commander's usage errors and the repo's validation errors are usage (2),
+ * and anything else (the database, the driver, the keys) is 3. The line is the error's message only, never a stack trace.
  */
 export function toFailure(error: unknown): CliFailure {
   if (error instanceof CliError) {
@@ -45,6 +45,13 @@ export function toFailure(error: unknown): CliFailure {
   }
   if (error instanceof CommanderError) {
     return { exitCode: error.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage, message: error.message.replace(/^error: /, '') };
+  }
+  if (error instanceof AtlassianOauthStateConflictError) {
+    const key = describeKey(error.platform, error.tenantId);
+    const found = error.current
+      ? `the stored state of ${key} (updated ${error.current.updatedAt.toISOString()}) is not the expected one`
+      : `nothing is stored for ${key}`;
+    return { exitCode: ExitCode.NotFoundOrConflict, message: `conflict: ${found}; nothing was written` };
   }
   if (error instanceof AtlassianOauthStateValidationError) {
     return { exitCode: ExitCode.Usage, message: error.message };

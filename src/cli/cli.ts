@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { INestApplicationContext, LoggerService } from '@nestjs/common';
 import { Command, CommanderError, Option } from 'commander';
-import type { AtlassianOauthStateRepo, AtlassianOauthTokens } from '../atlassian';
+import type { AtlassianOauthStateRepo, AtlassianOauthTokens, AtlassianOauthUpsertOptions } from '../atlassian';
 import { loadDatabaseConfig } from '../database/database.config';
 import { CliError, ExitCode, toFailure, toOneSafeLine } from './cli-errors';
 import { describeKey, formatStateLines, formatSummaryLines, stateJson, summarize, summaryJson } from './cli-format';
@@ -46,6 +46,14 @@ interface PutOptions {
   accessToken?: string;
   expiresAt?: string;
   expiresIn?: string;
+  expectRefreshToken?: string;
+  expectNone?: boolean;
+}
+
+/** What `put` hands to the repo. */
+interface PutRequest {
+  tokens: AtlassianOauthTokens;
+  options: AtlassianOauthUpsertOptions;
 }
 
 /**
@@ -139,18 +147,37 @@ function buildProgram(io: CliIo, secrets: string[]): Command {
     .option('--access-token <value>', `the access token; ${FROM_STDIN} reads it from stdin; stored as none when omitted`)
     .addOption(new Option('--expires-at <iso>', 'when the access token expires, ISO 8601 with a time zone (2026-11-27T20:00:00Z)').conflicts('expiresIn'))
     .option('--expires-in <seconds>', 'when the access token expires, in seconds from now')
+    .addOption(
+      new Option('--expect-refresh-token <value>', `write only if the stored refresh token is still this one, else exit 1 (conflict); ${FROM_STDIN} reads it from stdin`).conflicts(
+        'expectNone',
+      ),
+    )
+    .option('--expect-none', 'write only if nothing is stored yet for this key, else exit 1 (conflict)')
     .action(async (platform: string, tenantId: string, options: PutOptions) => {
-      const tokens = await readTokens(options, io, secrets);
-      const stored = await withStates(io, { create: true }, (states) => states.upsert(platform, tenantId, tokens));
+      const { tokens, options: upsertOptions } = await readPutRequest(options, io, secrets);
+      const stored = await withStates(io, { create: true }, (states) => states.upsert(platform, tenantId, tokens, upsertOptions));
       print([`stored ${formatSummaryLines([summarize(stored)], io.now()).join('')}`]);
+    });
+
+  program
+    .command('delete')
+    .description("Delete the stored state of one (platform, tenantId), e.g. after the customer disconnected: their tokens must not linger.")
+    .argument('<platform>', 'e.g. jira')
+    .argument('<tenantId>', 'the tenant (cloud id)')
+    .action(async (platform: string, tenantId: string) => {
+      const deleted = await withStates(io, { create: false }, (states) => states.delete(platform, tenantId));
+      if (!deleted) {
+        throw new CliError(ExitCode.NotFoundOrConflict, `no state stored for ${describeKey(platform, tenantId)}; nothing deleted`);
+      }
+      print([`deleted ${describeKey(platform, tenantId)}`]);
     });
 
   return program;
 }
 
-/** Turns `put`'s options into the repo's token set, reading a `-` value from stdin; bad input is a usage error. */
-async function readTokens(options: PutOptions, io: CliIo, secrets: string[]): Promise<AtlassianOauthTokens> {
-  const fromStdin = [options.refreshToken, options.accessToken].filter((value) => value === FROM_STDIN);
+/** Turns `put`'s options into the repo's arguments, reading a `-` value from stdin; bad input is a usage error. */
+async function readPutRequest(options: PutOptions, io: CliIo, secrets: string[]): Promise<PutRequest> {
+  const fromStdin = [options.refreshToken, options.accessToken, options.expectRefreshToken].filter((value) => value === FROM_STDIN);
   if (fromStdin.length > 1) {
     throw new CliError(ExitCode.Usage, `only one option can read its value from stdin (${FROM_STDIN})`);
   }
@@ -158,8 +185,12 @@ async function readTokens(options: PutOptions, io: CliIo, secrets: string[]): Pr
   const value = (option: string | undefined): string | undefined => (option === FROM_STDIN ? stdin : option);
   const refreshToken = value(options.refreshToken) ?? '';
   const accessToken = value(options.accessToken) ?? null;
-  secrets.push(refreshToken, ...(accessToken === null ? [] : [accessToken]));
-  return { refreshToken, accessToken, expiresAt: parseExpiry(options, io.now()) };
+  const expectedRefreshToken = options.expectNone ? null : value(options.expectRefreshToken);
+  secrets.push(...[refreshToken, accessToken, expectedRefreshToken].filter((secret): secret is string => typeof secret === 'string'));
+  return {
+    tokens: { refreshToken, accessToken, expiresAt: parseExpiry(options, io.now()) },
+    options: expectedRefreshToken === undefined ? {} : { expectedRefreshToken },
+  };
 }
 
 const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
