@@ -1,8 +1,11 @@
 import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
 import { promisify } from 'node:util';
+import { runCli } from '../src/cli/cli';
 
 const ROOT = join(__dirname, '..');
 
@@ -33,10 +36,18 @@ afterAll(() => {
   rmSync(build, { recursive: true, force: true });
 });
 
+/** How to run the CLI: stdin, more environment, and the command (default: node on the built main.js). */
+interface CliOptions {
+  input?: string;
+  env?: NodeJS.ProcessEnv;
+  command?: string[];
+}
+
 /** Runs the built CLI as its own OS process, like `agent-core <args>`, on the given database. */
-function cli(databasePath: string, args: string[], input?: string, command: string[] = [process.execPath, join(build, 'cli', 'main.js')]): Promise<Run> {
+function cli(databasePath: string, args: string[], options: CliOptions = {}): Promise<Run> {
+  const { input, command = [process.execPath, join(build, 'cli', 'main.js')] } = options;
   const [file = '', ...prefix] = command;
-  const child = spawn(file, [...prefix, ...args], { env: { ...env, DATABASE_PATH: databasePath }, cwd: ROOT });
+  const child = spawn(file, [...prefix, ...args], { env: { ...env, ...options.env, DATABASE_PATH: databasePath }, cwd: ROOT });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -59,7 +70,7 @@ const HOUR = 60 * MINUTE;
 describe('the agent-core CLI (built, as a process)', () => {
   let dir: string;
   let db: string;
-  const run = (args: string[], input?: string): Promise<Run> => cli(db, args, input);
+  const run = (args: string[], input?: string, extraEnv?: NodeJS.ProcessEnv): Promise<Run> => cli(db, args, { input, env: extraEnv });
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'agent-core-cli-'));
@@ -175,7 +186,7 @@ describe('the agent-core CLI (built, as a process)', () => {
   });
 
   it('shows help with exit 0 for the program and every command', async () => {
-    const commands = ['list', 'get', 'put', 'delete'];
+    const commands = ['list', 'get', 'put', 'delete', 'reencrypt'];
     const runs = await Promise.all([run(['--help']), ...commands.map((command) => run([command, '--help']))]);
 
     expect(runs[0]).toMatchObject({ code: 0, stdout: expect.stringContaining('Usage: agent-core [options] [command]'), stderr: '' });
@@ -221,10 +232,11 @@ describe('the agent-core CLI (built, as a process)', () => {
         ['both --expires-at and --expires-in', ['put', 'jira', 't', '--refresh-token', REFRESH, '--expires-in', '60', '--expires-at', '2026-11-27T20:00:00Z'], oneLine(/option '--expires-\w+ <\w+>' cannot be used with option '--expires-\w+ <\w+>'/)],
         ['two values from stdin', ['put', 'jira', 't', '--refresh-token', '-', '--access-token', '-'], oneLine('only one option can read its value from stdin')],
         ['both --expect-refresh-token and --expect-none', ['put', 'jira', 't', '--refresh-token', REFRESH, '--expect-none', '--expect-refresh-token', 'refresh-before'], oneLine(/option '--expect-[\w-]+( <value>)?' cannot be used with option '--expect-[\w-]+( <value>)?'/)],
+        ['a --batch-size that is no positive number', ['reencrypt', '--batch-size', '0'], oneLine('--batch-size must be a positive whole number of rows')],
         ['a blank tenantId to delete', ['delete', 'jira', ''], oneLine('Invalid Atlassian OAuth state: tenantId must be a non-blank string.')],
         ['an empty refresh token from stdin', ['put', 'jira', 't', '--refresh-token', '-', '--access-token', ACCESS], oneLine('Invalid Atlassian OAuth state: refreshToken must be a non-empty string.')],
       ])('2: %s', async (_case, args, stderr) => {
-        const result = await cli(usageDb, args, '\n');
+        const result = await cli(usageDb, args, { input: '\n' });
 
         expect(result).toEqual({ code: 2, stdout: '', stderr: expect.stringMatching(stderr) });
         expect(result.stderr).not.toContain('SECRET');
@@ -261,6 +273,57 @@ describe('the agent-core CLI (built, as a process)', () => {
     });
   });
 
+  describe('reencrypt', () => {
+    const newKey = (id: string): string => `${id}:${randomBytes(32).toString('base64')}`;
+    const keys = (ring: string): NodeJS.ProcessEnv => ({ OAUTH_STATE_ENCRYPTION_KEYS: ring });
+
+    it('seals plaintext rows, moves them to a new key with plain progress lines off a terminal, and re-runs as a no-op', async () => {
+      for (const tenant of ['a', 'b', 'c']) {
+        await expect(run(['put', 'jira', tenant, '--refresh-token', `${REFRESH}-${tenant}`, '--access-token', ACCESS])).resolves.toMatchObject({ code: 0 });
+      }
+      const k1 = newKey('k1');
+      const k2 = newKey('k2');
+
+      await expect(run(['reencrypt', '--batch-size', '2'], undefined, keys(k1))).resolves.toEqual({
+        code: 0,
+        stdout: '2/3 rows (sealed 2, already current 0, failed 0)\n3/3 rows (sealed 3, already current 0, failed 0)\nreencrypt done: sealed 3, already current 0, failed 0\n',
+        stderr: '',
+      });
+      await expect(run(['reencrypt'], undefined, keys(k1))).resolves.toMatchObject({ code: 0, stdout: expect.stringMatching(/\nreencrypt done: sealed 0, already current 3, failed 0\n$/) });
+      await expect(run(['reencrypt'], undefined, keys(`${k2},${k1}`))).resolves.toMatchObject({ code: 0, stdout: expect.stringMatching(/\nreencrypt done: sealed 3, already current 0, failed 0\n$/) });
+
+      const read = await run(['get', 'jira', 'b', '--json', '--reveal'], undefined, keys(k2));
+      expect(JSON.parse(read.stdout)).toMatchObject({ refreshToken: `${REFRESH}-b`, accessToken: ACCESS });
+    });
+
+    it('3: no keys, a malformed key, a row under a key no longer configured: one line, no token and no key', async () => {
+      const k1 = newKey('k1');
+      const k2 = newKey('k2');
+      const badKeyMaterial = Buffer.from('sixteen byte key').toString('base64');
+      await expect(run(['put', 'jira', 't', '--refresh-token', REFRESH, '--access-token', ACCESS], undefined, keys(k1))).resolves.toMatchObject({ code: 0 });
+
+      const noKeys = await run(['reencrypt']);
+      const malformed = await run(['list'], undefined, keys(`k1:${badKeyMaterial}`));
+      const unknownKey = await run(['get', 'jira', 't', '--reveal'], undefined, keys(k2));
+      const leftAsItWas = await run(['reencrypt'], undefined, keys(k2));
+
+      expect(noKeys).toEqual({ code: 3, stdout: '', stderr: expect.stringMatching(oneLine('reencryptAll needs OAUTH_STATE_ENCRYPTION_KEYS')) });
+      expect(malformed).toEqual({ code: 3, stdout: '', stderr: expect.stringMatching(oneLine('OAUTH_STATE_ENCRYPTION_KEYS key "k1" is 16 bytes')) });
+      expect(unknownKey).toEqual({ code: 3, stdout: '', stderr: expect.stringMatching(oneLine(/Cannot decrypt the stored \w+ of \("jira", "t"\): it is sealed with key id "k1"/)) });
+      expect(leftAsItWas).toEqual({
+        code: 3,
+        stdout: expect.stringMatching(/^1\/1 rows \(sealed 0, already current 0, failed 1\)\nfailed: [^\n]*\(jira, t\)[^\n]*\nreencrypt done: sealed 0, already current 0, failed 1\n$/),
+        stderr: 'agent-core: 1 row(s) could not be re-encrypted and were left as they were (a key problem, listed above)\n',
+      });
+      for (const output of [noKeys, malformed, unknownKey, leftAsItWas]) {
+        expect(output.stdout + output.stderr).not.toContain('SECRET');
+        for (const secret of [badKeyMaterial, k1.slice(3), k2.slice(3)]) {
+          expect(output.stdout + output.stderr).not.toContain(secret);
+        }
+      }
+    });
+  });
+
   it('is the package bin: a built file with a shebang that runs on its own', async () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> };
     expect(pkg.bin).toEqual({ 'agent-core': 'dist/cli/main.js' });
@@ -269,6 +332,58 @@ describe('the agent-core CLI (built, as a process)', () => {
     const main = join(build, 'cli', 'main.js');
     expect(readFileSync(main, 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node');
     chmodSync(main, 0o755);
-    await expect(cli(db, ['put', 'jira', 't', '--refresh-token', REFRESH], undefined, [main])).resolves.toMatchObject({ code: 0, stderr: '' });
+    await expect(cli(db, ['put', 'jira', 't', '--refresh-token', REFRESH], { command: [main] })).resolves.toMatchObject({ code: 0, stderr: '' });
+  });
+});
+
+describe('reencrypt on a terminal (runCli in this process, its stdout a TTY)', () => {
+  let dir: string;
+  const saved = { DATABASE_PATH: process.env.DATABASE_PATH, OAUTH_STATE_ENCRYPTION_KEYS: process.env.OAUTH_STATE_ENCRYPTION_KEYS };
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'agent-core-cli-tty-'));
+    process.env.DATABASE_PATH = join(dir, 'agent-core.sqlite');
+  });
+
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) {
+        delete process.env[name];
+      } else {
+        process.env[name] = value;
+      }
+    }
+  });
+
+  /** Runs one command with a terminal-like stdout, and resolves with its exit code and output. */
+  async function onTerminal(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    const stdout = Object.assign(new PassThrough(), { isTTY: true });
+    const stderr = new PassThrough();
+    let out = '';
+    let err = '';
+    stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    const code = await runCli(args, { stdout, stderr, stdin: Readable.from([]), now: () => new Date() });
+    return { code, stdout: out, stderr: err };
+  }
+
+  it('redraws one progress bar in place, then ends the line and prints the summary', async () => {
+    for (const tenant of ['a', 'b', 'c']) {
+      await expect(onTerminal(['put', 'jira', tenant, '--refresh-token', `${REFRESH}-${tenant}`])).resolves.toMatchObject({ code: 0 });
+    }
+    process.env.OAUTH_STATE_ENCRYPTION_KEYS = `k1:${randomBytes(32).toString('base64')}`;
+
+    const result = await onTerminal(['reencrypt', '--batch-size', '1']);
+
+    expect(result).toEqual({
+      code: 0,
+      stderr: '',
+      stdout:
+        `\r[${'#'.repeat(10)}${'-'.repeat(20)}]  33% 1/3 rows (sealed 1, already current 0, failed 0)` +
+        `\r[${'#'.repeat(20)}${'-'.repeat(10)}]  66% 2/3 rows (sealed 2, already current 0, failed 0)` +
+        `\r[${'#'.repeat(30)}] 100% 3/3 rows (sealed 3, already current 0, failed 0)` +
+        '\nreencrypt done: sealed 3, already current 0, failed 0\n',
+    });
   });
 });

@@ -1,5 +1,16 @@
 import { AtlassianOauthStateEntity } from '../atlassian';
-import { describeExpiry, formatDuration, formatStateLines, formatSummaryLines, REDACTED, stateJson, summaryJson } from './cli-format';
+import {
+  describeExpiry,
+  formatDuration,
+  formatProgressBar,
+  formatProgressLine,
+  formatReencryptCounts,
+  formatStateLines,
+  formatSummaryLines,
+  REDACTED,
+  stateJson,
+  summaryJson,
+} from './cli-format';
 
 const NOW = new Date('2026-11-27T12:00:00.000Z');
 const at = (offsetMs: number): Date => new Date(NOW.getTime() + offsetMs);
@@ -102,5 +113,20 @@ describe('stateJson and formatStateLines', () => {
     expect(formatStateLines(state, { reveal: false, now: NOW })).toEqual(
       expect.arrayContaining(['accessToken:  (none)', 'expiresAt:    no expiry', 'refreshToken: [redacted]']),
     );
+  });
+});
+
+describe('reencrypt progress', () => {
+  const progress = { processed: 1000, total: 2500, sealed: 990, alreadyCurrent: 8, failed: 2 };
+
+  it('words the counts and a plain progress line', () => {
+    expect(formatReencryptCounts(progress)).toBe('sealed 990, already current 8, failed 2');
+    expect(formatProgressLine(progress)).toBe('1000/2500 rows (sealed 990, already current 8, failed 2)');
+  });
+
+  it('draws a bar of fixed width that fills with the share processed, capped at 100%', () => {
+    expect(formatProgressBar(progress)).toBe(`[${'#'.repeat(12)}${'-'.repeat(18)}]  40% 1000/2500 rows (sealed 990, already current 8, failed 2)`);
+    expect(formatProgressBar({ ...progress, processed: 2600 })).toMatch(/^\[#{30}\] 100% 2600\/2500 rows/);
+    expect(formatProgressBar({ processed: 0, total: 0, sealed: 0, alreadyCurrent: 0, failed: 0 })).toMatch(/^\[#{30}\] 100% 0\/0 rows/);
   });
 });

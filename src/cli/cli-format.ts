@@ -1,4 +1,4 @@
-import type { AtlassianOauthStateEntity, AtlassianOauthStateSummary } from '../atlassian';
+import type { AtlassianOauthStateEntity, AtlassianOauthStateSummary, ReencryptCounts, ReencryptProgress } from '../atlassian';
 
 /** What the CLI shows in place of a token value unless `--reveal` is given. */
 export const REDACTED = '[redacted]';
@@ -130,4 +130,25 @@ export function formatStateLines(state: AtlassianOauthStateEntity, options: { re
 /** How messages name one key: `jira/tenant-a`. */
 export function describeKey(platform: string, tenantId: string): string {
   return `${platform}/${tenantId}`;
+}
+
+/** The counts of a `reencrypt` run, worded: `sealed 3, already current 1, failed 0`. */
+export function formatReencryptCounts(counts: ReencryptCounts): string {
+  return `sealed ${counts.sealed}, already current ${counts.alreadyCurrent}, failed ${counts.failed}`;
+}
+
+/** `reencrypt`'s progress as a plain line, for output that is not a terminal: `1000/2500 rows (sealed 990, ...)`. */
+export function formatProgressLine(progress: ReencryptProgress): string {
+  return `${progress.processed}/${progress.total} rows (${formatReencryptCounts(progress)})`;
+}
+
+/** Width of {@link formatProgressBar}'s bar, in characters. */
+const BAR_WIDTH = 30;
+
+/** `reencrypt`'s progress as a terminal bar: `[###########-------------------]  40% 1000/2500 rows (...)`. */
+export function formatProgressBar(progress: ReencryptProgress): string {
+  // Rows written while the run goes on can make processed exceed the total counted at the start.
+  const done = progress.total === 0 ? 1 : Math.min(1, progress.processed / progress.total);
+  const filled = Math.round(done * BAR_WIDTH);
+  return `[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${`${Math.floor(done * 100)}%`.padStart(4)} ${formatProgressLine(progress)}`;
 }

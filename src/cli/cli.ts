@@ -1,14 +1,26 @@
 import { existsSync } from 'node:fs';
 import type { INestApplicationContext, LoggerService } from '@nestjs/common';
 import { Command, CommanderError, Option } from 'commander';
-import type { AtlassianOauthStateRepo, AtlassianOauthTokens, AtlassianOauthUpsertOptions } from '../atlassian';
+import type { AtlassianOauthStateRepo, AtlassianOauthTokens, AtlassianOauthUpsertOptions, ReencryptProgress } from '../atlassian';
+import { TokenEncryptionConfigError } from '../database/token-cipher.errors';
 import { loadDatabaseConfig } from '../database/database.config';
 import { CliError, ExitCode, toFailure, toOneSafeLine } from './cli-errors';
-import { describeKey, formatStateLines, formatSummaryLines, stateJson, summarize, summaryJson } from './cli-format';
+import {
+  describeKey,
+  formatProgressBar,
+  formatProgressLine,
+  formatReencryptCounts,
+  formatStateLines,
+  formatSummaryLines,
+  stateJson,
+  summarize,
+  summaryJson,
+} from './cli-format';
 
 /** The streams and clock one CLI run uses: the process's own in `main.ts`. */
 export interface CliIo {
-  readonly stdout: NodeJS.WritableStream;
+  /** Where results go; when it is a terminal (`isTTY`), `reencrypt` draws a progress bar. */
+  readonly stdout: NodeJS.WritableStream & { readonly isTTY?: boolean };
   readonly stderr: NodeJS.WritableStream;
   readonly stdin: NodeJS.ReadableStream & { readonly isTTY?: boolean };
   readonly now: () => Date;
@@ -21,14 +33,25 @@ const FROM_STDIN = '-';
 
 /**
  * Keeps Nest's log lines out of the CLI's output, which must stay parseable (`--json`) and whose
- * failures are one line: boot errors are reported by the CLI itself.
+ * failures are one line: boot errors are reported by the CLI itself, and warnings are kept for a
+ * command that reports them (`reencrypt`'s rows left as they were) instead of being printed.
  */
 class CliLogger implements LoggerService {
+  readonly warnings: string[] = [];
+
   log(): void {}
 
   error(): void {}
 
-  warn(): void {}
+  warn(message: unknown): void {
+    this.warnings.push(String(message));
+  }
+}
+
+/** The repo of a booted context, and the warnings logged so far. */
+interface States {
+  readonly repo: AtlassianOauthStateRepo;
+  readonly warnings: readonly string[];
 }
 
 interface ListOptions {
@@ -39,6 +62,10 @@ interface ListOptions {
 interface GetOptions {
   reveal?: boolean;
   json?: boolean;
+}
+
+interface ReencryptCommandOptions {
+  batchSize?: string;
 }
 
 interface PutOptions {
@@ -106,7 +133,7 @@ function buildProgram(io: CliIo, secrets: string[]): Command {
     .option('--platform <platform>', 'only the states of this platform')
     .option('--json', 'print JSON instead of text')
     .action(async (options: ListOptions) => {
-      const summaries = await withStates(io, { create: false }, (states) => states.list({ platform: options.platform }));
+      const summaries = await withStates(io, { create: false }, ({ repo }) => repo.list({ platform: options.platform }));
       const now = io.now();
       if (options.json) {
         printJson(summaries.map((summary) => summaryJson(summary, now)));
@@ -125,7 +152,7 @@ function buildProgram(io: CliIo, secrets: string[]): Command {
     .option('--reveal', 'show the token values')
     .option('--json', 'print JSON instead of text')
     .action(async (platform: string, tenantId: string, options: GetOptions) => {
-      const state = await withStates(io, { create: false }, (states) => states.get(platform, tenantId));
+      const state = await withStates(io, { create: false }, ({ repo }) => repo.get(platform, tenantId));
       if (!state) {
         throw new CliError(ExitCode.NotFoundOrConflict, `no state stored for ${describeKey(platform, tenantId)}`);
       }
@@ -155,7 +182,7 @@ function buildProgram(io: CliIo, secrets: string[]): Command {
     .option('--expect-none', 'write only if nothing is stored yet for this key, else exit 1 (conflict)')
     .action(async (platform: string, tenantId: string, options: PutOptions) => {
       const { tokens, options: upsertOptions } = await readPutRequest(options, io, secrets);
-      const stored = await withStates(io, { create: true }, (states) => states.upsert(platform, tenantId, tokens, upsertOptions));
+      const stored = await withStates(io, { create: true }, ({ repo }) => repo.upsert(platform, tenantId, tokens, upsertOptions));
       print([`stored ${formatSummaryLines([summarize(stored)], io.now()).join('')}`]);
     });
 
@@ -165,14 +192,56 @@ function buildProgram(io: CliIo, secrets: string[]): Command {
     .argument('<platform>', 'e.g. jira')
     .argument('<tenantId>', 'the tenant (cloud id)')
     .action(async (platform: string, tenantId: string) => {
-      const deleted = await withStates(io, { create: false }, (states) => states.delete(platform, tenantId));
+      const deleted = await withStates(io, { create: false }, ({ repo }) => repo.delete(platform, tenantId));
       if (!deleted) {
         throw new CliError(ExitCode.NotFoundOrConflict, `no state stored for ${describeKey(platform, tenantId)}; nothing deleted`);
       }
       print([`deleted ${describeKey(platform, tenantId)}`]);
     });
 
+  program
+    .command('reencrypt')
+    .description(
+      'Re-encrypt every stored token that is not yet sealed under the first key of OAUTH_STATE_ENCRYPTION_KEYS (after a key rotation, or to seal plaintext rows). Safe to re-run.',
+    )
+    .option('--batch-size <rows>', 'rows read per batch (default 500)')
+    .action(async (options: ReencryptCommandOptions) => {
+      const batchSize = parseBatchSize(options.batchSize);
+      // A terminal gets one bar redrawn in place; a pipe or a file gets one line per batch.
+      let barDrawn = false;
+      const onProgress = (progress: ReencryptProgress): void => {
+        if (io.stdout.isTTY) {
+          io.stdout.write(`\r${formatProgressBar(progress)}`);
+          barDrawn = true;
+        } else {
+          print([formatProgressLine(progress)]);
+        }
+      };
+      const { counts, failures } = await withStates(io, { create: false }, async ({ repo, warnings }) => {
+        const before = warnings.length;
+        const result = await repo.reencryptAll({ batchSize, onProgress });
+        return { counts: result, failures: warnings.slice(before) };
+      });
+      if (barDrawn) {
+        io.stdout.write('\n');
+      }
+      print([...failures.map((failure) => `failed: ${failure}`), `reencrypt done: ${formatReencryptCounts(counts)}`]);
+      if (counts.failed > 0) {
+        throw new CliError(ExitCode.Unavailable, `${counts.failed} row(s) could not be re-encrypted and were left as they were (a key problem, listed above)`);
+      }
+    });
+
   return program;
+}
+
+function parseBatchSize(value: string | undefined): number | undefined {
+  if (value === undefined) {
+    return undefined;
+  }
+  if (!/^[1-9]\d{0,8}$/.test(value)) {
+    throw new CliError(ExitCode.Usage, '--batch-size must be a positive whole number of rows, e.g. 500');
+  }
+  return Number(value);
 }
 
 /** Turns `put`'s options into the repo's arguments, reading a `-` value from stdin; bad input is a usage error. */
@@ -225,27 +294,31 @@ async function readStdin(io: CliIo): Promise<string> {
 }
 
 /**
- * Boots the service's `AppModule` as a standalone application context (quiet logger, no retries
- * hidden from the caller), hands its injected repo to `work` and closes the context again.
+ * Boots the service's `AppModule` as a standalone application context with a quiet logger, hands
+ * its injected repo to `work` and closes the context again.
  *
  * Without `create`, a database file that does not exist is an error rather than a fresh, empty
  * database: `list` run from the wrong directory must not answer "nothing stored".
  */
-async function withStates<T>(io: CliIo, options: { create: boolean }, work: (states: AtlassianOauthStateRepo) => Promise<T>): Promise<T> {
+async function withStates<T>(io: CliIo, options: { create: boolean }, work: (states: States) => Promise<T>): Promise<T> {
   const { database } = loadDatabaseConfig();
   if (!options.create && database !== ':memory:' && !existsSync(database)) {
     throw new CliError(ExitCode.Unavailable, `no database at ${database}: set DATABASE_PATH to the service's database file`);
   }
   // Loaded here, not at the top: `--help` and usage errors answer without loading Nest and TypeORM.
   const [{ NestFactory }, { AppModule }, { AtlassianOauthStateRepo: Repo }] = await Promise.all([import('@nestjs/core'), import('../app.module'), import('../atlassian')]);
+  const logger = new CliLogger();
   let app: INestApplicationContext;
   try {
-    app = await NestFactory.createApplicationContext(AppModule, { logger: new CliLogger(), abortOnError: false });
+    app = await NestFactory.createApplicationContext(AppModule, { logger, abortOnError: false });
   } catch (error) {
+    if (error instanceof TokenEncryptionConfigError) {
+      throw error;
+    }
     throw new CliError(ExitCode.Unavailable, `cannot open the database ${database}: ${toFailure(error).message}`);
   }
   try {
-    return await work(app.get(Repo));
+    return await work({ repo: app.get(Repo), warnings: logger.warnings });
   } finally {
     await app.close();
   }
