@@ -294,6 +294,7 @@ export class AtlassianOauthStateRepo {
    * @param options.platform only the states of this platform; all of them when omitted.
    * @throws AtlassianOauthStateValidationError when `platform` is given but not a non-blank string.
    */
+  @RedactsQueryFailures()
   async list(options: { platform?: string } = {}): Promise<AtlassianOauthStateSummary[]> {
     const where = options.platform === undefined ? {} : { platform: requireKeyPart('platform', options.platform) };
     const rows = await this.repository.find({
