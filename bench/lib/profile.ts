@@ -38,20 +38,13 @@ export interface BenchPlan {
 
 const FULL_SIZES = [1_000, 100_000, 1_000_000];
 
-const MEMORY = {
-  engine: 'sqlite-memory',
-  sizes: FULL_SIZES,
-  get: { rounds: 16, block: 400, warmupRounds: 2 },
-  upsert: { rounds: 16, block: 150, warmupRounds: 2 },
-} as const;
+/** Reads are cheap: many of them. */
+const GET_EFFORT: Effort = { rounds: 16, block: 400, warmupRounds: 2 };
 
-const WAL = {
-  engine: 'sqlite-wal',
-  sizes: FULL_SIZES,
-  get: { rounds: 16, block: 400, warmupRounds: 2 },
-  // Every upsert on the file is fsynced (synchronous=FULL): fewer of them, as many rounds.
-  upsert: { rounds: 10, block: 40, warmupRounds: 1 },
-} as const;
+const MEMORY = { engine: 'sqlite-memory', sizes: FULL_SIZES, get: GET_EFFORT, upsert: { rounds: 16, block: 150, warmupRounds: 2 } };
+
+/** Every upsert on the file is fsynced (synchronous=FULL): fewer of them, as many rounds. */
+const WAL = { engine: 'sqlite-wal', sizes: FULL_SIZES, get: GET_EFFORT, upsert: { rounds: 10, block: 40, warmupRounds: 1 } };
 
 /**
  * Encryption costs per call, whatever the table's size, and sealing 2M tokens to seed 1M rows
