@@ -17,7 +17,7 @@ async function bootstrap(): Promise<void> {
   // which logs its message and exits 1, instead of Nest exiting from inside its exception zone.
   const app = await NestFactory.createApplicationContext(AppModule, { logger: ['log', 'warn', 'error'], abortOnError: false });
   const states = await app.get(AtlassianOauthStateRepo).count();
-  logger.log(`Database ${loadDatabaseConfig().database} holds ${states} Atlassian OAuth state(s)`);
+  logger.log(`Database ${loadDatabaseConfig().location} holds ${states} Atlassian OAuth state(s)`);
 
   // An application context has no server of its own to keep the event loop alive.
   const keepAlive = setInterval(() => undefined, 1 << 30);

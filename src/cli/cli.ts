@@ -301,8 +301,10 @@ async function readStdin(io: CliIo): Promise<string> {
  * database: `list` run from the wrong directory must not answer "nothing stored".
  */
 async function withStates<T>(io: CliIo, options: { create: boolean }, work: (states: States) => Promise<T>): Promise<T> {
-  const { database } = loadDatabaseConfig();
-  if (!options.create && database !== ':memory:' && !existsSync(database)) {
+  const config = loadDatabaseConfig();
+  // A server database (DATABASE_URL) has no file to look for; `location` never shows its password.
+  const database = config.location;
+  if (config.type === 'better-sqlite3' && !options.create && database !== ':memory:' && !existsSync(database)) {
     throw new CliError(ExitCode.Unavailable, `no database at ${database}: set DATABASE_PATH to the service's database file`);
   }
   // Loaded here, not at the top: `--help` and usage errors answer without loading Nest and TypeORM.

@@ -1,14 +1,19 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule, TypeOrmModuleOptions } from '@nestjs/typeorm';
+import { DataSource, DataSourceOptions } from 'typeorm';
 import { DatabaseConfig, loadDatabaseConfig } from './database.config';
 import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from './entities';
 import { RedactingTypeOrmLogger } from './redacting-typeorm-logger';
+import { openServerDatabase, serverDataSourceOptions } from './server-database';
 
 /**
  * How long a SQLite writer waits for another process's write lock before SQLITE_BUSY.
  * A write holds the lock for well under a millisecond, so only a wedged process can exhaust it.
  */
 export const SQLITE_BUSY_TIMEOUT_MS = 30_000;
+
+/** Every entity of agent-core: registered with the connection and for injection. */
+export const DATABASE_ENTITIES = [AtlassianOauthStateEntity, AtlassianOauthRefreshLeaseEntity];
 
 /**
  * Builds the TypeORM options for a resolved {@link DatabaseConfig}.
@@ -18,13 +23,21 @@ export const SQLITE_BUSY_TIMEOUT_MS = 30_000;
  * being killed and the machine losing power. Writers in several processes wait up to
  * {@link SQLITE_BUSY_TIMEOUT_MS} for each other instead of failing with SQLITE_BUSY.
  * See https://www.sqlite.org/wal.html and https://www.sqlite.org/pragma.html#pragma_synchronous.
+ * The entities are synchronized, as plan BJ-5 says.
+ *
+ * On a server database (see {@link serverDataSourceOptions}) nothing is synchronized: the
+ * versioned migrations run at boot, and a failed connection is not retried, so boot fails at
+ * once with a message naming the server.
  */
 export function typeOrmOptions(config: DatabaseConfig): TypeOrmModuleOptions {
+  if (config.type !== 'better-sqlite3') {
+    return { ...serverDataSourceOptions(config, DATABASE_ENTITIES), toRetry: () => false };
+  }
   const file = config.database !== ':memory:';
   return {
     type: 'better-sqlite3',
     database: config.database,
-    entities: [AtlassianOauthStateEntity, AtlassianOauthRefreshLeaseEntity],
+    entities: DATABASE_ENTITIES,
     // Plan BJ-5: the entity is the de-facto migration on the embedded SQLite database.
     synchronize: true,
     logging: config.logging,
@@ -51,17 +64,29 @@ export function isSqliteLockContention(error: unknown): boolean {
   return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)(_|$)/.test(code);
 }
 
+/** Creates the `DataSource`; a server database is connected and migrated here, SQLite by Nest. */
+async function createDataSource(options: DataSourceOptions): Promise<DataSource> {
+  if (options.type === 'postgres' || options.type === 'mysql' || options.type === 'mariadb') {
+    return openServerDatabase(options);
+  }
+  return new DataSource(options);
+}
+
 /**
  * The database connection of agent-core and its entities.
  *
- * The configuration comes from {@link loadDatabaseConfig}: with `NODE_ENV=test` the database is
- * `:memory:`; otherwise the SQLite file at `DATABASE_PATH` (default `data/agent-core.sqlite`),
- * whose folder is created if missing.
+ * The configuration comes from {@link loadDatabaseConfig}. With `DATABASE_URL` it is that
+ * PostgreSQL or MariaDB/MySQL server, migrated at boot. Otherwise SQLite: with `NODE_ENV=test`
+ * the database is `:memory:`; otherwise the file at `DATABASE_PATH` (default
+ * `data/agent-core.sqlite`), whose folder is created if missing.
  */
 @Module({
   imports: [
-    TypeOrmModule.forRootAsync({ useFactory: () => typeOrmOptions(loadDatabaseConfig()) }),
-    TypeOrmModule.forFeature([AtlassianOauthStateEntity, AtlassianOauthRefreshLeaseEntity]),
+    TypeOrmModule.forRootAsync({
+      useFactory: () => typeOrmOptions(loadDatabaseConfig()),
+      dataSourceFactory: async (options) => createDataSource(options as DataSourceOptions),
+    }),
+    TypeOrmModule.forFeature(DATABASE_ENTITIES),
   ],
   exports: [TypeOrmModule],
 })
