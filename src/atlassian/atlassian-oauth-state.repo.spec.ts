@@ -1,8 +1,10 @@
 import { Test, TestingModule } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { RepoTestEngine, repoTestEngines } from '../../test/support/repo-test-engines';
 import { DatabaseModule } from '../database/database.module';
 import { AtlassianOauthStateEntity } from '../database/entities';
+import { isUniqueViolation } from '../database/unique-violation';
 import { AtlassianOauthStateValidationError } from './atlassian-oauth-state.errors';
 import { AtlassianOauthStateRepo, AtlassianOauthTokens } from './atlassian-oauth-state.repo';
 import { AtlassianModule } from './atlassian.module';
@@ -22,37 +24,43 @@ const SECOND: AtlassianOauthTokens = {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe(AtlassianOauthStateRepo.name, () => {
+// One suite, run on SQLite always and on each server whose TEST_POSTGRES_URL / TEST_MARIADB_URL is set.
+describe.each(repoTestEngines())(`${AtlassianOauthStateRepo.name} on %s`, (_engineName: string, engine: RepoTestEngine) => {
   let moduleRef: TestingModule;
   let sut: AtlassianOauthStateRepo;
   let dataSource: DataSource;
 
   const rowCount = async (): Promise<number> => dataSource.getRepository(AtlassianOauthStateEntity).count();
 
+  beforeAll(async () => {
+    await engine.setUp();
+  });
+
+  afterAll(async () => {
+    await engine.tearDown();
+  });
+
   beforeEach(async () => {
     moduleRef = await Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule] }).compile();
     sut = moduleRef.get(AtlassianOauthStateRepo);
     dataSource = moduleRef.get<DataSource>(getDataSourceToken());
+    await engine.reset(dataSource);
   });
 
   afterEach(async () => {
     await moduleRef.close();
   });
 
-  it('runs on the in-memory SQLite database with the table synchronized', async () => {
-    expect(dataSource.options.database).toBe(':memory:');
-    await expect(dataSource.query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'atlassian_oauth_state'`)).resolves.toEqual([
-      { name: 'atlassian_oauth_state' },
-    ]);
-    const columns = await dataSource.query<{ name: string; notnull: number }[]>(`PRAGMA table_info('atlassian_oauth_state')`);
-    expect(Object.fromEntries(columns.map((c) => [c.name, c.notnull]))).toEqual({
-      id: 1,
-      platform: 1,
-      tenant_id: 1,
-      accessToken: 0,
-      refreshToken: 1,
-      expires_at: 0,
-      updatedAt: 1,
+  it('runs on its database with the table in place: in-memory SQLite unless DATABASE_URL names a server', async () => {
+    expect(dataSource.options.database).toEqual(engine.name === 'SQLite' ? ':memory:' : expect.stringMatching(/^agent_core_test_/));
+    await expect(engine.nullableColumns(dataSource)).resolves.toEqual({
+      id: false,
+      platform: false,
+      tenant_id: false,
+      accessToken: true,
+      refreshToken: false,
+      expires_at: true,
+      updatedAt: false,
     });
   });
 
@@ -135,6 +143,18 @@ describe(AtlassianOauthStateRepo.name, () => {
       await expect(rowCount()).resolves.toBe(3);
     });
 
+    it('keeps keys apart that differ only in case, accents or trailing spaces, on every engine', async () => {
+      const tenants = ['tenant-a', 'TENANT-A', 'tenant-a ', 'ténant-a'];
+      for (const tenantId of tenants) {
+        await sut.upsert(JIRA, tenantId, { refreshToken: `refresh of ${tenantId}` });
+      }
+
+      for (const tenantId of tenants) {
+        await expect(sut.get(JIRA, tenantId)).resolves.toMatchObject({ tenantId, refreshToken: `refresh of ${tenantId}` });
+      }
+      await expect(rowCount()).resolves.toBe(tenants.length);
+    });
+
     it('leaves exactly one row after 50 concurrent upserts on one key', async () => {
       const writes = Array.from({ length: 50 }, (_, i) => sut.upsert(JIRA, TENANT, { refreshToken: `refresh-${i}` }));
       await Promise.all(writes);
@@ -194,10 +214,17 @@ describe(AtlassianOauthStateRepo.name, () => {
 
   describe('the unique constraint', () => {
     it('is enforced by the database itself for a raw duplicate insert', async () => {
-      const insert = `INSERT INTO atlassian_oauth_state (id, platform, tenant_id, refreshToken, updatedAt) VALUES (?, ?, ?, ?, datetime('now'))`;
-      await dataSource.query(insert, ['00000000-0000-4000-8000-000000000001', JIRA, TENANT, 'raw-1']);
+      const { driver } = dataSource;
+      const columns = ['id', 'platform', 'tenant_id', 'refreshToken', 'updatedAt'];
+      const insert = `INSERT INTO atlassian_oauth_state (${columns.map((c) => driver.escape(c)).join(', ')}) VALUES (${columns.map((c, i) => driver.createParameter(c, i)).join(', ')})`;
+      const row = (id: string, refreshToken: string) => [id, JIRA, TENANT, refreshToken, '2026-01-01 00:00:00.000'];
+      await dataSource.query(insert, row('00000000-0000-4000-8000-000000000001', 'raw-1'));
 
-      await expect(dataSource.query(insert, ['00000000-0000-4000-8000-000000000002', JIRA, TENANT, 'raw-2'])).rejects.toThrow(/UNIQUE constraint failed/);
+      const duplicate = await dataSource.query(insert, row('00000000-0000-4000-8000-000000000002', 'raw-2')).then(
+        () => 'inserted',
+        (error: unknown) => (isUniqueViolation(error) ? 'unique violation' : error),
+      );
+      expect(duplicate).toBe('unique violation');
       await expect(rowCount()).resolves.toBe(1);
     });
   });

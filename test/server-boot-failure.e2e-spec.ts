@@ -1,0 +1,57 @@
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { DatabaseConnectionError } from '../src/database/database.errors';
+import { bootError } from './support/boot';
+
+const ROOT = join(__dirname, '..');
+const PASSWORD = 'S3cret-Pw-that-must-not-leak';
+
+/** A TCP port on 127.0.0.1 that nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') {
+    throw new Error('no port');
+  }
+  return address.port;
+}
+
+/** Runs src/main.ts as the service would run and resolves with its exit code and everything it printed. */
+function runService(env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, NO_COLOR: '1' };
+  delete childEnv.NODE_ENV;
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/main.ts'], { cwd: ROOT, env: childEnv });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, output })));
+}
+
+// No server needed: these run on every `npm test`.
+describe.each([
+  ['PostgreSQL', 'postgres'],
+  ['MariaDB/MySQL', 'mysql'],
+])('booting against an unreachable %s server', (engine, scheme) => {
+  it('fails with a DatabaseConnectionError naming host and port, never the password', async () => {
+    const port = await closedPort();
+    const error = await bootError(`${scheme}://agent:${PASSWORD}@127.0.0.1:${port}/agent_core`);
+
+    expect(error).toBeInstanceOf(DatabaseConnectionError);
+    expect(error).toMatchObject({ name: 'DatabaseConnectionError', address: `127.0.0.1:${port}` });
+    expect(error.message).toContain(`Cannot connect to ${engine} at 127.0.0.1:${port} (database "agent_core", user "agent")`);
+    expect(error.message).toContain('ECONNREFUSED');
+    expect(`${error.message}\n${error.stack ?? ''}`).not.toContain(PASSWORD);
+  });
+
+  it('makes the service process exit 1 with that message, and no password anywhere in its output', async () => {
+    const port = await closedPort();
+    const { code, output } = await runService({ DATABASE_URL: `${scheme}://agent:${PASSWORD}@127.0.0.1:${port}/agent_core` });
+
+    expect(code).toBe(1);
+    expect(output).toContain(`Boot failed: Cannot connect to ${engine} at 127.0.0.1:${port}`);
+    expect(output).not.toContain(PASSWORD);
+  });
+});

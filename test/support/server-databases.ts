@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { ServerDatabaseConfig, ServerDatabaseType, loadDatabaseConfig } from '../../src/database/database.config';
+import { serverDataSourceOptions } from '../../src/database/server-database';
+
+/** A server engine the server suites run on, and the variable that points them at a server. */
+export interface ServerUnderTest {
+  readonly type: ServerDatabaseType;
+  readonly label: string;
+  readonly variable: 'TEST_POSTGRES_URL' | 'TEST_MARIADB_URL';
+}
+
+export const SERVERS_UNDER_TEST: readonly ServerUnderTest[] = [
+  { type: 'postgres', label: 'PostgreSQL', variable: 'TEST_POSTGRES_URL' },
+  { type: 'mysql', label: 'MariaDB', variable: 'TEST_MARIADB_URL' },
+];
+
+/** The server URL of a suite, or undefined when its variable is unset. */
+export function serverTestUrl(server: ServerUnderTest): string | undefined {
+  return process.env[server.variable]?.trim() || undefined;
+}
+
+/**
+ * `describe` for a server suite that runs when the server's variable is set and is skipped
+ * otherwise; with `CI=true` a missing variable fails instead, so CI never skips an engine.
+ */
+export function describeOnServer(server: ServerUnderTest, name: string, body: (adminUrl: string) => void): void {
+  const url = serverTestUrl(server);
+  if (url) {
+    describe(`${name} on ${server.label}`, () => body(url));
+  } else if (process.env.CI === 'true') {
+    describe(`${name} on ${server.label}`, () => {
+      it(`needs ${server.variable}`, () => {
+        throw new Error(`${server.variable} is not set, but CI=true requires every engine to run (see .ci/run)`);
+      });
+    });
+  } else {
+    describe.skip(`${name} on ${server.label} (set ${server.variable} to run)`, () => body(''));
+  }
+}
+
+/** The server config of `url`, as the service would read it from `DATABASE_URL`. */
+export function serverConfig(url: string): ServerDatabaseConfig {
+  const config = loadDatabaseConfig({ DATABASE_URL: url });
+  if (config.type === 'better-sqlite3') {
+    throw new Error('not a server URL');
+  }
+  return config;
+}
+
+/** A database of its own for one test run, created on the server and dropped afterwards. */
+export interface FreshDatabase {
+  /** `DATABASE_URL` of the fresh, empty database. */
+  readonly url: string;
+  readonly name: string;
+  drop(): Promise<void>;
+}
+
+/**
+ * Creates a uniquely named, empty database on the server of `adminUrl` (whose user may create
+ * databases), so that runs never see each other's rows.
+ */
+export async function createFreshDatabase(adminUrl: string): Promise<FreshDatabase> {
+  const config = serverConfig(adminUrl);
+  const name = `agent_core_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const quoted = config.type === 'postgres' ? `"${name}"` : `\`${name}\``;
+  await withAdmin(config, (admin) => admin.query(`CREATE DATABASE ${quoted}`));
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    name,
+    drop: async () => {
+      const force = config.type === 'postgres' ? ' WITH (FORCE)' : '';
+      await withAdmin(config, (admin) => admin.query(`DROP DATABASE IF EXISTS ${quoted}${force}`));
+    },
+  };
+}
+
+async function withAdmin(config: ServerDatabaseConfig, work: (admin: DataSource) => Promise<unknown>): Promise<void> {
+  const admin = new DataSource(serverDataSourceOptions({ ...config, poolSize: 1 }, []));
+  await admin.initialize();
+  try {
+    await work(admin);
+  } finally {
+    await admin.destroy();
+  }
+}
