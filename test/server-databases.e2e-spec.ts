@@ -9,6 +9,8 @@ import { bootError } from './support/boot';
 import { FreshDatabase, SERVERS_UNDER_TEST, createFreshDatabase, describeOnServer, serverConfig } from './support/server-databases';
 
 const PASSWORD = 'S3cret-Pw-that-must-not-leak';
+/** Migrations per engine so far: the state table, then the refresh lease table. */
+const MIGRATIONS = 2;
 
 const open = (url: string): Promise<DataSource> => openServerDatabase(serverDataSourceOptions(serverConfig(url), DATABASE_ENTITIES));
 
@@ -47,7 +49,10 @@ describe.each(SERVERS_UNDER_TEST.map((server) => [server.label, server] as const
 
     it('creates the table through the versioned migration, never through synchronize', async () => {
       expect(dataSource.options.synchronize).toBe(false);
-      await expect(dataSource.query(`SELECT name FROM ${dataSource.driver.escape('migrations')}`)).resolves.toEqual([{ name: 'CreateAtlassianOauthState1795805829419' }]);
+      await expect(dataSource.query(`SELECT name FROM ${dataSource.driver.escape('migrations')} ORDER BY id`)).resolves.toEqual([
+        { name: 'CreateAtlassianOauthState1795805829419' },
+        { name: 'CreateAtlassianOauthRefreshLease1795807105148' },
+      ]);
     });
 
     it('leaves nothing for the schema builder to change against the entity (no drift)', async () => {
@@ -98,6 +103,21 @@ describe.each(SERVERS_UNDER_TEST.map((server) => [server.label, server] as const
       });
     }
 
+    it(`has the ${server.label} column types for the refresh lease too`, async () => {
+      const schema = server.type === 'postgres' ? 'current_schema()' : 'DATABASE()';
+      const rows = await dataSource.query<{ name: string; type: string; time_precision: number | string | null }[]>(
+        `SELECT column_name AS name, data_type AS type, datetime_precision AS time_precision
+         FROM information_schema.columns WHERE table_name = 'atlassian_oauth_refresh_lease' AND table_schema = ${schema}`,
+      );
+      const columns = Object.fromEntries(rows.map((r) => [r.name, r.type + (r.time_precision === null ? '' : `(${Number(r.time_precision)})`)]));
+
+      expect(columns).toEqual(
+        server.type === 'postgres'
+          ? { platform: 'character varying', tenant_id: 'character varying', holder: 'character varying', expires_at: 'timestamp with time zone(6)' }
+          : { platform: 'varchar', tenant_id: 'varchar', holder: 'varchar', expires_at: 'datetime(3)' },
+      );
+    });
+
     it('has a unique constraint on (platform, tenant_id)', async () => {
       const schema = server.type === 'postgres' ? 'current_schema()' : 'DATABASE()';
       const rows = await dataSource.query<{ name: string; column: string }[]>(
@@ -115,7 +135,7 @@ describe.each(SERVERS_UNDER_TEST.map((server) => [server.label, server] as const
     it('runs no migration twice when the service boots again', async () => {
       const again = await open(database.url);
       try {
-        await expect(migrationCount(again)).resolves.toBe(1);
+        await expect(migrationCount(again)).resolves.toBe(MIGRATIONS);
       } finally {
         await again.destroy();
       }
@@ -156,7 +176,7 @@ describe.each(SERVERS_UNDER_TEST.map((server) => [server.label, server] as const
 
       expect(booted.filter((r) => r.status === 'rejected')).toEqual([]);
       expect(replicas).toHaveLength(4);
-      await expect(migrationCount(replicas[0]!)).resolves.toBe(1);
+      await expect(migrationCount(replicas[0]!)).resolves.toBe(MIGRATIONS);
     });
   });
 

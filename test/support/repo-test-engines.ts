@@ -9,7 +9,7 @@ export interface RepoTestEngine {
   readonly name: string;
   /** Before the engine's tests: create its database and point `process.env` at it. */
   setUp(): Promise<void>;
-  /** Before each test, on a booted module: make the table empty. */
+  /** Before each test, on a booted module: make the tables empty. */
   reset(dataSource: DataSource): Promise<void>;
   /** After the engine's tests: restore `process.env` and drop what `setUp` created. */
   tearDown(): Promise<void>;
@@ -50,7 +50,9 @@ function serverEngine(server: ServerUnderTest, adminUrl: string): RepoTestEngine
       process.env.DATABASE_URL = database.url;
     },
     reset: async (dataSource) => {
-      await dataSource.query('DELETE FROM atlassian_oauth_state');
+      for (const { tableName } of dataSource.entityMetadatas) {
+        await dataSource.query(`DELETE FROM ${dataSource.driver.escape(tableName)}`);
+      }
     },
     tearDown: async () => {
       restore('DATABASE_URL', savedUrl);
