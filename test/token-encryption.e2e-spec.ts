@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { format } from 'node:util';
+import { format, stripVTControlCharacters } from 'node:util';
 import { ConsoleLogger } from '@nestjs/common';
 import { Test, TestingModule } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
@@ -176,7 +176,8 @@ describe('token encryption in the whole application', () => {
       const raw = await app.get<DataSource>(getDataSourceToken()).query<{ accessToken: string; refreshToken: string }[]>('SELECT accessToken, refreshToken FROM atlassian_oauth_state');
       jest.restoreAllMocks();
 
-      const log = printed.join('\n');
+      // TypeORM highlights SQL in colour when supports-color says so (e.g. under CI=true): compare the text.
+      const log = stripVTControlCharacters(printed.join('\n'));
       expect(log).toMatch(/INSERT INTO "atlassian_oauth_state"/);
       expect(log).toMatch(/SELECT .*"atlassian_oauth_state"/);
       expect(log).toMatch(/query failed/);
