@@ -1,7 +1,8 @@
 import { Test } from '@nestjs/testing';
+import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../src/app.module';
-import { AtlassianOauthStateEntity, AtlassianOauthStateRepo } from '../src/atlassian';
+import { AtlassianOauthStateConflictError, AtlassianOauthStateEntity, AtlassianOauthStateRepo } from '../src/atlassian';
 import { DatabaseConnectionError } from '../src/database/database.errors';
 import { DATABASE_ENTITIES } from '../src/database/database.module';
 import { openServerDatabase, serverDataSourceOptions } from '../src/database/server-database';
@@ -211,26 +212,64 @@ describe.each(SERVERS_UNDER_TEST.map((server) => [server.label, server] as const
       await database?.drop();
     });
 
-    it('4 instances x 50 concurrent upserts on 5 shared keys: no failure, one row per key, a value someone wrote', async () => {
-      const instances = await Promise.all(Array.from({ length: 4 }, () => Test.createTestingModule({ imports: [AppModule] }).compile()));
+    /** Boots `count` service instances (each its own connection pool) on the fresh database, runs `work`, closes them. */
+    const withInstances = async (count: number, fallback: boolean, work: (repos: AtlassianOauthStateRepo[]) => Promise<void>): Promise<void> => {
+      const instances = await Promise.all(Array.from({ length: count }, () => Test.createTestingModule({ imports: [AppModule] }).compile()));
       try {
-        const keys = ['t0', 't1', 't2', 't3', 't4'];
-        const writes = instances.flatMap((instance, i) =>
-          Array.from({ length: 50 }, (_, j) => instance.get(AtlassianOauthStateRepo).upsert('jira', keys[j % keys.length]!, { refreshToken: `refresh-${i}-${j}` })),
-        );
-        const results = await Promise.allSettled(writes);
-
-        expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
-        const repo = instances[0]!.get(AtlassianOauthStateRepo);
-        await expect(repo.count()).resolves.toBe(keys.length);
-        for (const [k, key] of keys.entries()) {
-          const stored = await repo.get('jira', key);
-          const written = instances.flatMap((_, i) => Array.from({ length: 50 }, (__, j) => (j % keys.length === k ? `refresh-${i}-${j}` : null)));
-          expect(written).toContain(stored?.refreshToken);
+        await instances[0]!.get<DataSource>(getDataSourceToken()).query('DELETE FROM atlassian_oauth_state');
+        if (fallback) {
+          for (const instance of instances) {
+            instance.get<DataSource>(getDataSourceToken()).driver.supportedUpsertTypes.length = 0;
+          }
         }
+        await work(instances.map((instance) => instance.get(AtlassianOauthStateRepo)));
       } finally {
         await Promise.all(instances.map((instance) => instance.close()));
       }
+    };
+
+    it('4 instances x 50 concurrent upserts on 5 shared keys: no failure, one row per key, a value someone wrote', async () => {
+      await withInstances(4, false, async (repos) => {
+        const keys = ['t0', 't1', 't2', 't3', 't4'];
+        const writes = repos.flatMap((repo, i) => Array.from({ length: 50 }, (_, j) => repo.upsert('jira', keys[j % keys.length]!, { refreshToken: `refresh-${i}-${j}` })));
+        const results = await Promise.allSettled(writes);
+
+        expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+        await expect(repos[0]!.count()).resolves.toBe(keys.length);
+        for (const [k, key] of keys.entries()) {
+          const stored = await repos[0]!.get('jira', key);
+          const written = repos.flatMap((_, i) => Array.from({ length: 50 }, (__, j) => (j % keys.length === k ? `refresh-${i}-${j}` : null)));
+          expect(written).toContain(stored?.refreshToken);
+        }
+      });
+    });
+
+    it.each([
+      ['the upsert path', false],
+      ['the find+save fallback', true],
+    ])('rotation race on %s: 10 rounds of 4 instances x 5 callers holding the same token, exactly one winner each, all others handed the winner', async (_path, fallback) => {
+      await withInstances(4, fallback, async (repos) => {
+        let expected: string | null = null;
+        for (let round = 0; round < 10; round++) {
+          const attempts = repos.flatMap((repo, i) =>
+            Array.from({ length: 5 }, (_, j) => repo.upsert('jira', 'race', { accessToken: `access-${round}-${i}-${j}`, refreshToken: `refresh-${round}-${i}-${j}` }, { expectedRefreshToken: expected })),
+          );
+          const results = await Promise.allSettled(attempts);
+
+          const winners = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+          expect(winners).toHaveLength(1);
+          const winner = winners[0]!;
+          for (const result of results) {
+            if (result.status === 'rejected') {
+              expect(result.reason).toBeInstanceOf(AtlassianOauthStateConflictError);
+              expect((result.reason as AtlassianOauthStateConflictError).current).toMatchObject({ refreshToken: winner.refreshToken, accessToken: winner.accessToken });
+            }
+          }
+          await expect(repos[round % repos.length]!.get('jira', 'race')).resolves.toMatchObject({ refreshToken: winner.refreshToken, accessToken: winner.accessToken });
+          expected = winner.refreshToken;
+        }
+        await expect(repos[0]!.count()).resolves.toBe(1);
+      });
     });
   });
 });

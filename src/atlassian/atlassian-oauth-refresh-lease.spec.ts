@@ -1,6 +1,7 @@
 import { Test, TestingModule } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
+import { RepoTestEngine, repoTestEngines } from '../../test/support/repo-test-engines';
 import { DatabaseModule } from '../database/database.module';
 import { AtlassianOauthRefreshLeaseEntity } from '../database/entities';
 import { InProcessTurns, LeaseKey, RefreshLeases } from './atlassian-oauth-refresh-lease';
@@ -8,7 +9,8 @@ import { InProcessTurns, LeaseKey, RefreshLeases } from './atlassian-oauth-refre
 const KEY: LeaseKey = { platform: 'jira', tenantId: 'tenant-a' };
 const CONTENDERS = 20;
 
-describe(RefreshLeases.name, () => {
+// Run on SQLite always and on each server whose TEST_POSTGRES_URL / TEST_MARIADB_URL is set.
+describe.each(repoTestEngines())(`${RefreshLeases.name} on %s`, (_engineName: string, engine: RepoTestEngine) => {
   let moduleRef: TestingModule;
   let rows: Repository<AtlassianOauthRefreshLeaseEntity>;
   let sut: RefreshLeases;
@@ -16,10 +18,19 @@ describe(RefreshLeases.name, () => {
   const contend = async (leaseMs = 30_000): Promise<string[]> =>
     (await Promise.all(Array.from({ length: CONTENDERS }, () => sut.tryAcquire(KEY, leaseMs)))).filter((holder): holder is string => holder !== null);
 
+  beforeAll(async () => {
+    await engine.setUp();
+  });
+
+  afterAll(async () => {
+    await engine.tearDown();
+  });
+
   beforeEach(async () => {
     moduleRef = await Test.createTestingModule({ imports: [DatabaseModule] }).compile();
     rows = moduleRef.get<DataSource>(getDataSourceToken()).getRepository(AtlassianOauthRefreshLeaseEntity);
     sut = new RefreshLeases(rows);
+    await engine.reset(moduleRef.get<DataSource>(getDataSourceToken()));
   });
 
   afterEach(async () => {

@@ -1,6 +1,7 @@
 import { Test, TestingModule } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
+import { RepoTestEngine, repoTestEngines } from '../../test/support/repo-test-engines';
 import { DatabaseModule } from '../database/database.module';
 import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from '../database/entities';
 import {
@@ -31,7 +32,8 @@ function countingRefresh(delayMs = 0) {
   return { refresh, received };
 }
 
-describe(`${AtlassianOauthStateRepo.name}.rotate`, () => {
+// Run on SQLite always and on each server whose TEST_POSTGRES_URL / TEST_MARIADB_URL is set.
+describe.each(repoTestEngines())(`${AtlassianOauthStateRepo.name}.rotate on %s`, (engineName: string, engine: RepoTestEngine) => {
   let moduleRef: TestingModule;
   let sut: AtlassianOauthStateRepo;
   let leases: Repository<AtlassianOauthRefreshLeaseEntity>;
@@ -39,27 +41,39 @@ describe(`${AtlassianOauthStateRepo.name}.rotate`, () => {
   const seed = (tokens: AtlassianOauthTokens = { accessToken: 'access-0', refreshToken: 'refresh-0', expiresAt: null }) => sut.upsert(JIRA, TENANT, tokens);
   const foreignLease = (expiresAt: Date) => leases.insert({ platform: JIRA, tenantId: TENANT, holder: 'another-process', expiresAt });
 
+  beforeAll(async () => {
+    await engine.setUp();
+  });
+
+  afterAll(async () => {
+    await engine.tearDown();
+  });
+
   beforeEach(async () => {
     moduleRef = await Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule] }).compile();
     sut = moduleRef.get(AtlassianOauthStateRepo);
     leases = moduleRef.get<DataSource>(getDataSourceToken()).getRepository(AtlassianOauthRefreshLeaseEntity);
+    await engine.reset(moduleRef.get<DataSource>(getDataSourceToken()));
   });
 
   afterEach(async () => {
     await moduleRef.close();
   });
 
-  it('keeps the lease in a table of its own, keyed by (platform, tenant_id)', async () => {
-    const dataSource = moduleRef.get<DataSource>(getDataSourceToken());
-    const columns = await dataSource.query<{ name: string; pk: number; notnull: number }[]>(`PRAGMA table_info('atlassian_oauth_refresh_lease')`);
+  // The server engines' lease columns are checked in information_schema by test/server-databases.e2e-spec.ts.
+  if (engineName === 'SQLite') {
+    it('keeps the lease in a table of its own, keyed by (platform, tenant_id)', async () => {
+      const dataSource = moduleRef.get<DataSource>(getDataSourceToken());
+      const columns = await dataSource.query<{ name: string; pk: number; notnull: number }[]>(`PRAGMA table_info('atlassian_oauth_refresh_lease')`);
 
-    expect(columns.map(({ name, pk, notnull }) => ({ name, pk, notnull }))).toEqual([
-      { name: 'platform', pk: 1, notnull: 1 },
-      { name: 'tenant_id', pk: 2, notnull: 1 },
-      { name: 'holder', pk: 0, notnull: 1 },
-      { name: 'expires_at', pk: 0, notnull: 1 },
-    ]);
-  });
+      expect(columns.map(({ name, pk, notnull }) => ({ name, pk, notnull }))).toEqual([
+        { name: 'platform', pk: 1, notnull: 1 },
+        { name: 'tenant_id', pk: 2, notnull: 1 },
+        { name: 'holder', pk: 0, notnull: 1 },
+        { name: 'expires_at', pk: 0, notnull: 1 },
+      ]);
+    });
+  }
 
   describe('when a refresh happens', () => {
     it('returns a state valid for longer than minValidityMs without calling refresh', async () => {

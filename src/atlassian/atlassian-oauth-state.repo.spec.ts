@@ -1,6 +1,7 @@
 import { Test, TestingModule } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { describeConditionalWritesAndDelete } from '../../test/support/conditional-writes';
 import { RepoTestEngine, repoTestEngines } from '../../test/support/repo-test-engines';
 import { DatabaseModule } from '../database/database.module';
 import { AtlassianOauthStateEntity } from '../database/entities';
@@ -210,6 +211,10 @@ describe.each(repoTestEngines())(`${AtlassianOauthStateRepo.name} on %s`, (_engi
     it('refuses a blank platform filter', async () => {
       await expect(sut.list({ platform: ' ' })).rejects.toMatchObject({ name: 'AtlassianOauthStateValidationError', field: 'platform' });
     });
+  });
+
+  describe('conditional upsert and delete', () => {
+    describeConditionalWritesAndDelete({ sut: () => sut, dataSource: () => dataSource });
   });
 
   describe('the unique constraint', () => {
