@@ -1,7 +1,8 @@
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateRepo } from '../src/atlassian';
-import { FileDatabase, openFileDatabase } from './support/file-database';
+import { SharedDatabase, openFileDatabase, openFreshServerDatabase } from './support/file-database';
+import { SERVERS_UNDER_TEST, describeOnServer } from './support/server-databases';
 import { PLATFORM, resultOf, runWorkerForResult, startWorker } from './support/store-processes';
 import type { RefreshRecord, RotateLoopArgs, RotateLoopResult, RotateOnceArgs, RotateOnceResult } from './support/store-worker';
 
@@ -49,15 +50,16 @@ function expectUnbrokenChain(refreshes: RefreshRecord[], first: string): void {
   expect(new Set(received).size).toBe(received.length);
 }
 
-describe('rotate: single-flight refresh across processes on one SQLite file', () => {
-  /** This test's own connection to the shared file: seeds the state and inspects it, without a process boot each time. */
-  let database: FileDatabase;
-  let databasePath: string;
+/** The multi-process suite, on each fresh database that `open` gives; `engine` labels what it prints. */
+const rotateAcrossProcesses = (engine: string, open: () => Promise<SharedDatabase>) => () => {
+  /** This test's own connection to the shared database: seeds the state and inspects it, without a process boot each time. */
+  let database: SharedDatabase;
+  let databaseTarget: string;
   let states: AtlassianOauthStateRepo;
 
   beforeEach(async () => {
-    database = await openFileDatabase('agent-core-rotate-');
-    databasePath = database.path;
+    database = await open();
+    databaseTarget = database.target;
     states = database.moduleRef.get(AtlassianOauthStateRepo);
     await states.upsert(PLATFORM, TENANT, { refreshToken: SEED });
   });
@@ -72,11 +74,11 @@ describe('rotate: single-flight refresh across processes on one SQLite file', ()
     const startAt = Date.now() + BOOT_MS;
     return Promise.all(
       Array.from({ length: PROCESSES }, (_, worker) =>
-        runWorkerForResult<RotateLoopResult>(databasePath, 'rotate-loop', { ...args, worker, tenantId: TENANT, callers: CALLERS_PER_PROCESS, startAt }),
+        runWorkerForResult<RotateLoopResult>(databaseTarget, 'rotate-loop', { ...args, worker, tenantId: TENANT, callers: CALLERS_PER_PROCESS, startAt }),
       ),
     );
   };
-  const once = (args: Omit<RotateOnceArgs, 'tenantId'>) => startWorker(databasePath, 'rotate-once', { ...args, tenantId: TENANT });
+  const once = (args: Omit<RotateOnceArgs, 'tenantId'>) => startWorker(databaseTarget, 'rotate-once', { ...args, tenantId: TENANT });
   /** A holder and a caller that starts once the holder has the lease, both booted before either starts. */
   const holderAndWaiter = (holder: Omit<RotateOnceArgs, 'tenantId' | 'startAt'>, waiter: Omit<RotateOnceArgs, 'tenantId' | 'startAt' | 'afterLease'>) => {
     const startAt = Date.now() + BOOT_MS;
@@ -105,7 +107,7 @@ describe('rotate: single-flight refresh across processes on one SQLite file', ()
     await expect(read()).resolves.toMatchObject({ refreshToken: chain[chain.length - 1] });
     await expect(leases()).resolves.toEqual([]);
 
-    console.log(`rotate, short-lived token: ${JSON.stringify(summarize(results))}`);
+    console.log(`rotate on ${engine}, short-lived token: ${JSON.stringify(summarize(results))}`);
   });
 
   it(`forced refreshes of ${PROCESSES} processes x ${CALLERS_PER_PROCESS} callers form one unbroken chain of refresh tokens`, async () => {
@@ -119,7 +121,7 @@ describe('rotate: single-flight refresh across processes on one SQLite file', ()
     await expect(read()).resolves.toMatchObject({ refreshToken: refreshes[refreshes.length - 1]?.returned });
     await expect(leases()).resolves.toEqual([]);
 
-    console.log(`rotate, forced refresh: ${JSON.stringify(summarize(results))}`);
+    console.log(`rotate on ${engine}, forced refresh: ${JSON.stringify(summarize(results))}`);
   });
 
   it('a holder killed with SIGKILL mid-refresh blocks the others only until its lease lapses', async () => {
@@ -138,7 +140,7 @@ describe('rotate: single-flight refresh across processes on one SQLite file', ()
     if ('refresh' in taken) {
       expect(taken.start).toBeLessThan(leaseExpiresAt);
       expect(taken.refresh?.start).toBeGreaterThanOrEqual(leaseExpiresAt);
-      console.log(`rotate, SIGKILLed holder: the successor waited ${(taken.refresh?.start ?? 0) - taken.start} ms for a lease of ${leaseMs} ms to lapse`);
+      console.log(`rotate on ${engine}, SIGKILLed holder: the successor waited ${(taken.refresh?.start ?? 0) - taken.start} ms for a lease of ${leaseMs} ms to lapse`);
     }
     await expect(read()).resolves.toMatchObject({ refreshToken: 'after-takeover' });
     await expect(leases()).resolves.toEqual([]);
@@ -176,4 +178,12 @@ describe('rotate: single-flight refresh across processes on one SQLite file', ()
     });
     await expect(read()).resolves.toMatchObject({ refreshToken: SEED });
   });
-});
+};
+
+describe('rotate: single-flight refresh across processes on one SQLite file', rotateAcrossProcesses('SQLite', () => openFileDatabase('agent-core-rotate-')));
+
+for (const server of SERVERS_UNDER_TEST) {
+  describeOnServer(server, 'rotate: single-flight refresh across processes', (adminUrl) => {
+    describe('sharing one server database', rotateAcrossProcesses(server.label, () => openFreshServerDatabase(adminUrl)));
+  });
+}

@@ -23,10 +23,16 @@ export interface RunningWorker {
   exit: Promise<WorkerExit>;
 }
 
-/** Starts test/support/store-worker.ts as a separate Node process on the database file `databasePath`. */
-export function startWorker(databasePath: string, mode: string, args: object): RunningWorker {
-  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_PATH: databasePath };
+/**
+ * Starts test/support/store-worker.ts as a separate Node process on `database`: a SQLite file's
+ * path (given as `DATABASE_PATH`) or a server URL such as `postgres://...` (given as `DATABASE_URL`).
+ */
+export function startWorker(database: string, mode: string, args: object): RunningWorker {
+  const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.NODE_ENV;
+  delete env.DATABASE_PATH;
+  delete env.DATABASE_URL;
+  env[/^[a-z][a-z0-9+.-]*:\/\//i.test(database) ? 'DATABASE_URL' : 'DATABASE_PATH'] = database;
   const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', WORKER, mode, JSON.stringify(args)], { cwd: ROOT, env });
   let stdout = '';
   let stderr = '';
@@ -62,9 +68,9 @@ export function startWorker(databasePath: string, mode: string, args: object): R
   return { event, kill: (signal) => child.kill(signal), exit };
 }
 
-/** Runs a worker to its end. */
-export function runWorker(databasePath: string, mode: string, args: object): Promise<WorkerExit> {
-  return startWorker(databasePath, mode, args).exit;
+/** Runs a worker on `database` (see {@link startWorker}) to its end. */
+export function runWorker(database: string, mode: string, args: object): Promise<WorkerExit> {
+  return startWorker(database, mode, args).exit;
 }
 
 /** The JSON line a worker that must have succeeded printed last. */
@@ -78,6 +84,6 @@ export async function resultOf<T>(exit: Promise<WorkerExit>, mode: string): Prom
 }
 
 /** Runs a worker that must succeed, and parses the JSON line it printed last. */
-export function runWorkerForResult<T>(databasePath: string, mode: string, args: object): Promise<T> {
-  return resultOf<T>(runWorker(databasePath, mode, args), mode);
+export function runWorkerForResult<T>(database: string, mode: string, args: object): Promise<T> {
+  return resultOf<T>(runWorker(database, mode, args), mode);
 }

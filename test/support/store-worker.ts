@@ -2,7 +2,8 @@
  * A separate OS process that uses the store through the whole AppModule, as one replica of
  * agent-core would. Driven by test/support/store-processes.ts; prints one JSON line of results.
  *
- * Usage: store-worker.ts <mode> <json-args>, with DATABASE_PATH naming the shared file.
+ * Usage: store-worker.ts <mode> <json-args>, with DATABASE_PATH (a SQLite file) or DATABASE_URL (a
+ * server database) naming the shared database.
  */
 import 'reflect-metadata';
 import { INestApplicationContext } from '@nestjs/common';
