@@ -36,7 +36,7 @@ async function main(database: string): Promise<void> {
   async function handle(request: ContentionRequest): Promise<void> {
     switch (request.type) {
       case 'seed':
-        seed(db, app.cipher, 0, request.rows);
+        await seed(db, app.cipher, 0, request.rows);
         reply({ type: 'seeded' });
         return;
       case 'count':

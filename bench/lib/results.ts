@@ -1,5 +1,5 @@
 import { VariantStats } from './measure';
-import { LoadStats } from './sqlite';
+import { LoadStats } from './load';
 
 /** The query plan of the get query: the repo's exact statement, and the raw floor's. */
 export interface ExplainResult {

@@ -3,6 +3,8 @@ import { DataSource } from 'typeorm';
 import { ENVELOPE_PREFIX, TokenCipher } from '../../src/database/token-cipher';
 import { TokenLocation } from '../../src/database/token-cipher.errors';
 import { BenchKey, keyOf, seedIdOf, tokensOf } from './keys';
+import { LoadStats, measureLoad } from './load';
+import { EngineTarget, Floor, RawConflictError, RawState, WrittenTokens } from './target';
 
 /** The part of a better-sqlite3 `Statement` the benchmark uses (the package ships no types here). */
 export interface SqliteStatement {
@@ -24,17 +26,6 @@ export function sqliteHandleOf(dataSource: DataSource): SqliteHandle {
     throw new Error(`the SQLite floor needs a better-sqlite3 data source, not ${dataSource.options.type}`);
   }
   return (dataSource.driver as unknown as { databaseConnection: SqliteHandle }).databaseConnection;
-}
-
-/** What the raw side returns: the same fields, the same types, as the entity. */
-export interface RawState {
-  id: string;
-  platform: string;
-  tenantId: string;
-  accessToken: string | null;
-  refreshToken: string;
-  expiresAt: Date | null;
-  updatedAt: Date;
 }
 
 interface StoredRow {
@@ -65,7 +56,7 @@ const locate = (key: BenchKey, column: TokenLocation['column']): TokenLocation =
  * Tokens go through the repo's own {@link TokenCipher} (sealed on write, opened on read; a
  * pass-through in plaintext mode), so with encryption on the floor does the same crypto too.
  */
-export class SqliteFloor {
+export class SqliteFloor implements Floor {
   private readonly select: SqliteStatement;
   private readonly write: SqliteStatement;
   private readonly selectStored: SqliteStatement;
@@ -101,7 +92,7 @@ export class SqliteFloor {
     };
   }
 
-  replaceIfCurrent(key: BenchKey, expected: string, tokens: { accessToken: string | null; refreshToken: string; expiresAt: Date | null }): RawState {
+  replaceIfCurrent(key: BenchKey, expected: string, tokens: WrittenTokens): RawState {
     const stored = this.selectStored.get(key.platform, key.tenantId) as { id: string; refreshToken: string } | undefined;
     if (stored === undefined || this.cipher.open(stored.refreshToken, locate(key, 'refreshToken')) !== expected) {
       throw new RawConflictError('the stored refresh token is not the expected one');
@@ -119,7 +110,7 @@ export class SqliteFloor {
     return current;
   }
 
-  upsert(key: BenchKey, tokens: { accessToken: string | null; refreshToken: string; expiresAt: Date | null }): RawState {
+  upsert(key: BenchKey, tokens: WrittenTokens): RawState {
     const expiresAt = tokens.expiresAt === null ? null : toSqliteDate(tokens.expiresAt);
     const accessToken = tokens.accessToken === null ? null : this.cipher.seal(tokens.accessToken, locate(key, 'accessToken'));
     const refreshToken = this.cipher.seal(tokens.refreshToken, locate(key, 'refreshToken'));
@@ -132,46 +123,12 @@ export class SqliteFloor {
   }
 }
 
-/** The raw side of a conditional write refused because the stored refresh token is not the expected one. */
-export class RawConflictError extends Error {
-  override readonly name = 'RawConflictError';
-}
-
-export interface ConditionalFloor {
-  /**
-   * The conditional upsert of a rotation, by hand: read the stored id and refresh token, open and
-   * compare it with `expected`, then `UPDATE ... WHERE id = ? AND refreshToken = <stored value>`
-   * (compare-and-swap) and read the row back.
-   */
-  replaceIfCurrent(key: BenchKey, expected: string, tokens: { accessToken: string | null; refreshToken: string; expiresAt: Date | null }): RawState;
-}
-
-/** Rows inserted per transaction while seeding: big enough to be fast, small enough to stay flat in memory. */
-export const SEED_BATCH = 10_000;
-
-/** Memory while seeding, sampled after every batch. */
-export interface LoadStats {
-  readonly fromRows: number;
-  readonly toRows: number;
-  readonly seconds: number;
-  readonly rowsPerSec: number;
-  readonly rssBeforeMiB: number;
-  readonly peakRssMiB: number;
-  readonly peakHeapUsedMiB: number;
-  /** Bytes the database held before and after loading (`page_count * page_size`). */
-  readonly databaseBeforeMiB: number;
-  readonly databaseMiB: number;
-}
-
-const MIB = 1024 * 1024;
-
 /**
  * Grows the table from `fromRows` to `toRows` tenants with raw prepared inserts, one transaction
- * per {@link SEED_BATCH} rows. Rows are generated one at a time from their number, never
- * collected into an array, so memory stays flat however large the table grows; their ids and
- * keys ascend ({@link keyOf}, {@link seedIdOf}), so every batch appends to the indexes.
+ * per batch ({@link measureLoad}). Rows are generated one at a time from their number; their ids
+ * and keys ascend ({@link keyOf}, {@link seedIdOf}), so every batch appends to the indexes.
  */
-export function seed(db: SqliteHandle, cipher: TokenCipher, fromRows: number, toRows: number): LoadStats {
+export function seed(db: SqliteHandle, cipher: TokenCipher, fromRows: number, toRows: number): Promise<LoadStats> {
   const insert = db.prepare(`INSERT INTO atlassian_oauth_state (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`);
   const updatedAt = toSqliteDate(new Date());
   const batch = db.transaction((from: number, to: number) => {
@@ -184,29 +141,7 @@ export function seed(db: SqliteHandle, cipher: TokenCipher, fromRows: number, to
     }
   });
   const databaseBytes = (): number => (db.pragma('page_count', { simple: true }) as number) * (db.pragma('page_size', { simple: true }) as number);
-  const databaseBefore = databaseBytes();
-  const rssBefore = process.memoryUsage.rss();
-  let peakRss = rssBefore;
-  let peakHeap = process.memoryUsage().heapUsed;
-  const start = process.hrtime.bigint();
-  for (let from = fromRows; from < toRows; from += SEED_BATCH) {
-    batch(from, Math.min(toRows, from + SEED_BATCH));
-    const memory = process.memoryUsage();
-    peakRss = Math.max(peakRss, memory.rss);
-    peakHeap = Math.max(peakHeap, memory.heapUsed);
-  }
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  return {
-    fromRows,
-    toRows,
-    seconds: Math.round(seconds * 100) / 100,
-    rowsPerSec: seconds > 0 ? Math.round((toRows - fromRows) / seconds) : 0,
-    rssBeforeMiB: Math.round(rssBefore / MIB),
-    peakRssMiB: Math.round(peakRss / MIB),
-    peakHeapUsedMiB: Math.round(peakHeap / MIB),
-    databaseBeforeMiB: Math.round(databaseBefore / MIB),
-    databaseMiB: Math.round(databaseBytes() / MIB),
-  };
+  return measureLoad(fromRows, toRows, batch, databaseBytes);
 }
 
 /** True when the stored refresh token of `key` is a sealed envelope rather than plaintext. */
@@ -227,5 +162,22 @@ export function sqlitePragmas(db: SqliteHandle): Record<string, unknown> {
     synchronous: db.pragma('synchronous', { simple: true }),
     busy_timeout: db.pragma('busy_timeout', { simple: true }),
     cache_size: db.pragma('cache_size', { simple: true }),
+  };
+}
+
+const SEARCHES_UNIQUE_INDEX = /^SEARCH .* USING (COVERING )?INDEX sqlite_autoindex_atlassian_oauth_state_\d+ \(platform=\? AND tenant_id=\?\)/;
+
+/** SQLite (`:memory:` or a file) through the better-sqlite3 connection under TypeORM. */
+export function sqliteTarget(dataSource: DataSource, cipher: TokenCipher): EngineTarget {
+  const db = sqliteHandleOf(dataSource);
+  return {
+    floor: new SqliteFloor(db, cipher),
+    rawGetSql: RAW_GET_SQL,
+    seed: (fromRows, toRows) => seed(db, cipher, fromRows, toRows),
+    explain: (sql, params) => Promise.resolve(explainQueryPlan(db, sql, params)),
+    searchesUniqueIndex: (plan) => plan.some((step) => SEARCHES_UNIQUE_INDEX.test(step)),
+    settings: () => Promise.resolve(sqlitePragmas(db)),
+    storedSealed: (key) => Promise.resolve(isStoredSealed(db, key)),
+    close: () => Promise.resolve(),
   };
 }

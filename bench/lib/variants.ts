@@ -4,7 +4,7 @@ import { TokenLocation } from '../../src/database/token-cipher.errors';
 import { BenchApp } from './app';
 import { BenchKey, tokensOf } from './keys';
 import { Variant } from './measure';
-import { SqliteFloor } from './sqlite';
+import { Floor } from './target';
 
 /** The key columns `Repository.upsert` conflicts on, as the repo passes them. */
 const CONFLICT_PATHS = ['platform', 'tenantId'];
@@ -25,7 +25,7 @@ function opened(cipher: TokenCipher, row: AtlassianOauthStateEntity): AtlassianO
  * Both the floor and `findOneBy` open the tokens with the repo's cipher, as the repo does.
  * Add a variant here and every table gains a row.
  */
-export function getVariants(app: BenchApp, floor: SqliteFloor): Variant<BenchKey>[] {
+export function getVariants(app: BenchApp, floor: Floor): Variant<BenchKey>[] {
   return [
     { name: 'raw', run: (key) => floor.get(key) },
     { name: 'repo.get', run: (key) => app.repo.get(key.platform, key.tenantId) },
@@ -49,12 +49,12 @@ const ALWAYS_REFRESH = { minValidityMs: Number.MAX_SAFE_INTEGER };
  * `get` + `upsert(..., { expectedRefreshToken })`; and `rotate` adds its lease (taken and
  * released in the database) around the same conditional write.
  */
-export function rotateVariants(app: BenchApp, floor: SqliteFloor): Variant<BenchKey>[] {
+export function rotateVariants(app: BenchApp, floor: Floor): Variant<BenchKey>[] {
   return [
     {
       name: 'raw',
-      run: (key, seq) => {
-        const current = floor.get(key);
+      run: async (key, seq) => {
+        const current = await floor.get(key);
         if (current === null) {
           throw new Error('no state to rotate');
         }
@@ -78,7 +78,7 @@ export function rotateVariants(app: BenchApp, floor: SqliteFloor): Variant<Bench
  * cipher) plus `findOneByOrFail` and opening, which is what the repo would be without its
  * validation and wrapping.
  */
-export function upsertVariants(app: BenchApp, floor: SqliteFloor): Variant<BenchKey>[] {
+export function upsertVariants(app: BenchApp, floor: Floor): Variant<BenchKey>[] {
   return [
     { name: 'raw', run: (key, seq) => floor.upsert(key, tokensOf(seq)) },
     { name: 'repo.upsert', run: (key, seq) => app.repo.upsert(key.platform, key.tenantId, tokensOf(seq)) },

@@ -1,0 +1,59 @@
+import { BenchKey } from './keys';
+import { LoadStats } from './load';
+
+/** The tokens one write stores. */
+export interface WrittenTokens {
+  accessToken: string | null;
+  refreshToken: string;
+  expiresAt: Date | null;
+}
+
+/** What the raw side returns: the same fields, the same types, as the entity. */
+export interface RawState {
+  id: string;
+  platform: string;
+  tenantId: string;
+  accessToken: string | null;
+  refreshToken: string;
+  expiresAt: Date | null;
+  updatedAt: Date;
+}
+
+/**
+ * The floor of one engine: its own driver doing by hand what the repo does, with the repo's
+ * cipher. Synchronous drivers (better-sqlite3) answer at once, server drivers with a promise.
+ */
+export interface Floor {
+  /** One indexed SELECT by `(platform, tenant_id)`, tokens opened. */
+  get(key: BenchKey): RawState | null | Promise<RawState | null>;
+  /** `INSERT ... ON CONFLICT/DUPLICATE KEY UPDATE` of every column, then the SELECT. */
+  upsert(key: BenchKey, tokens: WrittenTokens): RawState | Promise<RawState>;
+  /**
+   * The conditional upsert of a rotation: read the stored id and refresh token, open and compare
+   * it with `expected`, `UPDATE ... WHERE id = ? AND refreshToken = <stored value>`, read back.
+   */
+  replaceIfCurrent(key: BenchKey, expected: string, tokens: WrittenTokens): RawState | Promise<RawState>;
+}
+
+/** One database engine as the engine worker drives it. */
+export interface EngineTarget {
+  readonly floor: Floor;
+  /** The raw floor's get statement, for its query plan. */
+  readonly rawGetSql: string;
+  /** Grows the table from `fromRows` to `toRows` tenants with the raw driver. */
+  seed(fromRows: number, toRows: number): Promise<LoadStats>;
+  /** The engine's query plan of `sql` bound to `params`, one line per step. */
+  explain(sql: string, params: unknown[]): Promise<string[]>;
+  /** True when `plan` looks the row up through the unique `(platform, tenant_id)` index. */
+  searchesUniqueIndex(plan: readonly string[]): boolean;
+  /** The settings that decide what a call costs (pragmas, server version). */
+  settings(): Promise<Record<string, unknown>>;
+  /** True when the stored refresh token of `key` is a sealed envelope. */
+  storedSealed(key: BenchKey): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Thrown by a raw conditional write whose expected refresh token is no longer the stored one. */
+export class RawConflictError extends Error {
+  override readonly name = 'RawConflictError';
+}
