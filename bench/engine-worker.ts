@@ -7,6 +7,7 @@ import { BenchKey, distinctRandomKeys, keyOf, prng, randomKeys } from './lib/key
 import { measureInterleaved } from './lib/measure';
 import { EngineJob, engineName } from './lib/profile';
 import { EngineResult, ExplainResult, SizeResult } from './lib/results';
+import { serverTarget } from './lib/server';
 import { sqliteTarget } from './lib/sqlite';
 import { EngineTarget } from './lib/target';
 import { getVariants, rotateVariants, upsertVariants } from './lib/variants';
@@ -29,9 +30,12 @@ async function explainGet(app: BenchApp, target: EngineTarget, key: BenchKey): P
   return { repoSql: statement.sql, repoPlan, rawPlan, usesUniqueIndex: target.searchesUniqueIndex(repoPlan) && target.searchesUniqueIndex(rawPlan) };
 }
 
-/** The engine under the booted app: SQLite through its own connection. */
-function targetOf(app: BenchApp): EngineTarget {
-  return sqliteTarget(app.dataSource, app.cipher);
+/** The engine under the booted app: SQLite through its own connection, a server through a raw one of its own. */
+function targetOf(app: BenchApp, job: EngineJob): Promise<EngineTarget> {
+  if (job.engine === 'postgres' || job.engine === 'mariadb') {
+    return serverTarget(job.engine, job.database, app.cipher);
+  }
+  return Promise.resolve(sqliteTarget(app.dataSource, app.cipher));
 }
 
 async function runEngine(job: EngineJob): Promise<EngineResult> {
@@ -41,7 +45,7 @@ async function runEngine(job: EngineJob): Promise<EngineResult> {
     if (app.cipher.encrypts !== job.encryption) {
       throw new Error(`the ${engineName(job)} job booted a cipher that ${app.cipher.encrypts ? 'encrypts' : 'does not encrypt'}`);
     }
-    const target = targetOf(app);
+    const target = await targetOf(app, job);
     try {
       const sizes: SizeResult[] = [];
       let rows = 0;

@@ -12,7 +12,8 @@ import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { runContention } from './lib/contention';
 import { exited, forkBench, nextMessage } from './lib/processes';
-import { BenchPlan, EngineJob, engineName, FULL_PLAN, QUICK_PLAN } from './lib/profile';
+import { createFreshDatabase } from '../test/support/server-databases';
+import { BenchPlan, EngineJob, engineName, FULL_PLAN, isServerEngine, QUICK_PLAN } from './lib/profile';
 import { renderMachine, renderMarkdown, renderSummary, renderTargetSummary } from './lib/report';
 import { BenchResult, ContentionResult, EngineResult, MachineInfo } from './lib/results';
 import { evaluateTargets } from './lib/targets';
@@ -75,15 +76,35 @@ function updateReadme(result: BenchResult): boolean {
   return true;
 }
 
-export async function runBench(plan: BenchPlan, outDir: string): Promise<BenchResult> {
+/** Where the server engines run: an admin URL per server (its user may create databases), or none. */
+export type ServerUrls = Partial<Record<'postgres' | 'mariadb', string>>;
+
+/** Runs one engine job; a server engine gets a fresh database on its server, dropped afterwards. */
+async function runEngine(engine: BenchPlan['engines'][number], scratch: string, servers: ServerUrls): Promise<EngineResult> {
+  process.stderr.write(`bench: ${engineName(engine)}, sizes ${engine.sizes.join(', ')}\n`);
+  if (isServerEngine(engine.engine)) {
+    const adminUrl = servers[engine.engine];
+    if (adminUrl === undefined) {
+      throw new Error(`no server for ${engine.engine}`);
+    }
+    const fresh = await createFreshDatabase(adminUrl);
+    try {
+      return await runEngineWorker({ ...engine, database: fresh.url });
+    } finally {
+      await fresh.drop();
+    }
+  }
+  const database = engine.engine === 'sqlite-memory' ? ':memory:' : join(scratch, `${engineName(engine).replace(/\W+/g, '-')}.sqlite`);
+  return runEngineWorker({ ...engine, database });
+}
+
+export async function runBench(plan: BenchPlan, outDir: string, servers: ServerUrls): Promise<BenchResult> {
   const startedAt = new Date();
   const scratch = mkdtempSync(join(tmpdir(), 'agent-core-bench-'));
   try {
-    const engineRuns = plan.engines.map((engine) => () => {
-      const database = engine.engine === 'sqlite-memory' ? ':memory:' : join(scratch, `${engineName(engine).replace(/\W+/g, '-')}.sqlite`);
-      process.stderr.write(`bench: ${engineName(engine)}, sizes ${engine.sizes.join(', ')}\n`);
-      return runEngineWorker({ ...engine, database });
-    });
+    const engineRuns = plan.engines
+      .filter((engine) => !isServerEngine(engine.engine) || servers[engine.engine] !== undefined)
+      .map((engine) => () => runEngine(engine, scratch, servers));
     const contentionRun = () => {
       process.stderr.write(`bench: contention, ${plan.contention.writers} writers\n`);
       return runContention({ ...plan.contention, database: join(scratch, 'contention.sqlite') });
@@ -126,9 +147,13 @@ const program = new Command()
   .description('the Atlassian OAuth state store against the raw driver, as the table grows')
   .option('--quick', 'tiny sizes and few iterations: checks that the benchmark runs, in seconds')
   .option('--out <dir>', 'where latest.json and latest.md go', DEFAULT_OUT)
-  .action(async (options: { quick?: boolean; out: string }) => {
+  .option('--postgres <url>', 'PostgreSQL server whose user may create the fresh bench database', 'postgres://postgres@127.0.0.1:5432/test')
+  .option('--mariadb <url>', 'MariaDB/MySQL server whose user may create the fresh bench database', 'mariadb://root@127.0.0.1:3306/test')
+  .option('--no-servers', 'SQLite only: skip PostgreSQL and MariaDB')
+  .action(async (options: { quick?: boolean; out: string; postgres: string; mariadb: string; servers: boolean }) => {
     const outDir = resolve(options.out);
-    const result = await runBench(options.quick ? QUICK_PLAN : FULL_PLAN, outDir);
+    const servers: ServerUrls = options.servers ? { postgres: options.postgres, mariadb: options.mariadb } : {};
+    const result = await runBench(options.quick ? QUICK_PLAN : FULL_PLAN, outDir, servers);
     process.stdout.write(renderMarkdown(result));
     process.stderr.write(`bench: wrote ${join(outDir, 'latest.json')} and latest.md in ${result.seconds} s\n`);
     // The committed results are the latest full run: so is the README's table.

@@ -2,11 +2,11 @@ import 'reflect-metadata';
 import { DynamicModule, INestApplicationContext, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { getDataSourceToken, getRepositoryToken, TypeOrmModule } from '@nestjs/typeorm';
-import { DataSource, Logger, Repository } from 'typeorm';
+import { DataSource, DataSourceOptions, Logger, Repository } from 'typeorm';
 import { AtlassianModule, AtlassianOauthStateEntity, AtlassianOauthStateRepo } from '../../src/atlassian';
-import { loadDatabaseConfig } from '../../src/database/database.config';
+import { DatabaseConfig, loadDatabaseConfig } from '../../src/database/database.config';
 import { TokenCipher } from '../../src/database/token-cipher';
-import { typeOrmOptions } from '../../src/database/database.module';
+import { createDataSource, typeOrmOptions } from '../../src/database/database.module';
 
 /**
  * Remembers the SQL TypeORM sends while `recording` is on, so the report can show the query plan
@@ -31,11 +31,17 @@ export class SqlRecorder implements Logger {
 
 @Module({})
 class BenchAppModule {
-  static on(database: string, logger: SqlRecorder): DynamicModule {
-    const options = typeOrmOptions(loadDatabaseConfig({ DATABASE_PATH: database }));
+  /** `DatabaseModule`'s connection (its options and its data source factory, which migrates a server), on `config`. */
+  static on(config: DatabaseConfig, logger: SqlRecorder): DynamicModule {
     return {
       module: BenchAppModule,
-      imports: [TypeOrmModule.forRoot({ ...options, logger }), AtlassianModule],
+      imports: [
+        TypeOrmModule.forRootAsync({
+          useFactory: () => ({ ...typeOrmOptions(config), logger }),
+          dataSourceFactory: async (options) => createDataSource(options as DataSourceOptions),
+        }),
+        AtlassianModule,
+      ],
     };
   }
 }
@@ -52,12 +58,14 @@ export interface BenchApp {
 }
 
 /**
- * Boots `AtlassianModule` on `database` (`:memory:` or a file path) with agent-core's own
- * TypeORM options (`typeOrmOptions`), so pragmas and settings are the production ones.
+ * Boots `AtlassianModule` on `database` (`:memory:`, a SQLite file path, or a server URL as
+ * `DATABASE_URL` takes it) with agent-core's own TypeORM options (`typeOrmOptions`), so pragmas,
+ * pools and migrations are the production ones.
  */
 export async function bootBenchApp(database: string): Promise<BenchApp> {
   const recorder = new SqlRecorder();
-  const context = await NestFactory.createApplicationContext(BenchAppModule.on(database, recorder), { logger: false });
+  const config = loadDatabaseConfig(database.includes('://') ? { DATABASE_URL: database } : { DATABASE_PATH: database });
+  const context = await NestFactory.createApplicationContext(BenchAppModule.on(config, recorder), { logger: false });
   return {
     context,
     repo: context.get(AtlassianOauthStateRepo),

@@ -143,13 +143,17 @@ export function renderMarkdown(result: BenchResult): string {
     '',
     `Rows afterwards: ${int(contention.rowsAfter)}.`,
   );
-  const largest = result.engines[0]?.sizes[result.engines[0].sizes.length - 1];
-  if (largest !== undefined) {
+  // One plan per kind of engine (the WAL file's is SQLite's; encryption does not change SQL).
+  for (const engine of result.engines.filter((e) => !e.encryption && e.engine !== 'sqlite-wal')) {
+    const largest = engine.sizes[engine.sizes.length - 1];
+    if (largest === undefined) {
+      continue;
+    }
     lines.push(
       '',
-      `### EXPLAIN QUERY PLAN of the get query (${result.engines[0]?.name}, ${int(largest.rows)} rows)`,
+      `### EXPLAIN of the get query (${engine.name}, ${int(largest.rows)} rows)`,
       '',
-      'The statement `repo.get` sends, as TypeORM logged it:',
+      'The statement `repo.get` sends, as TypeORM logged it, and its plan:',
       '',
       '```sql',
       largest.explain.repoSql,

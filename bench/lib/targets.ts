@@ -45,7 +45,7 @@ export function evaluateTargets(engines: readonly EngineResult[]): TargetResult[
       results.push(target(`get p99 at ${largest.rows.toLocaleString('en-US')} within 1.5x of p99 at ${smallest.rows.toLocaleString('en-US')}`, engine.name, Math.round(growth * 100) / 100, LIMITS.getP99Growth));
       // An in-memory database is itself resident: only the growth beyond its own pages is overhead.
       const { load } = largest;
-      const inMemory = engine.engine.endsWith('memory');
+      const inMemory = engine.engine === 'sqlite-memory';
       const rssGrowth = load.peakRssMiB - load.rssBeforeMiB - (inMemory ? load.databaseMiB - load.databaseBeforeMiB : 0);
       results.push(
         target(`RSS growth while loading to ${largest.rows.toLocaleString('en-US')} rows (MiB${inMemory ? ', beyond the database pages' : ''})`, engine.name, rssGrowth, LIMITS.loadRssGrowthMiB),

@@ -65,7 +65,7 @@ export function isSqliteLockContention(error: unknown): boolean {
 }
 
 /** Creates the `DataSource`; a server database is connected and migrated here, SQLite by Nest. */
-async function createDataSource(options: DataSourceOptions): Promise<DataSource> {
+export async function createDataSource(options: DataSourceOptions): Promise<DataSource> {
   if (options.type === 'postgres' || options.type === 'mysql' || options.type === 'mariadb') {
     return openServerDatabase(options);
   }
