@@ -2,10 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { createConnection, ExecuteValues, RowDataPacket } from 'mysql2/promise';
 import { Client } from 'pg';
 import { ENVELOPE_PREFIX, TokenCipher } from '../../src/database/token-cipher';
-import { TokenLocation } from '../../src/database/token-cipher.errors';
 import { BenchKey, keyOf, seedIdOf, tokensOf } from './keys';
 import { measureLoad } from './load';
-import { EngineTarget, Floor, RawConflictError, RawState, WrittenTokens } from './target';
+import { EngineTarget, Floor, locate, RawConflictError, RawState, rawStateOf, StoredRow, WrittenTokens } from './target';
 
 /** The server engines the bench knows: PostgreSQL through `pg`, MariaDB/MySQL through `mysql2`. */
 export type ServerKind = 'postgres' | 'mariadb';
@@ -61,17 +60,6 @@ async function connectRaw(kind: ServerKind, url: string): Promise<RawConnection>
   };
 }
 
-interface StoredRow {
-  id: string;
-  platform: string;
-  tenant_id: string;
-  accessToken: string | null;
-  refreshToken: string;
-  expires_at: Date | null;
-  updatedAt: Date;
-}
-
-const locate = (key: BenchKey, column: TokenLocation['column']): TokenLocation => ({ platform: key.platform, tenantId: key.tenantId, column });
 
 const COLUMNS = '"id", "platform", "tenant_id", "accessToken", "refreshToken", "expires_at", "updatedAt"';
 const GET_SQL = `SELECT ${COLUMNS} FROM "atlassian_oauth_state" WHERE "platform" = ? AND "tenant_id" = ? LIMIT 1`;
@@ -110,19 +98,9 @@ class ServerFloor implements Floor {
   }
 
   async get(key: BenchKey): Promise<RawState | null> {
-    const [row] = await this.db.rows<StoredRow>(this.getSql, [key.platform, key.tenantId]);
-    if (row === undefined) {
-      return null;
-    }
-    return {
-      id: row.id,
-      platform: row.platform,
-      tenantId: row.tenant_id,
-      accessToken: row.accessToken === null ? null : this.cipher.open(row.accessToken, locate(key, 'accessToken')),
-      refreshToken: this.cipher.open(row.refreshToken, locate(key, 'refreshToken')),
-      expiresAt: row.expires_at,
-      updatedAt: row.updatedAt,
-    };
+    // Both drivers hand back `timestamptz` / `datetime(3)` as a `Date` already.
+    const [row] = await this.db.rows<StoredRow<Date>>(this.getSql, [key.platform, key.tenantId]);
+    return row === undefined ? null : rawStateOf(row, this.cipher, (when) => when);
   }
 
   async upsert(key: BenchKey, tokens: WrittenTokens): Promise<RawState> {

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { ENVELOPE_PREFIX, TokenCipher } from '../../src/database/token-cipher';
-import { TokenLocation } from '../../src/database/token-cipher.errors';
 import { BenchKey, keyOf, seedIdOf, tokensOf } from './keys';
 import { LoadStats, measureLoad } from './load';
-import { EngineTarget, Floor, RawConflictError, RawState, WrittenTokens } from './target';
+import { EngineTarget, Floor, locate, RawConflictError, RawState, rawStateOf, StoredRow, WrittenTokens } from './target';
 
 /** The part of a better-sqlite3 `Statement` the benchmark uses (the package ships no types here). */
 export interface SqliteStatement {
@@ -28,16 +27,6 @@ export function sqliteHandleOf(dataSource: DataSource): SqliteHandle {
   return (dataSource.driver as unknown as { databaseConnection: SqliteHandle }).databaseConnection;
 }
 
-interface StoredRow {
-  id: string;
-  platform: string;
-  tenant_id: string;
-  accessToken: string | null;
-  refreshToken: string;
-  expires_at: string | null;
-  updatedAt: string;
-}
-
 /** TypeORM's SQLite datetime text: UTC `YYYY-MM-DD HH:MM:SS.SSS`. */
 const toSqliteDate = (date: Date): string => date.toISOString().replace('T', ' ').slice(0, 23);
 const fromSqliteDate = (text: string): Date => new Date(`${text.replace(' ', 'T')}Z`);
@@ -47,7 +36,6 @@ const COLUMNS = 'id, platform, tenant_id, accessToken, refreshToken, expires_at,
 /** The get query, written by hand: the floor that `repo.get` is compared to. */
 export const RAW_GET_SQL = `SELECT ${COLUMNS} FROM atlassian_oauth_state WHERE platform = ? AND tenant_id = ? LIMIT 1`;
 
-const locate = (key: BenchKey, column: TokenLocation['column']): TokenLocation => ({ platform: key.platform, tenantId: key.tenantId, column });
 
 /**
  * The floor: hand-written better-sqlite3 prepared statements doing what the repo does, on the
@@ -77,19 +65,8 @@ export class SqliteFloor implements Floor {
   }
 
   get(key: BenchKey): RawState | null {
-    const row = this.select.get(key.platform, key.tenantId) as StoredRow | undefined;
-    if (row === undefined) {
-      return null;
-    }
-    return {
-      id: row.id,
-      platform: row.platform,
-      tenantId: row.tenant_id,
-      accessToken: row.accessToken === null ? null : this.cipher.open(row.accessToken, locate(key, 'accessToken')),
-      refreshToken: this.cipher.open(row.refreshToken, locate(key, 'refreshToken')),
-      expiresAt: row.expires_at === null ? null : fromSqliteDate(row.expires_at),
-      updatedAt: fromSqliteDate(row.updatedAt),
-    };
+    const row = this.select.get(key.platform, key.tenantId) as StoredRow<string> | undefined;
+    return row === undefined ? null : rawStateOf(row, this.cipher, fromSqliteDate);
   }
 
   replaceIfCurrent(key: BenchKey, expected: string, tokens: WrittenTokens): RawState {

@@ -1,3 +1,5 @@
+import { TokenCipher } from '../../src/database/token-cipher';
+import { TokenLocation } from '../../src/database/token-cipher.errors';
 import { BenchKey } from './keys';
 import { LoadStats } from './load';
 
@@ -17,6 +19,34 @@ export interface RawState {
   refreshToken: string;
   expiresAt: Date | null;
   updatedAt: Date;
+}
+
+/** A stored row as a raw driver returns it; `When` is how that driver returns a time. */
+export interface StoredRow<When> {
+  id: string;
+  platform: string;
+  tenant_id: string;
+  accessToken: string | null;
+  refreshToken: string;
+  expires_at: When | null;
+  updatedAt: When;
+}
+
+/** Where a token lives, as the cipher binds it. */
+export const locate = (key: BenchKey, column: TokenLocation['column']): TokenLocation => ({ platform: key.platform, tenantId: key.tenantId, column });
+
+/** What every floor does with a stored row, as the repo does: tokens opened, times as `Date`s. */
+export function rawStateOf<When>(row: StoredRow<When>, cipher: TokenCipher, toDate: (when: When) => Date): RawState {
+  const key = { platform: row.platform, tenantId: row.tenant_id };
+  return {
+    id: row.id,
+    platform: row.platform,
+    tenantId: row.tenant_id,
+    accessToken: row.accessToken === null ? null : cipher.open(row.accessToken, locate(key, 'accessToken')),
+    refreshToken: cipher.open(row.refreshToken, locate(key, 'refreshToken')),
+    expiresAt: row.expires_at === null ? null : toDate(row.expires_at),
+    updatedAt: toDate(row.updatedAt),
+  };
 }
 
 /**

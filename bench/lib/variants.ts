@@ -1,15 +1,13 @@
 import { AtlassianOauthStateEntity } from '../../src/atlassian';
 import { TokenCipher } from '../../src/database/token-cipher';
-import { TokenLocation } from '../../src/database/token-cipher.errors';
 import { BenchApp } from './app';
 import { BenchKey, tokensOf } from './keys';
 import { Variant } from './measure';
-import { Floor } from './target';
+import { Floor, locate } from './target';
 
 /** The key columns `Repository.upsert` conflicts on, as the repo passes them. */
 const CONFLICT_PATHS = ['platform', 'tenantId'];
 
-const locate = (key: BenchKey, column: TokenLocation['column']): TokenLocation => ({ platform: key.platform, tenantId: key.tenantId, column });
 
 /** What the repo does to a stored row before returning it: a copy with both tokens opened (a pass-through in plaintext mode). */
 function opened(cipher: TokenCipher, row: AtlassianOauthStateEntity): AtlassianOauthStateEntity {
