@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { Column, DataSource, DataSourceOptions, Entity, EntityNotFoundError, PrimaryGeneratedColumn, Repository, Unique, UpdateDateColumn } from 'typeorm';
+import { Column, DataSource, Entity, EntityNotFoundError, PrimaryGeneratedColumn, Repository, Unique, UpdateDateColumn } from 'typeorm';
+import { FreshDatabase, SERVERS_UNDER_TEST, createFreshDatabase, describeOnServer, serverConfig } from '../../test/support/server-databases';
 import { PreparedLookup } from './prepared-lookup';
 
 @Entity('prepared_lookup_probe')
@@ -30,53 +30,39 @@ class ProbeEntity {
   updatedAt!: Date;
 }
 
-/** A database of its own on a real server, dropped afterwards: nothing else's tables are touched. */
+/** A database for one engine's run, dropped afterwards: nothing else's tables are touched. */
 interface Engine {
-  name: string;
   open(): Promise<DataSource>;
   close(dataSource: DataSource): Promise<void>;
 }
 
-const scratchName = `agent_core_lookup_${process.pid}_${randomBytes(3).toString('hex')}`;
+const sqlite: Engine = {
+  open: () => new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [ProbeEntity], synchronize: true }).initialize(),
+  close: (dataSource) => dataSource.destroy(),
+};
 
-async function withAdmin(options: DataSourceOptions, run: (admin: DataSource) => Promise<unknown>): Promise<void> {
-  const admin = await new DataSource(options).initialize();
-  try {
-    await run(admin);
-  } finally {
-    await admin.destroy();
-  }
-}
-
-const postgres = { type: 'postgres', host: '127.0.0.1', port: 5432, username: 'postgres' } as const;
-const mariadb = { type: 'mysql', host: '127.0.0.1', port: 3306, username: 'root', password: '' } as const;
-
-/** A server engine: creates {@link scratchName} through the `test` database and drops it after. */
-function serverEngine(name: string, server: typeof postgres | typeof mariadb, dropOptions: string): Engine {
+/** A fresh database on the server of `adminUrl` (TEST_POSTGRES_URL / TEST_MARIADB_URL), with the probe table synchronized. */
+function serverEngine(adminUrl: string): Engine {
+  let database: FreshDatabase | undefined;
   return {
-    name,
     open: async () => {
-      await withAdmin({ ...server, database: 'test' }, (admin) => admin.query(`CREATE DATABASE ${scratchName}`));
-      return new DataSource({ ...server, database: scratchName, entities: [ProbeEntity], synchronize: true }).initialize();
+      database = await createFreshDatabase(adminUrl);
+      const { type, host, port, username, password } = serverConfig(database.url);
+      return new DataSource({ type, host, port, username, password, database: database.name, entities: [ProbeEntity], synchronize: true }).initialize();
     },
     close: async (dataSource) => {
       await dataSource.destroy();
-      await withAdmin({ ...server, database: 'test' }, (admin) => admin.query(`DROP DATABASE IF EXISTS ${scratchName}${dropOptions}`));
+      await database?.drop();
     },
   };
 }
 
-const ENGINES: Engine[] = [
-  {
-    name: 'SQLite (:memory:)',
-    open: () => new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [ProbeEntity], synchronize: true }).initialize(),
-    close: (dataSource) => dataSource.destroy(),
-  },
-  serverEngine('PostgreSQL', postgres, ' WITH (FORCE)'),
-  serverEngine('MariaDB', mariadb, ''),
-];
+describe(`${PreparedLookup.name} on SQLite (:memory:)`, () => lookupSuite(sqlite));
+for (const server of SERVERS_UNDER_TEST) {
+  describeOnServer(server, PreparedLookup.name, (adminUrl) => lookupSuite(serverEngine(adminUrl)));
+}
 
-describe.each(ENGINES)(`${PreparedLookup.name} on $name`, (engine) => {
+function lookupSuite(engine: Engine): void {
   let dataSource: DataSource;
   let repository: Repository<ProbeEntity>;
   let sut: PreparedLookup<ProbeEntity, 'platform' | 'tenantId'>;
@@ -140,4 +126,4 @@ describe.each(ENGINES)(`${PreparedLookup.name} on $name`, (engine) => {
     await expect(sut.findOneOrFail({ platform: 'a', tenantId: 'jira' })).resolves.toMatchObject({ platform: 'a', tenantId: 'jira' });
     await expect(sut.findOneOrFail({ platform: 'jira', tenantId: 'nobody' })).rejects.toBeInstanceOf(EntityNotFoundError);
   });
-});
+}
