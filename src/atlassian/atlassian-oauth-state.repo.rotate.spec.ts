@@ -1,8 +1,5 @@
-import { Test, TestingModule } from '@nestjs/testing';
-import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
-import { RepoTestEngine, repoTestEngines } from '../../test/support/repo-test-engines';
-import { DatabaseModule } from '../database/database.module';
+import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../../test/support/repo-test-engines';
 import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from '../database/entities';
 import {
   AtlassianOauthRefreshFailedError,
@@ -11,7 +8,6 @@ import {
   AtlassianOauthStateValidationError,
 } from './atlassian-oauth-state.errors';
 import { AtlassianOauthRefresh, AtlassianOauthRotateOptions, AtlassianOauthStateRepo, AtlassianOauthTokens } from './atlassian-oauth-state.repo';
-import { AtlassianModule } from './atlassian.module';
 
 const JIRA = 'jira';
 const TENANT = 'tenant-a';
@@ -34,36 +30,22 @@ function countingRefresh(delayMs = 0) {
 
 // Run on SQLite always and on each server whose TEST_POSTGRES_URL / TEST_MARIADB_URL is set.
 describe.each(repoTestEngines())(`${AtlassianOauthStateRepo.name}.rotate on %s`, (engineName: string, engine: RepoTestEngine) => {
-  let moduleRef: TestingModule;
   let sut: AtlassianOauthStateRepo;
+  let dataSource: DataSource;
   let leases: Repository<AtlassianOauthRefreshLeaseEntity>;
 
   const seed = (tokens: AtlassianOauthTokens = { accessToken: 'access-0', refreshToken: 'refresh-0', expiresAt: null }) => sut.upsert(JIRA, TENANT, tokens);
   const foreignLease = (expiresAt: Date) => leases.insert({ platform: JIRA, tenantId: TENANT, holder: 'another-process', expiresAt });
 
-  beforeAll(async () => {
-    await engine.setUp();
-  });
-
-  afterAll(async () => {
-    await engine.tearDown();
-  });
-
-  beforeEach(async () => {
-    moduleRef = await Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule] }).compile();
-    sut = moduleRef.get(AtlassianOauthStateRepo);
-    leases = moduleRef.get<DataSource>(getDataSourceToken()).getRepository(AtlassianOauthRefreshLeaseEntity);
-    await engine.reset(moduleRef.get<DataSource>(getDataSourceToken()));
-  });
-
-  afterEach(async () => {
-    await moduleRef.close();
+  const booted = bootRepoPerTest(engine);
+  beforeEach(() => {
+    ({ sut, dataSource } = booted());
+    leases = dataSource.getRepository(AtlassianOauthRefreshLeaseEntity);
   });
 
   // The server engines' lease columns are checked in information_schema by test/server-databases.e2e-spec.ts.
   if (engineName === 'SQLite') {
     it('keeps the lease in a table of its own, keyed by (platform, tenant_id)', async () => {
-      const dataSource = moduleRef.get<DataSource>(getDataSourceToken());
       const columns = await dataSource.query<{ name: string; pk: number; notnull: number }[]>(`PRAGMA table_info('atlassian_oauth_refresh_lease')`);
 
       expect(columns.map(({ name, pk, notnull }) => ({ name, pk, notnull }))).toEqual([

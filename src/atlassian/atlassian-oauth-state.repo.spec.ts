@@ -1,14 +1,10 @@
-import { Test, TestingModule } from '@nestjs/testing';
-import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { describeConditionalWritesAndDelete } from '../../test/support/conditional-writes';
-import { RepoTestEngine, repoTestEngines } from '../../test/support/repo-test-engines';
-import { DatabaseModule } from '../database/database.module';
+import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../../test/support/repo-test-engines';
 import { AtlassianOauthStateEntity } from '../database/entities';
 import { isUniqueViolation } from '../database/unique-violation';
 import { AtlassianOauthStateValidationError } from './atlassian-oauth-state.errors';
 import { AtlassianOauthStateRepo, AtlassianOauthTokens } from './atlassian-oauth-state.repo';
-import { AtlassianModule } from './atlassian.module';
 
 const JIRA = 'jira';
 const TENANT = 'tenant-a';
@@ -27,29 +23,14 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // One suite, run on SQLite always and on each server whose TEST_POSTGRES_URL / TEST_MARIADB_URL is set.
 describe.each(repoTestEngines())(`${AtlassianOauthStateRepo.name} on %s`, (_engineName: string, engine: RepoTestEngine) => {
-  let moduleRef: TestingModule;
   let sut: AtlassianOauthStateRepo;
   let dataSource: DataSource;
 
   const rowCount = async (): Promise<number> => dataSource.getRepository(AtlassianOauthStateEntity).count();
 
-  beforeAll(async () => {
-    await engine.setUp();
-  });
-
-  afterAll(async () => {
-    await engine.tearDown();
-  });
-
-  beforeEach(async () => {
-    moduleRef = await Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule] }).compile();
-    sut = moduleRef.get(AtlassianOauthStateRepo);
-    dataSource = moduleRef.get<DataSource>(getDataSourceToken());
-    await engine.reset(dataSource);
-  });
-
-  afterEach(async () => {
-    await moduleRef.close();
+  const booted = bootRepoPerTest(engine);
+  beforeEach(() => {
+    ({ sut, dataSource } = booted());
   });
 
   it('runs on its database with the table in place: in-memory SQLite unless DATABASE_URL names a server', async () => {

@@ -1,4 +1,9 @@
+import { Test, TestingModule } from '@nestjs/testing';
+import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { AtlassianOauthStateRepo } from '../../src/atlassian/atlassian-oauth-state.repo';
+import { AtlassianModule } from '../../src/atlassian/atlassian.module';
+import { DatabaseModule } from '../../src/database/database.module';
 import { FreshDatabase, SERVERS_UNDER_TEST, ServerUnderTest, createFreshDatabase, serverTestUrl } from './server-databases';
 
 /**
@@ -79,6 +84,43 @@ export function repoTestEngines(): [string, RepoTestEngine][] {
     return url ? [serverEngine(server, url)] : [];
   });
   return [sqlite, ...servers].map((engine) => [engine.name, engine]);
+}
+
+/** What {@link bootRepoPerTest} hands each test. */
+export interface BootedRepo {
+  readonly sut: AtlassianOauthStateRepo;
+  readonly dataSource: DataSource;
+}
+
+/**
+ * Sets `engine` up around the calling `describe`, and boots a fresh `DatabaseModule` +
+ * `AtlassianModule` on it (tables emptied) before every test, closing it after.
+ *
+ * @returns the current test's repo and data source; register your own `beforeEach` after this call.
+ */
+export function bootRepoPerTest(engine: RepoTestEngine): () => BootedRepo {
+  let moduleRef: TestingModule | undefined;
+  let booted: BootedRepo | undefined;
+
+  beforeAll(() => engine.setUp());
+  afterAll(() => engine.tearDown());
+  beforeEach(async () => {
+    moduleRef = await Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule] }).compile();
+    booted = { sut: moduleRef.get(AtlassianOauthStateRepo), dataSource: moduleRef.get<DataSource>(getDataSourceToken()) };
+    await engine.reset(booted.dataSource);
+  });
+  afterEach(async () => {
+    await moduleRef?.close();
+    moduleRef = undefined;
+    booted = undefined;
+  });
+
+  return () => {
+    if (!booted) {
+      throw new Error('bootRepoPerTest: the module is only booted inside a test');
+    }
+    return booted;
+  };
 }
 
 function restore(variable: string, value: string | undefined): void {
