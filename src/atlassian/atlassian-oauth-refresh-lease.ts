@@ -59,6 +59,11 @@ export class RefreshLeases {
   }
 }
 
+/** One string per `(platform, tenantId)`, unambiguous whatever characters the two contain. */
+export function leaseKeyId({ platform, tenantId }: LeaseKey): string {
+  return JSON.stringify([platform, tenantId]);
+}
+
 /**
  * First-come, first-served turns per key within one process, so that of N concurrent callers
  * only the one whose turn it is polls the database; the others wait in memory.
@@ -73,7 +78,7 @@ export class InProcessTurns {
    *   when the deadline passed first; the place in the queue is then given up.
    */
   async take(key: LeaseKey, deadline: number): Promise<(() => void) | null> {
-    const id = JSON.stringify([key.platform, key.tenantId]);
+    const id = leaseKeyId(key);
     const previous = this.tails.get(id) ?? Promise.resolve();
     let end!: () => void;
     const ended = new Promise<void>((resolve) => (end = resolve));

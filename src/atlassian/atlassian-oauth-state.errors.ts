@@ -80,7 +80,8 @@ export class AtlassianOauthRotateTimeoutError extends Error {
 /**
  * The consumer's `refresh` function threw (or rejected) inside `rotate`. The stored state is
  * unchanged and the lease was released, so the next `rotate` may try again at once. The original
- * error is `cause`; its message is not copied here because it may quote a token.
+ * error is `cause`. Its message is repeated here with the tokens `refresh` was given replaced by
+ * `[redacted]`, since an error of a token endpoint may quote the token it was sent.
  */
 export class AtlassianOauthRefreshFailedError extends Error {
   override readonly name = 'AtlassianOauthRefreshFailedError';
@@ -89,7 +90,23 @@ export class AtlassianOauthRefreshFailedError extends Error {
     readonly platform: string,
     readonly tenantId: string,
     cause: unknown,
+    /** Token values that must not appear in the message: the state `refresh` was given. */
+    secrets: readonly (string | null)[] = [],
   ) {
-    super(`Refreshing the Atlassian OAuth state of (${platform}, ${tenantId}) failed; the stored state is unchanged. See error.cause.`, { cause });
+    super(
+      `Refreshing the Atlassian OAuth state of (${platform}, ${tenantId}) failed: ${describeCause(cause, secrets)}. ` +
+        'The stored state is unchanged; see error.cause.',
+      { cause },
+    );
   }
+}
+
+function describeCause(cause: unknown, secrets: readonly (string | null)[]): string {
+  let text = cause instanceof Error ? `${cause.name}: ${cause.message}` : typeof cause === 'string' ? cause : 'a non-Error value was thrown';
+  for (const secret of secrets) {
+    if (secret) {
+      text = text.split(secret).join('[redacted]');
+    }
+  }
+  return text;
 }

@@ -86,6 +86,14 @@ describe.each(repoTestEngines())(`${AtlassianOauthStateRepo.name}.rotate on %s`,
       expect(received).toEqual(['refresh-0']);
     });
 
+    it('forces a refresh with minValidityMs: Infinity', async () => {
+      await seed({ refreshToken: 'refresh-0', expiresAt: inMs(365 * 24 * HOUR_MS) });
+      const { refresh, received } = countingRefresh();
+
+      await expect(sut.rotate(JIRA, TENANT, refresh, { minValidityMs: Infinity })).resolves.toMatchObject({ refreshToken: 'refresh-1' });
+      expect(received).toEqual(['refresh-0']);
+    });
+
     it('treats a null expiresAt as needing a refresh', async () => {
       await seed({ refreshToken: 'refresh-0', expiresAt: null });
       const { refresh, received } = countingRefresh();
@@ -306,6 +314,7 @@ describe.each(repoTestEngines())(`${AtlassianOauthStateRepo.name}.rotate on %s`,
       expect(error).toMatchObject({ name: 'AtlassianOauthRefreshFailedError', platform: JIRA, tenantId: TENANT });
       expect(error.cause).toBe(cause);
       expect(error.message).not.toContain('secret');
+      expect(error.message).toContain('Error: Atlassian said invalid_grant for [redacted]');
       await expect(sut.get(JIRA, TENANT)).resolves.toEqual(before);
       await expect(leases.count()).resolves.toBe(0);
       // Released, not lapsed: the next caller refreshes at once.
@@ -342,7 +351,6 @@ describe.each(repoTestEngines())(`${AtlassianOauthStateRepo.name}.rotate on %s`,
       ['null options', 'options', () => sut.rotate(JIRA, TENANT, noop, null as unknown as AtlassianOauthRotateOptions)],
       ['a negative minValidityMs', 'minValidityMs', () => sut.rotate(JIRA, TENANT, noop, { minValidityMs: -1 })],
       ['a NaN minValidityMs', 'minValidityMs', () => sut.rotate(JIRA, TENANT, noop, { minValidityMs: NaN })],
-      ['an infinite minValidityMs', 'minValidityMs', () => sut.rotate(JIRA, TENANT, noop, { minValidityMs: Infinity })],
       ['a zero leaseMs', 'leaseMs', () => sut.rotate(JIRA, TENANT, noop, { leaseMs: 0 })],
       ['a string leaseMs', 'leaseMs', () => sut.rotate(JIRA, TENANT, noop, { leaseMs: '30000' as unknown as number })],
       ['a leaseMs beyond the longest timer', 'leaseMs', () => sut.rotate(JIRA, TENANT, noop, { leaseMs: 2 ** 31 })],

@@ -1,3 +1,4 @@
+import { runInNewContext } from 'node:vm';
 import { DataSource } from 'typeorm';
 import { describeConditionalWritesAndDelete } from '../../test/support/conditional-writes';
 import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../../test/support/repo-test-engines';
@@ -112,6 +113,25 @@ describe.each(repoTestEngines())(`${AtlassianOauthStateRepo.name} on %s`, (_engi
       expect(third.updatedAt.getTime()).toBeGreaterThan(second.updatedAt.getTime());
     });
 
+    it('advances updatedAt also between back-to-back upserts within one millisecond', async () => {
+      const stamps: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        stamps.push((await sut.upsert(JIRA, TENANT, { refreshToken: `refresh-${i}` })).updatedAt.getTime());
+      }
+
+      expect(stamps.every((stamp, i) => i === 0 || stamp > (stamps[i - 1] ?? Infinity))).toBe(true);
+      await expect(sut.get(JIRA, TENANT)).resolves.toMatchObject({ refreshToken: 'refresh-19', updatedAt: new Date(stamps[19] ?? 0) });
+    });
+
+    it('accepts a Date made in another realm (e.g. a VM context) and stores a copy', async () => {
+      const foreign = runInNewContext('new Date("2031-01-01T00:00:00.000Z")') as Date;
+
+      const stored = await sut.upsert(JIRA, TENANT, { refreshToken: 'refresh-1', expiresAt: foreign });
+
+      expect(stored.expiresAt).not.toBe(foreign);
+      await expect(sut.get(JIRA, TENANT)).resolves.toMatchObject({ expiresAt: new Date('2031-01-01T00:00:00.000Z') });
+    });
+
     it('keeps platforms and tenants apart', async () => {
       await sut.upsert('jira', 'tenant-a', { refreshToken: 'jira-a' });
       await sut.upsert('jira', 'tenant-b', { refreshToken: 'jira-b' });
@@ -139,8 +159,11 @@ describe.each(repoTestEngines())(`${AtlassianOauthStateRepo.name} on %s`, (_engi
 
     it('leaves exactly one row after 50 concurrent upserts on one key', async () => {
       const writes = Array.from({ length: 50 }, (_, i) => sut.upsert(JIRA, TENANT, { refreshToken: `refresh-${i}` }));
-      await Promise.all(writes);
+      const results = await Promise.all(writes);
 
+      // Each caller gets the state it wrote, with the one row's id.
+      expect(results.map((r) => r.refreshToken)).toEqual(Array.from({ length: 50 }, (_, i) => `refresh-${i}`));
+      expect(new Set(results.map((r) => r.id)).size).toBe(1);
       await expect(rowCount()).resolves.toBe(1);
       const stored = await sut.get(JIRA, TENANT);
       expect(Array.from({ length: 50 }, (_, i) => `refresh-${i}`)).toContain(stored?.refreshToken);
@@ -254,6 +277,9 @@ describe.each(repoTestEngines())(`${AtlassianOauthStateRepo.name} on %s`, (_engi
 
     const badUpserts: [string, string, () => Promise<unknown>][] = [
       ['empty refreshToken', 'refreshToken', () => sut.upsert(JIRA, TENANT, { ...SECOND, refreshToken: '' })],
+      ['a NUL in refreshToken', 'refreshToken', () => sut.upsert(JIRA, TENANT, { ...SECOND, refreshToken: 'refresh\u0000-2' })],
+      ['a NUL in accessToken', 'accessToken', () => sut.upsert(JIRA, TENANT, { ...SECOND, accessToken: 'access\u0000-2' })],
+      ['a NUL in tenantId', 'tenantId', () => sut.upsert(JIRA, 'tenant\u0000', SECOND)],
       ['whitespace refreshToken', 'refreshToken', () => sut.upsert(JIRA, TENANT, { ...SECOND, refreshToken: '  ' })],
       ['missing refreshToken', 'refreshToken', () => sut.upsert(JIRA, TENANT, { accessToken: 'access-2' } as AtlassianOauthTokens)],
       ['non-string refreshToken', 'refreshToken', () => sut.upsert(JIRA, TENANT, { refreshToken: 42 } as unknown as AtlassianOauthTokens)],

@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { IsNull, MoreThan, Repository } from 'typeorm';
@@ -7,7 +8,7 @@ import { RedactsQueryFailures } from '../database/query-failure-redaction';
 import { TokenCipher } from '../database/token-cipher';
 import { TokenEncryptionConfigError, TokenIntegrityError, TokenLocation, UnknownTokenKeyError } from '../database/token-cipher.errors';
 import { isUniqueViolation } from '../database/unique-violation';
-import { InProcessTurns, RefreshLeases } from './atlassian-oauth-refresh-lease';
+import { InProcessTurns, RefreshLeases, leaseKeyId } from './atlassian-oauth-refresh-lease';
 import {
   AtlassianOauthRefreshFailedError,
   AtlassianOauthRotateTimeoutError,
@@ -15,6 +16,7 @@ import {
   AtlassianOauthStateNotFoundError,
   AtlassianOauthStateValidationError,
 } from './atlassian-oauth-state.errors';
+import { UpdateClock } from './update-clock';
 
 /** The token set that one Atlassian token response yields. */
 export interface AtlassianOauthTokens {
@@ -45,7 +47,7 @@ export type AtlassianOauthRefresh = (current: AtlassianOauthStateEntity) => Prom
 export interface AtlassianOauthRotateOptions {
   /**
    * A stored state whose `expiresAt` is later than now plus this is returned as it is, without a
-   * refresh. Default {@link DEFAULT_MIN_VALIDITY_MS}. `Number.MAX_SAFE_INTEGER` forces a refresh.
+   * refresh. Default {@link DEFAULT_MIN_VALIDITY_MS}. `Infinity` forces a refresh.
    */
   minValidityMs?: number;
   /**
@@ -143,6 +145,7 @@ export class AtlassianOauthStateRepo {
   private readonly logger = new Logger(AtlassianOauthStateRepo.name);
   private readonly leases: RefreshLeases;
   private readonly turns = new InProcessTurns();
+  private readonly clock = new UpdateClock();
   /** `findOneBy(key)` with the SQL built once: `get` is on the path of every Atlassian API call. */
   private readonly byKey = new PreparedLookup(this.repository, ['platform', 'tenantId']);
 
@@ -175,7 +178,8 @@ export class AtlassianOauthStateRepo {
    * is stored as `null`, so a new refresh token never sits beside the previous access token. The
    * row keeps its `id` and its `updatedAt` advances, also on the conflict-update path, where
    * TypeORM's `Repository.upsert` would not bump `@UpdateDateColumn` on SQLite
-   * (https://github.com/typeorm/typeorm/issues/9015).
+   * (https://github.com/typeorm/typeorm/issues/9015): the repo stamps it itself, and within one
+   * process two writes of a key never get the same stamp, even in the same millisecond.
    *
    * Without `expectedRefreshToken` the write is `Repository.upsert(..., ['platform', 'tenantId'])`
    * (one `INSERT ... ON CONFLICT` statement). On a driver without upsert support it falls back to
@@ -188,7 +192,8 @@ export class AtlassianOauthStateRepo {
    * nothing when another writer got there first. Exactly one of several writers holding the same
    * expected token wins, across processes, on every driver.
    *
-   * @returns the stored entity, read back after the write.
+   * @returns the state this call stored, with the row's `id` (read back after the write). Under
+   *   concurrent writes of one key it is this call's state, not a later writer's.
    * @throws AtlassianOauthStateValidationError for bad input, before anything is written: a blank
    *   `platform`/`tenantId`, an empty, missing or non-string `refreshToken`, a non-string
    *   `accessToken`, an `expiresAt` that is not a valid `Date`, or an `expectedRefreshToken` that
@@ -207,8 +212,10 @@ export class AtlassianOauthStateRepo {
     options: AtlassianOauthUpsertOptions = {},
   ): Promise<AtlassianOauthStateEntity> {
     const key = validateKey(platform, tenantId);
-    const values: StateValues = this.sealed({ ...key, ...validateTokens(tokens), updatedAt: new Date() });
+    const plain = { ...key, ...validateTokens(tokens) };
     const expected = validateExpectedRefreshToken(options);
+    const written: StateValues = { ...plain, updatedAt: this.clock.stamp(leaseKeyId(key)) };
+    const values = this.sealed(written);
     if (expected === null) {
       await this.insertIfAbsent(key, values);
     } else if (expected !== undefined) {
@@ -218,7 +225,10 @@ export class AtlassianOauthStateRepo {
     } else {
       await this.findAndSave(key, values);
     }
-    return this.opened(await this.byKey.findOneOrFail(key));
+    // The row's id never changes for a key; the rest is what this call wrote, even when a
+    // concurrent writer of the same key has already replaced it.
+    const { id } = await this.byKey.findOneOrFail(key);
+    return Object.assign(new AtlassianOauthStateEntity(), { id, ...written });
   }
 
   /**
@@ -438,7 +448,7 @@ export class AtlassianOauthStateRepo {
     try {
       tokens = await refresh(Object.assign(new AtlassianOauthStateEntity(), state));
     } catch (cause) {
-      throw new AtlassianOauthRefreshFailedError(key.platform, key.tenantId, cause);
+      throw new AtlassianOauthRefreshFailedError(key.platform, key.tenantId, cause, [state.refreshToken, state.accessToken]);
     }
     try {
       return await this.upsert(key.platform, key.tenantId, tokens, { expectedRefreshToken: state.refreshToken });
@@ -558,6 +568,14 @@ function requireKeyPart(field: string, value: unknown): string {
   if (value.length > MAX_KEY_LENGTH) {
     throw new AtlassianOauthStateValidationError(field, `must be at most ${MAX_KEY_LENGTH} characters`);
   }
+  return refuseNul(field, value);
+}
+
+/** PostgreSQL cannot store U+0000 in text; refusing it everywhere keeps the engines alike. */
+function refuseNul(field: string, value: string): string {
+  if (value.includes('\u0000')) {
+    throw new AtlassianOauthStateValidationError(field, 'must not contain the NUL character (U+0000)');
+  }
   return value;
 }
 
@@ -600,7 +618,7 @@ function validateRotateOptions(options: unknown): RotateLimits {
   }
   const { minValidityMs, leaseMs, waitMs } = options as Record<string, unknown>;
   return {
-    minValidityMs: requireMilliseconds('minValidityMs', minValidityMs, DEFAULT_MIN_VALIDITY_MS, 0, Number.MAX_SAFE_INTEGER),
+    minValidityMs: requireMilliseconds('minValidityMs', minValidityMs, DEFAULT_MIN_VALIDITY_MS, 0, Infinity),
     leaseMs: requireMilliseconds('leaseMs', leaseMs, DEFAULT_LEASE_MS, 1, MAX_ROTATE_TIMER_MS),
     waitMs: requireMilliseconds('waitMs', waitMs, DEFAULT_WAIT_MS, 0, MAX_ROTATE_TIMER_MS),
   };
@@ -610,7 +628,7 @@ function requireMilliseconds(field: string, value: unknown, fallback: number, mi
   if (value === undefined) {
     return fallback;
   }
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+  if (typeof value !== 'number' || Number.isNaN(value) || value < min || value > max) {
     throw new AtlassianOauthStateValidationError(field, `must be a number of milliseconds from ${min} to ${max}, or omitted`);
   }
   return value;
@@ -632,11 +650,16 @@ function validateTokens(tokens: unknown): Pick<StateValues, 'accessToken' | 'ref
   if (typeof refreshToken !== 'string' || refreshToken.trim() === '') {
     throw new AtlassianOauthStateValidationError('refreshToken', 'must be a non-empty string');
   }
-  if (accessToken !== undefined && accessToken !== null && (typeof accessToken !== 'string' || accessToken.trim() === '')) {
-    throw new AtlassianOauthStateValidationError('accessToken', 'must be a non-empty string, null or omitted');
+  refuseNul('refreshToken', refreshToken);
+  if (accessToken !== undefined && accessToken !== null) {
+    if (typeof accessToken !== 'string' || accessToken.trim() === '') {
+      throw new AtlassianOauthStateValidationError('accessToken', 'must be a non-empty string, null or omitted');
+    }
+    refuseNul('accessToken', accessToken);
   }
-  if (expiresAt !== undefined && expiresAt !== null && !(expiresAt instanceof Date && !Number.isNaN(expiresAt.getTime()))) {
+  if (expiresAt !== undefined && expiresAt !== null && !(types.isDate(expiresAt) && !Number.isNaN(expiresAt.getTime()))) {
     throw new AtlassianOauthStateValidationError('expiresAt', 'must be a valid Date, null or omitted');
   }
-  return { accessToken: accessToken ?? null, refreshToken, expiresAt: expiresAt ?? null };
+  // A copy: the caller's Date may be changed later, or come from another realm (a VM context).
+  return { accessToken: accessToken ?? null, refreshToken, expiresAt: expiresAt ? new Date(expiresAt.getTime()) : null };
 }

@@ -4,14 +4,25 @@ import { QueryFailedError } from 'typeorm';
  * Strips the bound values from a TypeORM `QueryFailedError`, in place: TypeORM keeps them in its
  * `parameters` property, so a caller that logs the error object (`console.error(error)`,
  * `util.inspect`) would print the tokens of the failed write, plaintext or sealed. The count
- * stays, as `"[N parameters redacted]"`; the SQL text and the driver's message stay too.
+ * stays, as `"[N parameters redacted]"`; the SQL text with placeholders (`query`) and the driver's
+ * message stay too. MySQL's `sql` (the statement with its values inlined) is redacted as well.
  *
  * @returns `error` itself, so that `throw redactQueryFailure(error)` keeps its class.
  */
 export function redactQueryFailure(error: unknown): unknown {
-  if (error instanceof QueryFailedError && Array.isArray(error.parameters) && error.parameters.length > 0) {
+  if (!(error instanceof QueryFailedError)) {
+    return error;
+  }
+  if (Array.isArray(error.parameters) && error.parameters.length > 0) {
     const count = error.parameters.length;
     Object.defineProperty(error, 'parameters', { value: [`[${count} parameter${count === 1 ? '' : 's'} redacted]`], enumerable: true });
+  }
+  // mysql2 reports the statement with the values written into it, as `sql`; TypeORM copies it
+  // from the driver's error onto its own. `query` (placeholders only) says the same safely.
+  for (const holder of [error, error.driverError as unknown]) {
+    if (typeof holder === 'object' && holder !== null && typeof (holder as { sql?: unknown }).sql === 'string') {
+      Object.defineProperty(holder, 'sql', { value: '[redacted: the statement with its values; see query]', enumerable: true });
+    }
   }
   return error;
 }
