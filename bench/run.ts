@@ -141,21 +141,34 @@ export async function runBench(plan: BenchPlan, outDir: string, servers: ServerU
 }
 
 const DEFAULT_OUT = join(__dirname, 'results');
+/** A quick run only checks that the benchmark works: it never replaces the committed full-run results. */
+const QUICK_OUT = join(DEFAULT_OUT, 'quick');
 
 const program = new Command()
   .name('bench')
   .description('the Atlassian OAuth state store against the raw driver, as the table grows')
   .option('--quick', 'tiny sizes and few iterations: checks that the benchmark runs, in seconds')
-  .option('--out <dir>', 'where latest.json and latest.md go', DEFAULT_OUT)
-  .option('--postgres <url>', 'PostgreSQL server whose user may create the fresh bench database', 'postgres://postgres@127.0.0.1:5432/test')
-  .option('--mariadb <url>', 'MariaDB/MySQL server whose user may create the fresh bench database', 'mariadb://root@127.0.0.1:3306/test')
+  .option('--out <dir>', `where latest.json and latest.md go (default ${DEFAULT_OUT}, or ${QUICK_OUT} with --quick)`)
+  // The same servers as the test suites (.ci/run sets TEST_POSTGRES_URL / TEST_MARIADB_URL), else this machine's.
+  .option('--postgres <url>', 'PostgreSQL server whose user may create the fresh bench database', process.env.TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test')
+  .option('--mariadb <url>', 'MariaDB/MySQL server whose user may create the fresh bench database', process.env.TEST_MARIADB_URL || 'mariadb://root@127.0.0.1:3306/test')
   .option('--no-servers', 'SQLite only: skip PostgreSQL and MariaDB')
-  .action(async (options: { quick?: boolean; out: string; postgres: string; mariadb: string; servers: boolean }) => {
-    const outDir = resolve(options.out);
+  .option('--render <latest.json>', 'measure nothing: re-render latest.md (and the README table) from a saved run')
+  .action(async (options: { quick?: boolean; out?: string; postgres: string; mariadb: string; servers: boolean; render?: string }) => {
+    const outDir = resolve(options.out ?? (options.quick ? QUICK_OUT : DEFAULT_OUT));
     const servers: ServerUrls = options.servers ? { postgres: options.postgres, mariadb: options.mariadb } : {};
-    const result = await runBench(options.quick ? QUICK_PLAN : FULL_PLAN, outDir, servers);
+    let result: BenchResult;
+    if (options.render) {
+      result = JSON.parse(readFileSync(options.render, 'utf8')) as BenchResult;
+      mkdirSync(outDir, { recursive: true });
+      writeFileSync(join(outDir, 'latest.md'), renderMarkdown(result));
+    } else {
+      result = await runBench(options.quick ? QUICK_PLAN : FULL_PLAN, outDir, servers);
+    }
     process.stdout.write(renderMarkdown(result));
-    process.stderr.write(`bench: wrote ${join(outDir, 'latest.json')} and latest.md in ${result.seconds} s\n`);
+    process.stderr.write(
+      options.render ? `bench: re-rendered ${join(outDir, 'latest.md')} from ${options.render}\n` : `bench: wrote ${join(outDir, 'latest.json')} and latest.md in ${result.seconds} s\n`,
+    );
     // The committed results are the latest full run: so is the README's table.
     if (!result.quick && outDir === DEFAULT_OUT && updateReadme(result)) {
       process.stderr.write(`bench: updated the table in ${README}\n`);

@@ -32,6 +32,10 @@ describe('toOneSafeLine', () => {
     expect(toOneSafeLine('token tok-123 rejected; tok-123 again; a', ['tok-123', 'a'])).toBe('token [redacted] rejected; [redacted] again; a');
   });
 
+  it('redacts the value of an --option=value that commander quotes back', () => {
+    expect(toOneSafeLine("error: unknown option '--acess-token=AT-secret-999'", [])).toBe("error: unknown option '--acess-token=[redacted]'");
+  });
+
   it('masks the password of a URL', () => {
     expect(toOneSafeLine('connect postgres://app:s3cr%40t@db:5432/x failed', [])).toBe('connect postgres://app:***@db:5432/x failed');
   });

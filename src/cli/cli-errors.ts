@@ -64,7 +64,8 @@ const MIN_SECRET_LENGTH = 4;
 
 /**
  * Makes `message` safe for stderr: one line, each of `secrets` (the token values this run was
- * given) replaced by {@link REDACTED}, and the password of any `scheme://user:password@` URL masked.
+ * given) replaced by {@link REDACTED}, the password of any `scheme://user:password@` URL masked,
+ * and the value of any `--option=value` (e.g. a mistyped option commander quotes back) redacted.
  */
 export function toOneSafeLine(message: string, secrets: readonly string[]): string {
   let line = message.replace(/\s*[\r\n]+\s*/g, ' ').trim();
@@ -73,5 +74,10 @@ export function toOneSafeLine(message: string, secrets: readonly string[]): stri
       line = line.split(secret).join(REDACTED);
     }
   }
-  return line.replace(/(\/\/[^/\s:@]*:)[^@\s/]*@/g, '$1***@');
+  return (
+    line
+      .replace(/(\/\/[^/\s:@]*:)[^@\s/]*@/g, '$1***@')
+      // A mistyped option (`--acess-token=V`) reaches commander's error as it was typed, value and all.
+      .replace(/(--[A-Za-z0-9-]+)=[^\s'"]+/g, `$1=${REDACTED}`)
+  );
 }

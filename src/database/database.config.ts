@@ -10,8 +10,12 @@ export const DEFAULT_DATABASE_PATH = 'data/agent-core.sqlite';
 /** Bytes of an AES-256 key. */
 export const TOKEN_KEY_BYTES = 32;
 
-/** What a key id may look like: it is stored in every envelope, between `:` separators. */
-const KEY_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+/**
+ * What a key id may look like: it is stored in every envelope, between `:` separators. At most 32
+ * characters, so that a key written where its id belongs (43-44 base64 characters) is never taken
+ * for an id and quoted in an error message.
+ */
+const KEY_ID_PATTERN = /^[A-Za-z0-9_.-]{1,32}$/;
 
 /** Connections per process to a server database unless `DATABASE_POOL_SIZE` says otherwise. */
 export const DEFAULT_POOL_SIZE = 10;
@@ -152,7 +156,7 @@ export function parseTokenKeys(value: string): TokenKey[] {
       throw new TokenEncryptionConfigError(`${position} has an empty key id; write it as keyId:base64key.`);
     }
     if (!KEY_ID_PATTERN.test(id)) {
-      throw new TokenEncryptionConfigError(`${position} has a key id that is not 1 to 64 of the characters A-Z a-z 0-9 _ . -`);
+      throw new TokenEncryptionConfigError(`${position} has a key id that is not 1 to 32 of the characters A-Z a-z 0-9 _ . -`);
     }
     const named = `OAUTH_STATE_ENCRYPTION_KEYS key "${id}"`;
     if (ring.some((key) => key.id === id)) {
