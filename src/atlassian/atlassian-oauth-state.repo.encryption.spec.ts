@@ -235,6 +235,15 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
       await expect(sut.get(JIRA, 'tenant-a')).resolves.toMatchObject({ accessToken: 'access-a', refreshToken: 'refresh-a' });
     });
 
+    it('refuses a token that would read back as a sealed envelope, before writing anything', async () => {
+      await expect(sut.upsert(JIRA, 'tenant-a', { refreshToken: 'enc:not-really-sealed' })).rejects.toMatchObject({
+        name: 'AtlassianOauthStateValidationError',
+        field: 'refreshToken',
+      });
+      await expect(sut.upsert(JIRA, 'tenant-a', { accessToken: 'enc:x', refreshToken: 'refresh-a' })).rejects.toMatchObject({ field: 'accessToken' });
+      await expect(rawRows()).resolves.toEqual([]);
+    });
+
     it('refuses reencryptAll, which has nothing to seal with', async () => {
       await expect(sut.reencryptAll()).rejects.toBeInstanceOf(TokenEncryptionConfigError);
     });

@@ -5,7 +5,7 @@ import { IsNull, MoreThan, Repository } from 'typeorm';
 import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from '../database/entities';
 import { PreparedLookup } from '../database/prepared-lookup';
 import { RedactsQueryFailures } from '../database/query-failure-redaction';
-import { TokenCipher } from '../database/token-cipher';
+import { ENVELOPE_PREFIX, TokenCipher } from '../database/token-cipher';
 import { TokenEncryptionConfigError, TokenIntegrityError, TokenLocation, UnknownTokenKeyError } from '../database/token-cipher.errors';
 import { isUniqueViolation } from '../database/unique-violation';
 import { InProcessTurns, RefreshLeases, leaseKeyId } from './atlassian-oauth-refresh-lease';
@@ -516,6 +516,14 @@ export class AtlassianOauthStateRepo {
 
   /** The stored form of `values`: both tokens sealed for their row and column. */
   private sealed<T extends TokenColumns>(values: T): T {
+    if (!this.cipher.encrypts) {
+      // Stored as it is, such a value would read back as an envelope and fail to open.
+      for (const column of ['accessToken', 'refreshToken'] as const) {
+        if (values[column]?.startsWith(ENVELOPE_PREFIX)) {
+          throw new AtlassianOauthStateValidationError(column, `must not start with "${ENVELOPE_PREFIX}" while tokens are stored in plaintext`);
+        }
+      }
+    }
     return {
       ...values,
       accessToken: values.accessToken === null ? null : this.cipher.seal(values.accessToken, locate(values, 'accessToken')),
