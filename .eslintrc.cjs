@@ -8,10 +8,7 @@ module.exports = {
     sourceType: 'module',
   },
   plugins: ['@typescript-eslint'],
-  extends: [
-    'eslint:recommended',
-    'plugin:@typescript-eslint/recommended-type-checked',
-  ],
+  extends: ['eslint:recommended', 'plugin:@typescript-eslint/recommended-type-checked'],
   env: { node: true, jest: true },
   ignorePatterns: ['.eslintrc.cjs', 'dist', 'node_modules', 'coverage'],
   rules: {

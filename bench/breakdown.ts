@@ -16,7 +16,9 @@ function print(title: string, stats: VariantStats[]): void {
   const raw = stats[0];
   process.stdout.write(`\n${title}\n| variant | mean µs | p50 µs | time vs raw |\n| --- | --- | --- | --- |\n`);
   for (const s of stats) {
-    process.stdout.write(`| ${s.variant} | ${s.meanUs.toFixed(1)} | ${s.p50Us.toFixed(1)} | ${raw ? pairedRatio(s, raw).toFixed(2) : '-'}x |\n`);
+    process.stdout.write(
+      `| ${s.variant} | ${s.meanUs.toFixed(1)} | ${s.p50Us.toFixed(1)} | ${raw ? pairedRatio(s, raw).toFixed(2) : '-'}x |\n`,
+    );
   }
 }
 
@@ -42,11 +44,24 @@ async function main(): Promise<void> {
     const get: Variant<BenchKey>[] = [
       { name: 'raw better-sqlite3', run: (key) => floor.get(key) },
       { name: 'findOneBy', run: (key) => repository.findOneBy({ platform: key.platform, tenantId: key.tenantId }) },
-      { name: 'createQueryBuilder().where().getOne()', run: (key) => repository.createQueryBuilder('s').where('s.platform = :p AND s.tenantId = :t', { p: key.platform, t: key.tenantId }).getOne() },
-      { name: 'prepared SQL via repository.query (raw rows)', run: (key) => repository.query(preparedSql, [key.platform, key.tenantId]) },
+      {
+        name: 'createQueryBuilder().where().getOne()',
+        run: (key) =>
+          repository
+            .createQueryBuilder('s')
+            .where('s.platform = :p AND s.tenantId = :t', { p: key.platform, t: key.tenantId })
+            .getOne(),
+      },
+      {
+        name: 'prepared SQL via repository.query (raw rows)',
+        run: (key) => repository.query(preparedSql, [key.platform, key.tenantId]),
+      },
       {
         name: 'same, escaping named parameters per call',
-        run: (key) => repository.query(...driver.escapeQueryWithParameters(namedSql, { platform: key.platform, tenantId: key.tenantId })),
+        run: (key) =>
+          repository.query(
+            ...driver.escapeQueryWithParameters(namedSql, { platform: key.platform, tenantId: key.tenantId }),
+          ),
       },
       { name: 'PreparedLookup.findOne (query + hydration)', run: (key) => lookup.findOne(key) },
       { name: 'repo.get (validation, PreparedLookup, cipher)', run: (key) => app.repo.get(key.platform, key.tenantId) },
@@ -55,7 +70,11 @@ async function main(): Promise<void> {
 
     const upsert: Variant<BenchKey>[] = [
       { name: 'raw INSERT ON CONFLICT + SELECT', run: (key, seq) => floor.upsert(key, tokensOf(seq)) },
-      { name: 'Repository.upsert alone', run: (key, seq) => repository.upsert({ ...key, ...tokensOf(seq), updatedAt: new Date() }, ['platform', 'tenantId']) },
+      {
+        name: 'Repository.upsert alone',
+        run: (key, seq) =>
+          repository.upsert({ ...key, ...tokensOf(seq), updatedAt: new Date() }, ['platform', 'tenantId']),
+      },
       {
         name: 'same statement, InsertQueryBuilder.updateEntity(false) (no reload SELECT)',
         run: (key, seq) =>
@@ -63,11 +82,17 @@ async function main(): Promise<void> {
             .createQueryBuilder()
             .insert()
             .values({ ...key, ...tokensOf(seq), updatedAt: new Date() })
-            .orUpdate(['platform', 'tenant_id', 'accessToken', 'refreshToken', 'expires_at', 'updatedAt'], ['platform', 'tenant_id'])
+            .orUpdate(
+              ['platform', 'tenant_id', 'accessToken', 'refreshToken', 'expires_at', 'updatedAt'],
+              ['platform', 'tenant_id'],
+            )
             .updateEntity(false)
             .execute(),
       },
-      { name: 'repo.upsert (Repository.upsert + PreparedLookup read-back)', run: (key, seq) => app.repo.upsert(key.platform, key.tenantId, tokensOf(seq)) },
+      {
+        name: 'repo.upsert (Repository.upsert + PreparedLookup read-back)',
+        run: (key, seq) => app.repo.upsert(key.platform, key.tenantId, tokensOf(seq)),
+      },
     ];
     print(`upsert, ${ROWS} rows in memory`, await measureInterleaved(upsert, { ...EFFORT, block: 150, inputs }));
   } finally {
@@ -76,6 +101,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`bench:breakdown failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `bench:breakdown failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   process.exitCode = 1;
 });

@@ -29,7 +29,9 @@ async function main(database: string): Promise<void> {
   const db = sqliteHandleOf(app.dataSource);
   const floor = new SqliteFloor(db, app.cipher);
   process.on('message', (request: ContentionRequest) => {
-    handle(request).catch((error: unknown) => reply({ type: 'failed', error: error instanceof Error ? error.message : String(error) }));
+    handle(request).catch((error: unknown) =>
+      reply({ type: 'failed', error: error instanceof Error ? error.message : String(error) }),
+    );
   });
   reply({ type: 'ready', pragmas: sqlitePragmas(db) });
 

@@ -27,7 +27,12 @@ async function explainGet(app: BenchApp, target: EngineTarget, key: BenchKey): P
   }
   const repoPlan = await target.explain(statement.sql, statement.parameters);
   const rawPlan = await target.explain(target.rawGetSql, [key.platform, key.tenantId]);
-  return { repoSql: statement.sql, repoPlan, rawPlan, usesUniqueIndex: target.searchesUniqueIndex(repoPlan) && target.searchesUniqueIndex(rawPlan) };
+  return {
+    repoSql: statement.sql,
+    repoPlan,
+    rawPlan,
+    usesUniqueIndex: target.searchesUniqueIndex(repoPlan) && target.searchesUniqueIndex(rawPlan),
+  };
 }
 
 /** The engine under the booted app: SQLite through its own connection, a server through a raw one of its own. */
@@ -43,7 +48,9 @@ async function runEngine(job: EngineJob): Promise<EngineResult> {
   const app = await bootBenchApp(job.database);
   try {
     if (app.cipher.encrypts !== job.encryption) {
-      throw new Error(`the ${engineName(job)} job booted a cipher that ${app.cipher.encrypts ? 'encrypts' : 'does not encrypt'}`);
+      throw new Error(
+        `the ${engineName(job)} job booted a cipher that ${app.cipher.encrypts ? 'encrypts' : 'does not encrypt'}`,
+      );
     }
     const target = await targetOf(app, job);
     try {
@@ -59,7 +66,10 @@ async function runEngine(job: EngineJob): Promise<EngineResult> {
         const explain = await explainGet(app, target, keyOf(rows - 1));
         const get = await measureInterleaved(getVariants(app, target.floor), { ...job.get, inputs });
         const upsert = await measureInterleaved(upsertVariants(app, target.floor), { ...job.upsert, inputs });
-        const rotate = await measureInterleaved(rotateVariants(app, target.floor), { ...job.upsert, inputs: distinctInputs });
+        const rotate = await measureInterleaved(rotateVariants(app, target.floor), {
+          ...job.upsert,
+          inputs: distinctInputs,
+        });
         sizes.push({ rows, load, explain, get, upsert, rotate });
       }
       const counted = await app.repo.count();

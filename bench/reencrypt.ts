@@ -30,12 +30,10 @@ async function run(rows: number, batchSize: number, memory: boolean): Promise<ob
     // Rows as agent-core wrote them before encryption: plaintext, access tokens of a realistic size.
     await app.get<DataSource>(getDataSourceToken()).transaction(async (manager) => {
       for (let i = 0; i < rows; i++) {
-        await manager.query(`INSERT INTO atlassian_oauth_state (id, platform, tenant_id, accessToken, refreshToken, updatedAt) VALUES (?, 'jira', ?, ?, ?, datetime('now'))`, [
-          `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
-          `tenant-${i}`,
-          'a'.repeat(1200),
-          'r'.repeat(300),
-        ]);
+        await manager.query(
+          `INSERT INTO atlassian_oauth_state (id, platform, tenant_id, accessToken, refreshToken, updatedAt) VALUES (?, 'jira', ?, ?, ?, datetime('now'))`,
+          [`00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, `tenant-${i}`, 'a'.repeat(1200), 'r'.repeat(300)],
+        );
       }
     });
     const repo = app.get(AtlassianOauthStateRepo);
@@ -59,7 +57,15 @@ async function run(rows: number, batchSize: number, memory: boolean): Promise<ob
       counts,
       ms,
       rowsPerSecond: Math.round(rows / (ms / 1000)),
-      heapAfterGcMB: heaps.length > 0 ? { first: megabytes(heaps[0] ?? 0), min: megabytes(Math.min(...heaps)), max: megabytes(Math.max(...heaps)), last: megabytes(heaps[heaps.length - 1] ?? 0) } : null,
+      heapAfterGcMB:
+        heaps.length > 0
+          ? {
+              first: megabytes(heaps[0] ?? 0),
+              min: megabytes(Math.min(...heaps)),
+              max: megabytes(Math.max(...heaps)),
+              last: megabytes(heaps[heaps.length - 1] ?? 0),
+            }
+          : null,
       gcExposed: typeof (globalThis as { gc?: unknown }).gc === 'function',
       rerun: { counts: rerun, ms: Date.now() - rerunStarted },
     };
@@ -75,7 +81,9 @@ const program = new Command()
   .option('--batch <n>', 'reencryptAll batchSize', '500')
   .option('--memory', 'use :memory: instead of a database file')
   .action(async (options: { rows: string; batch: string; memory?: boolean }) => {
-    process.stdout.write(`${JSON.stringify(await run(Number(options.rows), Number(options.batch), options.memory === true))}\n`);
+    process.stdout.write(
+      `${JSON.stringify(await run(Number(options.rows), Number(options.batch), options.memory === true))}\n`,
+    );
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

@@ -39,7 +39,11 @@ function machineInfo(): MachineInfo {
 const benchKeyRing = (): string => `bench:${randomBytes(32).toString('base64')}`;
 
 async function runEngineWorker(job: EngineJob): Promise<EngineResult> {
-  const child = forkBench(join(__dirname, 'engine-worker.ts'), [JSON.stringify(job)], job.encryption ? benchKeyRing() : null);
+  const child = forkBench(
+    join(__dirname, 'engine-worker.ts'),
+    [JSON.stringify(job)],
+    job.encryption ? benchKeyRing() : null,
+  );
   const answer = await nextMessage<{ result?: EngineResult; error?: string }>(child, () => true);
   await exited(child);
   if (answer.result === undefined) {
@@ -80,7 +84,11 @@ function updateReadme(result: BenchResult): boolean {
 export type ServerUrls = Partial<Record<'postgres' | 'mariadb', string>>;
 
 /** Runs one engine job; a server engine gets a fresh database on its server, dropped afterwards. */
-async function runEngine(engine: BenchPlan['engines'][number], scratch: string, servers: ServerUrls): Promise<EngineResult> {
+async function runEngine(
+  engine: BenchPlan['engines'][number],
+  scratch: string,
+  servers: ServerUrls,
+): Promise<EngineResult> {
   process.stderr.write(`bench: ${engineName(engine)}, sizes ${engine.sizes.join(', ')}\n`);
   if (isServerEngine(engine.engine)) {
     const adminUrl = servers[engine.engine];
@@ -94,7 +102,8 @@ async function runEngine(engine: BenchPlan['engines'][number], scratch: string, 
       await fresh.drop();
     }
   }
-  const database = engine.engine === 'sqlite-memory' ? ':memory:' : join(scratch, `${engineName(engine).replace(/\W+/g, '-')}.sqlite`);
+  const database =
+    engine.engine === 'sqlite-memory' ? ':memory:' : join(scratch, `${engineName(engine).replace(/\W+/g, '-')}.sqlite`);
   return runEngineWorker({ ...engine, database });
 }
 
@@ -150,30 +159,49 @@ const program = new Command()
   .option('--quick', 'tiny sizes and few iterations: checks that the benchmark runs, in seconds')
   .option('--out <dir>', `where latest.json and latest.md go (default ${DEFAULT_OUT}, or ${QUICK_OUT} with --quick)`)
   // The same servers as the test suites (.ci/run sets TEST_POSTGRES_URL / TEST_MARIADB_URL), else this machine's.
-  .option('--postgres <url>', 'PostgreSQL server whose user may create the fresh bench database', process.env.TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test')
-  .option('--mariadb <url>', 'MariaDB/MySQL server whose user may create the fresh bench database', process.env.TEST_MARIADB_URL || 'mariadb://root@127.0.0.1:3306/test')
+  .option(
+    '--postgres <url>',
+    'PostgreSQL server whose user may create the fresh bench database',
+    process.env.TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test',
+  )
+  .option(
+    '--mariadb <url>',
+    'MariaDB/MySQL server whose user may create the fresh bench database',
+    process.env.TEST_MARIADB_URL || 'mariadb://root@127.0.0.1:3306/test',
+  )
   .option('--no-servers', 'SQLite only: skip PostgreSQL and MariaDB')
   .option('--render <latest.json>', 'measure nothing: re-render latest.md (and the README table) from a saved run')
-  .action(async (options: { quick?: boolean; out?: string; postgres: string; mariadb: string; servers: boolean; render?: string }) => {
-    const outDir = resolve(options.out ?? (options.quick ? QUICK_OUT : DEFAULT_OUT));
-    const servers: ServerUrls = options.servers ? { postgres: options.postgres, mariadb: options.mariadb } : {};
-    let result: BenchResult;
-    if (options.render) {
-      result = JSON.parse(readFileSync(options.render, 'utf8')) as BenchResult;
-      mkdirSync(outDir, { recursive: true });
-      writeFileSync(join(outDir, 'latest.md'), renderMarkdown(result));
-    } else {
-      result = await runBench(options.quick ? QUICK_PLAN : FULL_PLAN, outDir, servers);
-    }
-    process.stdout.write(renderMarkdown(result));
-    process.stderr.write(
-      options.render ? `bench: re-rendered ${join(outDir, 'latest.md')} from ${options.render}\n` : `bench: wrote ${join(outDir, 'latest.json')} and latest.md in ${result.seconds} s\n`,
-    );
-    // The committed results are the latest full run: so is the README's table.
-    if (!result.quick && outDir === DEFAULT_OUT && updateReadme(result)) {
-      process.stderr.write(`bench: updated the table in ${README}\n`);
-    }
-  });
+  .action(
+    async (options: {
+      quick?: boolean;
+      out?: string;
+      postgres: string;
+      mariadb: string;
+      servers: boolean;
+      render?: string;
+    }) => {
+      const outDir = resolve(options.out ?? (options.quick ? QUICK_OUT : DEFAULT_OUT));
+      const servers: ServerUrls = options.servers ? { postgres: options.postgres, mariadb: options.mariadb } : {};
+      let result: BenchResult;
+      if (options.render) {
+        result = JSON.parse(readFileSync(options.render, 'utf8')) as BenchResult;
+        mkdirSync(outDir, { recursive: true });
+        writeFileSync(join(outDir, 'latest.md'), renderMarkdown(result));
+      } else {
+        result = await runBench(options.quick ? QUICK_PLAN : FULL_PLAN, outDir, servers);
+      }
+      process.stdout.write(renderMarkdown(result));
+      process.stderr.write(
+        options.render
+          ? `bench: re-rendered ${join(outDir, 'latest.md')} from ${options.render}\n`
+          : `bench: wrote ${join(outDir, 'latest.json')} and latest.md in ${result.seconds} s\n`,
+      );
+      // The committed results are the latest full run: so is the README's table.
+      if (!result.quick && outDir === DEFAULT_OUT && updateReadme(result)) {
+        process.stderr.write(`bench: updated the table in ${README}\n`);
+      }
+    },
+  );
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

@@ -15,7 +15,10 @@ async function bootstrap(): Promise<void> {
   const logger = new Logger('agent-core');
   // abortOnError: false hands a boot failure (e.g. TokenEncryptionConfigError) to the catch below,
   // which logs its message and exits 1, instead of Nest exiting from inside its exception zone.
-  const app = await NestFactory.createApplicationContext(AppModule, { logger: ['log', 'warn', 'error'], abortOnError: false });
+  const app = await NestFactory.createApplicationContext(AppModule, {
+    logger: ['log', 'warn', 'error'],
+    abortOnError: false,
+  });
   const states = await app.get(AtlassianOauthStateRepo).count();
   logger.log(`Database ${loadDatabaseConfig().location} holds ${states} Atlassian OAuth state(s)`);
 

@@ -8,7 +8,11 @@ const ROOT = join(__dirname, '..');
 
 /** Runs `npm run bench -- --quick --out DIR` as a user would, and resolves with its exit code and output. */
 function runQuickBench(outDir: string): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'bench/run.ts', '--quick', '--out', outDir], { cwd: ROOT });
+  const child = spawn(
+    process.execPath,
+    ['-r', 'ts-node/register/transpile-only', 'bench/run.ts', '--quick', '--out', outDir],
+    { cwd: ROOT },
+  );
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -61,34 +65,54 @@ describe('npm run bench -- --quick', () => {
       expect(engine.sizes.map((s) => s.rows)).toEqual([100, 1_000]);
       for (const size of engine.sizes) {
         expect(size.get).toEqual([variantShape('raw'), variantShape('repo.get'), variantShape('typeorm findOneBy')]);
-        expect(size.upsert).toEqual([variantShape('raw'), variantShape('repo.upsert'), variantShape('typeorm upsert+findOneBy')]);
-        expect(size.rotate).toEqual([variantShape('raw'), variantShape('repo get+upsert(expected)'), variantShape('repo.rotate (forced refresh)')]);
+        expect(size.upsert).toEqual([
+          variantShape('raw'),
+          variantShape('repo.upsert'),
+          variantShape('typeorm upsert+findOneBy'),
+        ]);
+        expect(size.rotate).toEqual([
+          variantShape('raw'),
+          variantShape('repo get+upsert(expected)'),
+          variantShape('repo.rotate (forced refresh)'),
+        ]);
         for (const stats of [...size.get, ...size.upsert, ...size.rotate]) {
           expect(stats.ops).toBeGreaterThan(0);
           expect(Number.isFinite(stats.opsPerSec) && Number.isFinite(stats.p99Us)).toBe(true);
         }
-        expect(size.load).toMatchObject({ toRows: size.rows, peakRssMiB: expect.any(Number), databaseMiB: expect.any(Number) });
+        expect(size.load).toMatchObject({
+          toRows: size.rows,
+          peakRssMiB: expect.any(Number),
+          databaseMiB: expect.any(Number),
+        });
       }
     }
     expect(result.engines[2]?.pragmas).toMatchObject({ journal_mode: 'wal', synchronous: 2 });
   });
 
   it('shows the query plan of the exact get statement, served by the unique index on every engine', () => {
-    const plans = (engine: string): string => result.engines
-      .filter((e) => e.engine === engine)
-      .flatMap((e) => e.sizes.flatMap((s) => s.explain.repoPlan))
-      .join('\n');
+    const plans = (engine: string): string =>
+      result.engines
+        .filter((e) => e.engine === engine)
+        .flatMap((e) => e.sizes.flatMap((s) => s.explain.repoPlan))
+        .join('\n');
     for (const size of result.engines.flatMap((e) => e.sizes)) {
       expect(size.explain.repoSql).toMatch(/^SELECT .* FROM ["`]atlassian_oauth_state["`]/);
       expect(size.explain.usesUniqueIndex).toBe(true);
     }
-    expect(plans('sqlite-memory')).toMatch(/SEARCH .* USING INDEX sqlite_autoindex_atlassian_oauth_state_\d+ \(platform=\? AND tenant_id=\?\)/);
+    expect(plans('sqlite-memory')).toMatch(
+      /SEARCH .* USING INDEX sqlite_autoindex_atlassian_oauth_state_\d+ \(platform=\? AND tenant_id=\?\)/,
+    );
     expect(plans('postgres')).toMatch(/Index Scan using "?UQ_1253a704c886bb86d05de9d7756"?/);
     expect(plans('mariadb')).toMatch(/type=const key=IDX_1253a704c886bb86d05de9d775/);
   });
 
   it('runs 4 writer processes on one file without errors or extra rows', () => {
-    expect(result.contention).toMatchObject({ writers: 4, rows: 200, rowsAfter: 200, pragmas: { journal_mode: 'wal' } });
+    expect(result.contention).toMatchObject({
+      writers: 4,
+      rows: 200,
+      rowsAfter: 200,
+      pragmas: { journal_mode: 'wal' },
+    });
     expect(result.contention.variants.map((v) => [v.variant, v.ops, v.errors])).toEqual([
       ['raw', 40, 0],
       ['repo.upsert', 40, 0],
@@ -98,17 +122,33 @@ describe('npm run bench -- --quick', () => {
   it('evaluates every target and reports the machine', () => {
     expect(result.targets.length).toBeGreaterThan(0);
     for (const target of result.targets) {
-      expect(target).toEqual({ target: expect.any(String), where: expect.any(String), measured: expect.any(Number), limit: expect.any(Number), met: expect.any(Boolean) });
+      expect(target).toEqual({
+        target: expect.any(String),
+        where: expect.any(String),
+        measured: expect.any(Number),
+        limit: expect.any(Number),
+        met: expect.any(Boolean),
+      });
     }
     expect(result.targets.map((t) => t.target)).toEqual(
-      expect.arrayContaining(['get within 4x of raw', 'upsert within 1.3x of bare Repository.upsert + read-back', 'get served by the unique index (EXPLAIN QUERY PLAN)']),
+      expect.arrayContaining([
+        'get within 4x of raw',
+        'upsert within 1.3x of bare Repository.upsert + read-back',
+        'get served by the unique index (EXPLAIN QUERY PLAN)',
+      ]),
     );
-    expect(result.machine).toMatchObject({ nproc: expect.any(Number), cpuModel: expect.any(String), node: process.version });
+    expect(result.machine).toMatchObject({
+      nproc: expect.any(Number),
+      cpuModel: expect.any(String),
+      node: process.version,
+    });
   });
 
   it('writes the markdown table next to the JSON', () => {
     const markdown = readFileSync(join(dir, 'latest.md'), 'utf8');
-    expect(markdown).toContain('| rows | op | variant | ops/s | mean µs | p50 µs | p99 µs | p99 µs (median round) | time vs raw |');
+    expect(markdown).toContain(
+      '| rows | op | variant | ops/s | mean µs | p50 µs | p99 µs | p99 µs (median round) | time vs raw |',
+    );
     expect(markdown).toContain('EXPLAIN of the get query (postgres');
   });
 });

@@ -27,8 +27,17 @@ let env: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
   build = mkdtempSync(join(tmpdir(), 'agent-core-cli-build-'));
-  await promisify(execFile)(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', build], { cwd: ROOT });
-  env = { ...process.env, NODE_PATH: join(ROOT, 'node_modules'), NO_COLOR: '1', PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}` };
+  await promisify(execFile)(
+    process.execPath,
+    [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', build],
+    { cwd: ROOT },
+  );
+  env = {
+    ...process.env,
+    NODE_PATH: join(ROOT, 'node_modules'),
+    NO_COLOR: '1',
+    PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
+  };
   delete env.NODE_ENV;
 }, 180_000);
 
@@ -47,7 +56,10 @@ interface CliOptions {
 function cli(databasePath: string, args: string[], options: CliOptions = {}): Promise<Run> {
   const { input, command = [process.execPath, join(build, 'cli', 'main.js')] } = options;
   const [file = '', ...prefix] = command;
-  const child = spawn(file, [...prefix, ...args], { env: { ...env, ...options.env, DATABASE_PATH: databasePath }, cwd: ROOT });
+  const child = spawn(file, [...prefix, ...args], {
+    env: { ...env, ...options.env, DATABASE_PATH: databasePath },
+    cwd: ROOT,
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -60,7 +72,10 @@ function cli(databasePath: string, args: string[], options: CliOptions = {}): Pr
 }
 
 /** The one clear error line every failing command prints. */
-const oneLine = (prefix: string | RegExp): RegExp => new RegExp(`^agent-core: ${typeof prefix === 'string' ? prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : prefix.source}[^\\n]*\\n$`);
+const oneLine = (prefix: string | RegExp): RegExp =>
+  new RegExp(
+    `^agent-core: ${typeof prefix === 'string' ? prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : prefix.source}[^\\n]*\\n$`,
+  );
 
 const ACCESS = 'access-SECRET-4f2a9c';
 const REFRESH = 'refresh-SECRET-b71e03';
@@ -70,7 +85,8 @@ const HOUR = 60 * MINUTE;
 describe('the agent-core CLI (built, as a process)', () => {
   let dir: string;
   let db: string;
-  const run = (args: string[], input?: string, extraEnv?: NodeJS.ProcessEnv): Promise<Run> => cli(db, args, { input, env: extraEnv });
+  const run = (args: string[], input?: string, extraEnv?: NodeJS.ProcessEnv): Promise<Run> =>
+    cli(db, args, { input, env: extraEnv });
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'agent-core-cli-'));
@@ -82,8 +98,24 @@ describe('the agent-core CLI (built, as a process)', () => {
   });
 
   it('stores a state with put, then shows it with get: redacted, then revealed', async () => {
-    const put = await run(['put', 'jira', 'tenant-a', '--refresh-token', REFRESH, '--access-token', ACCESS, '--expires-in', '2520']);
-    expect(put).toEqual({ code: 0, stdout: expect.stringMatching(/^stored jira {2}tenant-a {2}access token present {2}expires in 42m {2}updated \S+Z\n$/), stderr: '' });
+    const put = await run([
+      'put',
+      'jira',
+      'tenant-a',
+      '--refresh-token',
+      REFRESH,
+      '--access-token',
+      ACCESS,
+      '--expires-in',
+      '2520',
+    ]);
+    expect(put).toEqual({
+      code: 0,
+      stdout: expect.stringMatching(
+        /^stored jira {2}tenant-a {2}access token present {2}expires in 42m {2}updated \S+Z\n$/,
+      ),
+      stderr: '',
+    });
 
     const redacted = await run(['get', 'jira', 'tenant-a']);
     expect(redacted).toMatchObject({ code: 0, stderr: '' });
@@ -114,9 +146,25 @@ describe('the agent-core CLI (built, as a process)', () => {
 
   it('lists one line per state with the expiry wording, in text and JSON, never a token', async () => {
     const threeHoursAgo = new Date(Date.now() - 3 * HOUR).toISOString();
-    await expect(run(['put', 'jira', 'tenant-b', '--refresh-token', REFRESH, '--access-token', ACCESS, '--expires-in', '2520'])).resolves.toMatchObject({ code: 0 });
-    await expect(run(['put', 'jira', 'tenant-a', '--refresh-token', REFRESH, '--access-token', ACCESS, '--expires-at', threeHoursAgo])).resolves.toMatchObject({ code: 0 });
-    await expect(run(['put', 'confluence', 'tenant-a', '--refresh-token', REFRESH])).resolves.toMatchObject({ code: 0 });
+    await expect(
+      run(['put', 'jira', 'tenant-b', '--refresh-token', REFRESH, '--access-token', ACCESS, '--expires-in', '2520']),
+    ).resolves.toMatchObject({ code: 0 });
+    await expect(
+      run([
+        'put',
+        'jira',
+        'tenant-a',
+        '--refresh-token',
+        REFRESH,
+        '--access-token',
+        ACCESS,
+        '--expires-at',
+        threeHoursAgo,
+      ]),
+    ).resolves.toMatchObject({ code: 0 });
+    await expect(run(['put', 'confluence', 'tenant-a', '--refresh-token', REFRESH])).resolves.toMatchObject({
+      code: 0,
+    });
 
     const text = await run(['list']);
     expect(text).toMatchObject({ code: 0, stderr: '' });
@@ -129,13 +177,40 @@ describe('the agent-core CLI (built, as a process)', () => {
     const json = await run(['list', '--json']);
     const listed = JSON.parse(json.stdout) as Record<string, unknown>[];
     expect(listed).toEqual([
-      { platform: 'confluence', tenantId: 'tenant-a', hasAccessToken: false, expiresAt: null, expired: null, expiry: 'no expiry', updatedAt: expect.any(String) },
-      { platform: 'jira', tenantId: 'tenant-a', hasAccessToken: true, expiresAt: threeHoursAgo, expired: true, expiry: 'expired 3h ago', updatedAt: expect.any(String) },
-      { platform: 'jira', tenantId: 'tenant-b', hasAccessToken: true, expiresAt: expect.any(String), expired: false, expiry: 'expires in 42m', updatedAt: expect.any(String) },
+      {
+        platform: 'confluence',
+        tenantId: 'tenant-a',
+        hasAccessToken: false,
+        expiresAt: null,
+        expired: null,
+        expiry: 'no expiry',
+        updatedAt: expect.any(String),
+      },
+      {
+        platform: 'jira',
+        tenantId: 'tenant-a',
+        hasAccessToken: true,
+        expiresAt: threeHoursAgo,
+        expired: true,
+        expiry: 'expired 3h ago',
+        updatedAt: expect.any(String),
+      },
+      {
+        platform: 'jira',
+        tenantId: 'tenant-b',
+        hasAccessToken: true,
+        expiresAt: expect.any(String),
+        expired: false,
+        expiry: 'expires in 42m',
+        updatedAt: expect.any(String),
+      },
     ]);
 
     const jira = await run(['list', '--platform', 'jira', '--json']);
-    expect((JSON.parse(jira.stdout) as { tenantId: string }[]).map((s) => s.tenantId)).toEqual(['tenant-a', 'tenant-b']);
+    expect((JSON.parse(jira.stdout) as { tenantId: string }[]).map((s) => s.tenantId)).toEqual([
+      'tenant-a',
+      'tenant-b',
+    ]);
 
     for (const output of [text, json, jira]) {
       expect(output.stdout + output.stderr).not.toContain('SECRET');
@@ -143,11 +218,21 @@ describe('the agent-core CLI (built, as a process)', () => {
   });
 
   it('reads a value given as - from stdin, dropping the trailing line break only', async () => {
-    await expect(run(['put', 'jira', 'tenant-a', '--refresh-token', '-', '--access-token', ACCESS], `${REFRESH}\n`)).resolves.toMatchObject({ code: 0, stderr: '' });
-    await expect(run(['put', 'jira', 'tenant-b', '--refresh-token', REFRESH, '--access-token', '-'], ` ${ACCESS}`)).resolves.toMatchObject({ code: 0, stderr: '' });
+    await expect(
+      run(['put', 'jira', 'tenant-a', '--refresh-token', '-', '--access-token', ACCESS], `${REFRESH}\n`),
+    ).resolves.toMatchObject({ code: 0, stderr: '' });
+    await expect(
+      run(['put', 'jira', 'tenant-b', '--refresh-token', REFRESH, '--access-token', '-'], ` ${ACCESS}`),
+    ).resolves.toMatchObject({ code: 0, stderr: '' });
 
-    const a = JSON.parse((await run(['get', 'jira', 'tenant-a', '--json', '--reveal'])).stdout) as Record<string, unknown>;
-    const b = JSON.parse((await run(['get', 'jira', 'tenant-b', '--json', '--reveal'])).stdout) as Record<string, unknown>;
+    const a = JSON.parse((await run(['get', 'jira', 'tenant-a', '--json', '--reveal'])).stdout) as Record<
+      string,
+      unknown
+    >;
+    const b = JSON.parse((await run(['get', 'jira', 'tenant-b', '--json', '--reveal'])).stdout) as Record<
+      string,
+      unknown
+    >;
     expect(a).toMatchObject({ refreshToken: REFRESH, accessToken: ACCESS });
     expect(b).toMatchObject({ refreshToken: REFRESH, accessToken: ` ${ACCESS}` });
   });
@@ -156,20 +241,51 @@ describe('the agent-core CLI (built, as a process)', () => {
     const first = 'refresh-SECRET-first';
     const second = 'refresh-SECRET-second';
     const late = 'refresh-SECRET-late';
-    await expect(run(['put', 'jira', 't', '--refresh-token', first, '--expect-none'])).resolves.toMatchObject({ code: 0 });
-    await expect(run(['put', 'jira', 't', '--refresh-token', second, '--expect-refresh-token', '-'], `${first}\n`)).resolves.toMatchObject({ code: 0, stderr: '' });
+    await expect(run(['put', 'jira', 't', '--refresh-token', first, '--expect-none'])).resolves.toMatchObject({
+      code: 0,
+    });
+    await expect(
+      run(['put', 'jira', 't', '--refresh-token', second, '--expect-refresh-token', '-'], `${first}\n`),
+    ).resolves.toMatchObject({ code: 0, stderr: '' });
 
-    const stale = await run(['put', 'jira', 't', '--refresh-token', late, '--access-token', ACCESS, '--expect-refresh-token', first]);
-    expect(stale).toEqual({ code: 1, stdout: '', stderr: expect.stringMatching(oneLine(/conflict: the stored state of jira\/t \(updated \S+Z\) is not the expected one; nothing was written/)) });
+    const stale = await run([
+      'put',
+      'jira',
+      't',
+      '--refresh-token',
+      late,
+      '--access-token',
+      ACCESS,
+      '--expect-refresh-token',
+      first,
+    ]);
+    expect(stale).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: expect.stringMatching(
+        oneLine(/conflict: the stored state of jira\/t \(updated \S+Z\) is not the expected one; nothing was written/),
+      ),
+    });
     const taken = await run(['put', 'jira', 't', '--refresh-token', late, '--expect-none']);
-    expect(taken).toEqual({ code: 1, stdout: '', stderr: expect.stringMatching(oneLine('conflict: the stored state of jira/t')) });
+    expect(taken).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: expect.stringMatching(oneLine('conflict: the stored state of jira/t')),
+    });
     const absent = await run(['put', 'jira', 'nobody', '--refresh-token', late, '--expect-refresh-token', first]);
-    expect(absent).toEqual({ code: 1, stdout: '', stderr: 'agent-core: conflict: nothing is stored for jira/nobody; nothing was written\n' });
+    expect(absent).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'agent-core: conflict: nothing is stored for jira/nobody; nothing was written\n',
+    });
     for (const output of [stale, taken, absent]) {
       expect(output.stderr).not.toContain('SECRET');
     }
 
-    const stored = JSON.parse((await run(['get', 'jira', 't', '--json', '--reveal'])).stdout) as Record<string, unknown>;
+    const stored = JSON.parse((await run(['get', 'jira', 't', '--json', '--reveal'])).stdout) as Record<
+      string,
+      unknown
+    >;
     expect(stored).toMatchObject({ refreshToken: second, accessToken: null });
     await expect(run(['list', '--json'])).resolves.toMatchObject({ stdout: expect.not.stringContaining('nobody') });
   });
@@ -179,7 +295,11 @@ describe('the agent-core CLI (built, as a process)', () => {
     await expect(run(['put', 'jira', 'other', '--refresh-token', REFRESH])).resolves.toMatchObject({ code: 0 });
 
     await expect(run(['delete', 'jira', 't'])).resolves.toEqual({ code: 0, stdout: 'deleted jira/t\n', stderr: '' });
-    await expect(run(['delete', 'jira', 't'])).resolves.toEqual({ code: 1, stdout: '', stderr: 'agent-core: no state stored for jira/t; nothing deleted\n' });
+    await expect(run(['delete', 'jira', 't'])).resolves.toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'agent-core: no state stored for jira/t; nothing deleted\n',
+    });
     await expect(run(['get', 'jira', 't'])).resolves.toMatchObject({ code: 1 });
     const listed = JSON.parse((await run(['list', '--json'])).stdout) as { tenantId: string }[];
     expect(listed.map((s) => s.tenantId)).toEqual(['other']);
@@ -189,16 +309,32 @@ describe('the agent-core CLI (built, as a process)', () => {
     const commands = ['list', 'get', 'put', 'delete', 'reencrypt'];
     const runs = await Promise.all([run(['--help']), ...commands.map((command) => run([command, '--help']))]);
 
-    expect(runs[0]).toMatchObject({ code: 0, stdout: expect.stringContaining('Usage: agent-core [options] [command]'), stderr: '' });
-    expect(runs[0]?.stdout).toMatch(/Exit codes: 0 done, 1 not found or conflict, 2 usage or bad input, 3 database or key problem/);
-    commands.forEach((command, i) => expect(runs[i + 1]).toMatchObject({ code: 0, stdout: expect.stringContaining(`Usage: agent-core ${command} [options]`), stderr: '' }));
+    expect(runs[0]).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining('Usage: agent-core [options] [command]'),
+      stderr: '',
+    });
+    expect(runs[0]?.stdout).toMatch(
+      /Exit codes: 0 done, 1 not found or conflict, 2 usage or bad input, 3 database or key problem/,
+    );
+    commands.forEach((command, i) =>
+      expect(runs[i + 1]).toMatchObject({
+        code: 0,
+        stdout: expect.stringContaining(`Usage: agent-core ${command} [options]`),
+        stderr: '',
+      }),
+    );
   });
 
   describe('exit codes, each with one line on stderr and no token in it', () => {
     it('1: nothing stored for the key', async () => {
       await expect(run(['put', 'jira', 'tenant-a', '--refresh-token', REFRESH])).resolves.toMatchObject({ code: 0 });
 
-      await expect(run(['get', 'jira', 'tenant-b'])).resolves.toEqual({ code: 1, stdout: '', stderr: 'agent-core: no state stored for jira/tenant-b\n' });
+      await expect(run(['get', 'jira', 'tenant-b'])).resolves.toEqual({
+        code: 1,
+        stdout: '',
+        stderr: 'agent-core: no state stored for jira/tenant-b\n',
+      });
     });
 
     describe('2: usage and bad input, on one stored state', () => {
@@ -209,7 +345,9 @@ describe('the agent-core CLI (built, as a process)', () => {
       beforeAll(async () => {
         usageDir = mkdtempSync(join(tmpdir(), 'agent-core-cli-usage-'));
         usageDb = join(usageDir, 'agent-core.sqlite');
-        await expect(cli(usageDb, ['put', 'jira', 't', '--refresh-token', 'refresh-before', '--expires-in', '600'])).resolves.toMatchObject({ code: 0 });
+        await expect(
+          cli(usageDb, ['put', 'jira', 't', '--refresh-token', 'refresh-before', '--expires-in', '600']),
+        ).resolves.toMatchObject({ code: 0 });
         usageBefore = (await cli(usageDb, ['get', 'jira', 't', '--json', '--reveal'])).stdout;
         expect(usageBefore).toContain('refresh-before');
       });
@@ -223,18 +361,76 @@ describe('the agent-core CLI (built, as a process)', () => {
         ['an unknown command', ['frobnicate'], oneLine("unknown command 'frobnicate'")],
         ['an unknown option', ['list', '--colour'], oneLine("unknown option '--colour'")],
         ['a missing argument', ['get', 'jira'], oneLine("missing required argument 'tenantId'")],
-        ['a missing --refresh-token', ['put', 'jira', 't', '--access-token', ACCESS], oneLine("required option '--refresh-token <value>' not specified")],
-        ['a blank tenantId', ['put', 'jira', ' ', '--refresh-token', REFRESH], oneLine('Invalid Atlassian OAuth state: tenantId must be a non-blank string.')],
-        ['an over-long platform', ['get', 'p'.repeat(256), 't'], oneLine('Invalid Atlassian OAuth state: platform must be at most 255 characters.')],
-        ['an --expires-at without a time zone', ['put', 'jira', 't', '--refresh-token', REFRESH, '--expires-at', '2026-11-27T20:00:00'], oneLine('--expires-at must be an ISO 8601 date-time')],
-        ['an --expires-at that is no date', ['put', 'jira', 't', '--refresh-token', REFRESH, '--expires-at', '2026-13-45T20:00:00Z'], oneLine('--expires-at must be an ISO 8601 date-time')],
-        ['an --expires-in that is no number', ['put', 'jira', 't', '--refresh-token', REFRESH, '--expires-in', '1h'], oneLine('--expires-in must be a whole number of seconds')],
-        ['both --expires-at and --expires-in', ['put', 'jira', 't', '--refresh-token', REFRESH, '--expires-in', '60', '--expires-at', '2026-11-27T20:00:00Z'], oneLine(/option '--expires-\w+ <\w+>' cannot be used with option '--expires-\w+ <\w+>'/)],
-        ['two values from stdin', ['put', 'jira', 't', '--refresh-token', '-', '--access-token', '-'], oneLine('only one option can read its value from stdin')],
-        ['both --expect-refresh-token and --expect-none', ['put', 'jira', 't', '--refresh-token', REFRESH, '--expect-none', '--expect-refresh-token', 'refresh-before'], oneLine(/option '--expect-[\w-]+( <value>)?' cannot be used with option '--expect-[\w-]+( <value>)?'/)],
-        ['a --batch-size that is no positive number', ['reencrypt', '--batch-size', '0'], oneLine('--batch-size must be a positive whole number of rows')],
-        ['a blank tenantId to delete', ['delete', 'jira', ''], oneLine('Invalid Atlassian OAuth state: tenantId must be a non-blank string.')],
-        ['an empty refresh token from stdin', ['put', 'jira', 't', '--refresh-token', '-', '--access-token', ACCESS], oneLine('Invalid Atlassian OAuth state: refreshToken must be a non-empty string.')],
+        [
+          'a missing --refresh-token',
+          ['put', 'jira', 't', '--access-token', ACCESS],
+          oneLine("required option '--refresh-token <value>' not specified"),
+        ],
+        [
+          'a blank tenantId',
+          ['put', 'jira', ' ', '--refresh-token', REFRESH],
+          oneLine('Invalid Atlassian OAuth state: tenantId must be a non-blank string.'),
+        ],
+        [
+          'an over-long platform',
+          ['get', 'p'.repeat(256), 't'],
+          oneLine('Invalid Atlassian OAuth state: platform must be at most 255 characters.'),
+        ],
+        [
+          'an --expires-at without a time zone',
+          ['put', 'jira', 't', '--refresh-token', REFRESH, '--expires-at', '2026-11-27T20:00:00'],
+          oneLine('--expires-at must be an ISO 8601 date-time'),
+        ],
+        [
+          'an --expires-at that is no date',
+          ['put', 'jira', 't', '--refresh-token', REFRESH, '--expires-at', '2026-13-45T20:00:00Z'],
+          oneLine('--expires-at must be an ISO 8601 date-time'),
+        ],
+        [
+          'an --expires-in that is no number',
+          ['put', 'jira', 't', '--refresh-token', REFRESH, '--expires-in', '1h'],
+          oneLine('--expires-in must be a whole number of seconds'),
+        ],
+        [
+          'both --expires-at and --expires-in',
+          [
+            'put',
+            'jira',
+            't',
+            '--refresh-token',
+            REFRESH,
+            '--expires-in',
+            '60',
+            '--expires-at',
+            '2026-11-27T20:00:00Z',
+          ],
+          oneLine(/option '--expires-\w+ <\w+>' cannot be used with option '--expires-\w+ <\w+>'/),
+        ],
+        [
+          'two values from stdin',
+          ['put', 'jira', 't', '--refresh-token', '-', '--access-token', '-'],
+          oneLine('only one option can read its value from stdin'),
+        ],
+        [
+          'both --expect-refresh-token and --expect-none',
+          ['put', 'jira', 't', '--refresh-token', REFRESH, '--expect-none', '--expect-refresh-token', 'refresh-before'],
+          oneLine(/option '--expect-[\w-]+( <value>)?' cannot be used with option '--expect-[\w-]+( <value>)?'/),
+        ],
+        [
+          'a --batch-size that is no positive number',
+          ['reencrypt', '--batch-size', '0'],
+          oneLine('--batch-size must be a positive whole number of rows'),
+        ],
+        [
+          'a blank tenantId to delete',
+          ['delete', 'jira', ''],
+          oneLine('Invalid Atlassian OAuth state: tenantId must be a non-blank string.'),
+        ],
+        [
+          'an empty refresh token from stdin',
+          ['put', 'jira', 't', '--refresh-token', '-', '--access-token', ACCESS],
+          oneLine('Invalid Atlassian OAuth state: refreshToken must be a non-empty string.'),
+        ],
       ])('2: %s', async (_case, args, stderr) => {
         const result = await cli(usageDb, args, { input: '\n' });
 
@@ -243,7 +439,10 @@ describe('the agent-core CLI (built, as a process)', () => {
       });
 
       it('2: leaves the stored state as it was after all of the bad commands above', async () => {
-        await expect(cli(usageDb, ['get', 'jira', 't', '--json', '--reveal'])).resolves.toMatchObject({ code: 0, stdout: usageBefore });
+        await expect(cli(usageDb, ['get', 'jira', 't', '--json', '--reveal'])).resolves.toMatchObject({
+          code: 0,
+          stdout: usageBefore,
+        });
       });
     });
 
@@ -252,7 +451,11 @@ describe('the agent-core CLI (built, as a process)', () => {
 
       for (const args of [['list'], ['put', 'jira', 't', '--refresh-token', REFRESH, '--access-token', ACCESS]]) {
         const result = await run(args);
-        expect(result).toEqual({ code: 3, stdout: '', stderr: expect.stringMatching(oneLine(`cannot open the database ${db}: `)) });
+        expect(result).toEqual({
+          code: 3,
+          stdout: '',
+          stderr: expect.stringMatching(oneLine(`cannot open the database ${db}: `)),
+        });
         expect(result.stderr).not.toContain('SECRET');
       }
     });
@@ -261,13 +464,21 @@ describe('the agent-core CLI (built, as a process)', () => {
       writeFileSync(join(dir, 'a-file'), '');
       db = join(dir, 'a-file', 'sub', 'agent-core.sqlite');
 
-      await expect(run(['put', 'jira', 't', '--refresh-token', REFRESH])).resolves.toEqual({ code: 3, stdout: '', stderr: expect.stringMatching(oneLine(`cannot open the database ${db}: ENOTDIR`)) });
+      await expect(run(['put', 'jira', 't', '--refresh-token', REFRESH])).resolves.toEqual({
+        code: 3,
+        stdout: '',
+        stderr: expect.stringMatching(oneLine(`cannot open the database ${db}: ENOTDIR`)),
+      });
     });
 
     it('3: a read on a database file that does not exist, which it does not create', async () => {
       const result = await run(['list']);
 
-      expect(result).toEqual({ code: 3, stdout: '', stderr: `agent-core: no database at ${db}: set DATABASE_PATH to the service's database file\n` });
+      expect(result).toEqual({
+        code: 3,
+        stdout: '',
+        stderr: `agent-core: no database at ${db}: set DATABASE_PATH to the service's database file\n`,
+      });
       await expect(run(['get', 'jira', 't'])).resolves.toMatchObject({ code: 3 });
       expect(() => readFileSync(db)).toThrow(/ENOENT/);
     });
@@ -279,18 +490,27 @@ describe('the agent-core CLI (built, as a process)', () => {
 
     it('seals plaintext rows, moves them to a new key with plain progress lines off a terminal, and re-runs as a no-op', async () => {
       for (const tenant of ['a', 'b', 'c']) {
-        await expect(run(['put', 'jira', tenant, '--refresh-token', `${REFRESH}-${tenant}`, '--access-token', ACCESS])).resolves.toMatchObject({ code: 0 });
+        await expect(
+          run(['put', 'jira', tenant, '--refresh-token', `${REFRESH}-${tenant}`, '--access-token', ACCESS]),
+        ).resolves.toMatchObject({ code: 0 });
       }
       const k1 = newKey('k1');
       const k2 = newKey('k2');
 
       await expect(run(['reencrypt', '--batch-size', '2'], undefined, keys(k1))).resolves.toEqual({
         code: 0,
-        stdout: '2/3 rows (sealed 2, already current 0, failed 0)\n3/3 rows (sealed 3, already current 0, failed 0)\nreencrypt done: sealed 3, already current 0, failed 0\n',
+        stdout:
+          '2/3 rows (sealed 2, already current 0, failed 0)\n3/3 rows (sealed 3, already current 0, failed 0)\nreencrypt done: sealed 3, already current 0, failed 0\n',
         stderr: '',
       });
-      await expect(run(['reencrypt'], undefined, keys(k1))).resolves.toMatchObject({ code: 0, stdout: expect.stringMatching(/\nreencrypt done: sealed 0, already current 3, failed 0\n$/) });
-      await expect(run(['reencrypt'], undefined, keys(`${k2},${k1}`))).resolves.toMatchObject({ code: 0, stdout: expect.stringMatching(/\nreencrypt done: sealed 3, already current 0, failed 0\n$/) });
+      await expect(run(['reencrypt'], undefined, keys(k1))).resolves.toMatchObject({
+        code: 0,
+        stdout: expect.stringMatching(/\nreencrypt done: sealed 0, already current 3, failed 0\n$/),
+      });
+      await expect(run(['reencrypt'], undefined, keys(`${k2},${k1}`))).resolves.toMatchObject({
+        code: 0,
+        stdout: expect.stringMatching(/\nreencrypt done: sealed 3, already current 0, failed 0\n$/),
+      });
 
       const read = await run(['get', 'jira', 'b', '--json', '--reveal'], undefined, keys(k2));
       expect(JSON.parse(read.stdout)).toMatchObject({ refreshToken: `${REFRESH}-b`, accessToken: ACCESS });
@@ -300,20 +520,39 @@ describe('the agent-core CLI (built, as a process)', () => {
       const k1 = newKey('k1');
       const k2 = newKey('k2');
       const badKeyMaterial = Buffer.from('sixteen byte key').toString('base64');
-      await expect(run(['put', 'jira', 't', '--refresh-token', REFRESH, '--access-token', ACCESS], undefined, keys(k1))).resolves.toMatchObject({ code: 0 });
+      await expect(
+        run(['put', 'jira', 't', '--refresh-token', REFRESH, '--access-token', ACCESS], undefined, keys(k1)),
+      ).resolves.toMatchObject({ code: 0 });
 
       const noKeys = await run(['reencrypt']);
       const malformed = await run(['list'], undefined, keys(`k1:${badKeyMaterial}`));
       const unknownKey = await run(['get', 'jira', 't', '--reveal'], undefined, keys(k2));
       const leftAsItWas = await run(['reencrypt'], undefined, keys(k2));
 
-      expect(noKeys).toEqual({ code: 3, stdout: '', stderr: expect.stringMatching(oneLine('reencryptAll needs OAUTH_STATE_ENCRYPTION_KEYS')) });
-      expect(malformed).toEqual({ code: 3, stdout: '', stderr: expect.stringMatching(oneLine('OAUTH_STATE_ENCRYPTION_KEYS key "k1" is 16 bytes')) });
-      expect(unknownKey).toEqual({ code: 3, stdout: '', stderr: expect.stringMatching(oneLine(/Cannot decrypt the stored \w+ of \("jira", "t"\): it is sealed with key id "k1"/)) });
+      expect(noKeys).toEqual({
+        code: 3,
+        stdout: '',
+        stderr: expect.stringMatching(oneLine('reencryptAll needs OAUTH_STATE_ENCRYPTION_KEYS')),
+      });
+      expect(malformed).toEqual({
+        code: 3,
+        stdout: '',
+        stderr: expect.stringMatching(oneLine('OAUTH_STATE_ENCRYPTION_KEYS key "k1" is 16 bytes')),
+      });
+      expect(unknownKey).toEqual({
+        code: 3,
+        stdout: '',
+        stderr: expect.stringMatching(
+          oneLine(/Cannot decrypt the stored \w+ of \("jira", "t"\): it is sealed with key id "k1"/),
+        ),
+      });
       expect(leftAsItWas).toEqual({
         code: 3,
-        stdout: expect.stringMatching(/^1\/1 rows \(sealed 0, already current 0, failed 1\)\nfailed: [^\n]*\(jira, t\)[^\n]*\nreencrypt done: sealed 0, already current 0, failed 1\n$/),
-        stderr: 'agent-core: 1 row(s) could not be re-encrypted and were left as they were (a key problem, listed above)\n',
+        stdout: expect.stringMatching(
+          /^1\/1 rows \(sealed 0, already current 0, failed 1\)\nfailed: [^\n]*\(jira, t\)[^\n]*\nreencrypt done: sealed 0, already current 0, failed 1\n$/,
+        ),
+        stderr:
+          'agent-core: 1 row(s) could not be re-encrypted and were left as they were (a key problem, listed above)\n',
       });
       for (const output of [noKeys, malformed, unknownKey, leftAsItWas]) {
         expect(output.stdout + output.stderr).not.toContain('SECRET');
@@ -325,20 +564,28 @@ describe('the agent-core CLI (built, as a process)', () => {
   });
 
   it('is the package bin: a built file with a shebang that runs on its own', async () => {
-    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      bin: Record<string, string>;
+      scripts: Record<string, string>;
+    };
     expect(pkg.bin).toEqual({ 'agent-core': 'dist/cli/main.js' });
     expect(pkg.scripts.cli).toBe('node dist/cli/main.js');
 
     const main = join(build, 'cli', 'main.js');
     expect(readFileSync(main, 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node');
     chmodSync(main, 0o755);
-    await expect(cli(db, ['put', 'jira', 't', '--refresh-token', REFRESH], { command: [main] })).resolves.toMatchObject({ code: 0, stderr: '' });
+    await expect(cli(db, ['put', 'jira', 't', '--refresh-token', REFRESH], { command: [main] })).resolves.toMatchObject(
+      { code: 0, stderr: '' },
+    );
   });
 });
 
 describe('reencrypt on a terminal (runCli in this process, its stdout a TTY)', () => {
   let dir: string;
-  const saved = { DATABASE_PATH: process.env.DATABASE_PATH, OAUTH_STATE_ENCRYPTION_KEYS: process.env.OAUTH_STATE_ENCRYPTION_KEYS };
+  const saved = {
+    DATABASE_PATH: process.env.DATABASE_PATH,
+    OAUTH_STATE_ENCRYPTION_KEYS: process.env.OAUTH_STATE_ENCRYPTION_KEYS,
+  };
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'agent-core-cli-tty-'));
@@ -370,7 +617,9 @@ describe('reencrypt on a terminal (runCli in this process, its stdout a TTY)', (
 
   it('redraws one progress bar in place, then ends the line and prints the summary', async () => {
     for (const tenant of ['a', 'b', 'c']) {
-      await expect(onTerminal(['put', 'jira', tenant, '--refresh-token', `${REFRESH}-${tenant}`])).resolves.toMatchObject({ code: 0 });
+      await expect(
+        onTerminal(['put', 'jira', tenant, '--refresh-token', `${REFRESH}-${tenant}`]),
+      ).resolves.toMatchObject({ code: 0 });
     }
     process.env.OAUTH_STATE_ENCRYPTION_KEYS = `k1:${randomBytes(32).toString('base64')}`;
 

@@ -29,7 +29,14 @@ describe('several processes on one SQLite file', () => {
   it(`${PROCESSES} writers x ${ITERATIONS} upserts on overlapping keys: no call fails, one row per key, a last write wins`, async () => {
     const startAt = Date.now() + BOOT_MS;
     const results = await Promise.all(
-      Array.from({ length: PROCESSES }, (_, worker) => runWorkerForResult<WriteResult>(databasePath, 'write', { worker, tenants: TENANTS, iterations: ITERATIONS, startAt })),
+      Array.from({ length: PROCESSES }, (_, worker) =>
+        runWorkerForResult<WriteResult>(databasePath, 'write', {
+          worker,
+          tenants: TENANTS,
+          iterations: ITERATIONS,
+          startAt,
+        }),
+      ),
     );
 
     for (const tenantId of TENANTS) {
@@ -50,7 +57,13 @@ describe('several processes on one SQLite file', () => {
     const outcomes = (
       await Promise.all(
         Array.from({ length: PROCESSES }, (_, worker) =>
-          runWorkerForResult<RaceOutcome[]>(databasePath, 'race', { worker, tenantId: 'racy', expected: seeded?.refreshToken, concurrency: RACERS_PER_PROCESS, startAt }),
+          runWorkerForResult<RaceOutcome[]>(databasePath, 'race', {
+            worker,
+            tenantId: 'racy',
+            expected: seeded?.refreshToken,
+            concurrency: RACERS_PER_PROCESS,
+            startAt,
+          }),
         ),
       )
     ).flat();

@@ -4,7 +4,13 @@ import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateRepo } from '../sr
 import { SharedDatabase, openFileDatabase, openFreshServerDatabase } from './support/file-database';
 import { SERVERS_UNDER_TEST, describeOnServer } from './support/server-databases';
 import { PLATFORM, resultOf, runWorkerForResult, startWorker } from './support/store-processes';
-import type { RefreshRecord, RotateLoopArgs, RotateLoopResult, RotateOnceArgs, RotateOnceResult } from './support/store-worker';
+import type {
+  RefreshRecord,
+  RotateLoopArgs,
+  RotateLoopResult,
+  RotateOnceArgs,
+  RotateOnceResult,
+} from './support/store-worker';
 
 const PROCESSES = 4;
 const CALLERS_PER_PROCESS = 4;
@@ -31,7 +37,12 @@ function summarize(results: RotateLoopResult[]): RunSummary {
     callersPerProcess: CALLERS_PER_PROCESS,
     calls: calls.length,
     refreshes: results.reduce((n, r) => n + r.refreshes.length, 0),
-    waitedMs: { mean: Math.round(waits.reduce((a, b) => a + b, 0) / Math.max(1, waits.length)), p50: at(0.5), p95: at(0.95), max: at(1) },
+    waitedMs: {
+      mean: Math.round(waits.reduce((a, b) => a + b, 0) / Math.max(1, waits.length)),
+      p50: at(0.5),
+      p95: at(0.95),
+      max: at(1),
+    },
   };
 }
 
@@ -69,24 +80,43 @@ const rotateAcrossProcesses = (engine: string, open: () => Promise<SharedDatabas
   });
 
   const read = () => states.get(PLATFORM, TENANT);
-  const leases = () => database.moduleRef.get<DataSource>(getDataSourceToken()).getRepository(AtlassianOauthRefreshLeaseEntity).find();
-  const loop = (args: Omit<RotateLoopArgs, 'worker' | 'tenantId' | 'callers' | 'startAt'>): Promise<RotateLoopResult[]> => {
+  const leases = () =>
+    database.moduleRef.get<DataSource>(getDataSourceToken()).getRepository(AtlassianOauthRefreshLeaseEntity).find();
+  const loop = (
+    args: Omit<RotateLoopArgs, 'worker' | 'tenantId' | 'callers' | 'startAt'>,
+  ): Promise<RotateLoopResult[]> => {
     const startAt = Date.now() + BOOT_MS;
     return Promise.all(
       Array.from({ length: PROCESSES }, (_, worker) =>
-        runWorkerForResult<RotateLoopResult>(databaseTarget, 'rotate-loop', { ...args, worker, tenantId: TENANT, callers: CALLERS_PER_PROCESS, startAt }),
+        runWorkerForResult<RotateLoopResult>(databaseTarget, 'rotate-loop', {
+          ...args,
+          worker,
+          tenantId: TENANT,
+          callers: CALLERS_PER_PROCESS,
+          startAt,
+        }),
       ),
     );
   };
-  const once = (args: Omit<RotateOnceArgs, 'tenantId'>) => startWorker(databaseTarget, 'rotate-once', { ...args, tenantId: TENANT });
+  const once = (args: Omit<RotateOnceArgs, 'tenantId'>) =>
+    startWorker(databaseTarget, 'rotate-once', { ...args, tenantId: TENANT });
   /** A holder and a caller that starts once the holder has the lease, both booted before either starts. */
-  const holderAndWaiter = (holder: Omit<RotateOnceArgs, 'tenantId' | 'startAt'>, waiter: Omit<RotateOnceArgs, 'tenantId' | 'startAt' | 'afterLease'>) => {
+  const holderAndWaiter = (
+    holder: Omit<RotateOnceArgs, 'tenantId' | 'startAt'>,
+    waiter: Omit<RotateOnceArgs, 'tenantId' | 'startAt' | 'afterLease'>,
+  ) => {
     const startAt = Date.now() + BOOT_MS;
     return [once({ ...holder, startAt }), once({ ...waiter, startAt, afterLease: true })] as const;
   };
 
   it(`${PROCESSES} processes x ${CALLERS_PER_PROCESS} callers rotating a short-lived token: never two refreshes at once, every call gets the newest token`, async () => {
-    const results = await loop({ iterations: 40, refreshMs: 20, validityMs: 100, maxPauseMs: 40, options: { minValidityMs: 0, leaseMs: 10_000, waitMs: 30_000 } });
+    const results = await loop({
+      iterations: 40,
+      refreshMs: 20,
+      validityMs: 100,
+      maxPauseMs: 40,
+      options: { minValidityMs: 0, leaseMs: 10_000, waitMs: 30_000 },
+    });
 
     const refreshes = inOrderWithoutOverlap(results);
     expectUnbrokenChain(refreshes, SEED);
@@ -99,7 +129,11 @@ const rotateAcrossProcesses = (engine: string, open: () => Promise<SharedDatabas
       const index = chain.indexOf(call.refreshToken);
       const issuedBy = refreshes[index - 1];
       const replacedBy = refreshes[index];
-      return index < 0 || (issuedBy !== undefined && issuedBy.end > call.end) || (replacedBy !== undefined && replacedBy.start < call.start);
+      return (
+        index < 0 ||
+        (issuedBy !== undefined && issuedBy.end > call.end) ||
+        (replacedBy !== undefined && replacedBy.start < call.start)
+      );
     });
     expect(stale).toEqual([]);
     expect(refreshes.length).toBeGreaterThan(1);
@@ -111,7 +145,13 @@ const rotateAcrossProcesses = (engine: string, open: () => Promise<SharedDatabas
   });
 
   it(`forced refreshes of ${PROCESSES} processes x ${CALLERS_PER_PROCESS} callers form one unbroken chain of refresh tokens`, async () => {
-    const results = await loop({ iterations: 3, refreshMs: 5, validityMs: 3_600_000, maxPauseMs: 10, options: { minValidityMs: Number.MAX_SAFE_INTEGER, leaseMs: 10_000, waitMs: 30_000 } });
+    const results = await loop({
+      iterations: 3,
+      refreshMs: 5,
+      validityMs: 3_600_000,
+      maxPauseMs: 10,
+      options: { minValidityMs: Number.MAX_SAFE_INTEGER, leaseMs: 10_000, waitMs: 30_000 },
+    });
 
     const refreshes = inOrderWithoutOverlap(results);
     expectUnbrokenChain(refreshes, SEED);
@@ -140,7 +180,9 @@ const rotateAcrossProcesses = (engine: string, open: () => Promise<SharedDatabas
     if ('refresh' in taken) {
       expect(taken.start).toBeLessThan(leaseExpiresAt);
       expect(taken.refresh?.start).toBeGreaterThanOrEqual(leaseExpiresAt);
-      console.log(`rotate on ${engine}, SIGKILLed holder: the successor waited ${(taken.refresh?.start ?? 0) - taken.start} ms for a lease of ${leaseMs} ms to lapse`);
+      console.log(
+        `rotate on ${engine}, SIGKILLed holder: the successor waited ${(taken.refresh?.start ?? 0) - taken.start} ms for a lease of ${leaseMs} ms to lapse`,
+      );
     }
     await expect(read()).resolves.toMatchObject({ refreshToken: 'after-takeover' });
     await expect(leases()).resolves.toEqual([]);
@@ -149,7 +191,10 @@ const rotateAcrossProcesses = (engine: string, open: () => Promise<SharedDatabas
   it('a throwing refresh releases the lease at once and leaves the state unchanged', async () => {
     const before = await read();
 
-    const failed = await resultOf<RotateOnceResult>(once({ newRefreshToken: 'never-stored', holdMs: 0, fail: true, options: {} }).exit, 'rotate-once');
+    const failed = await resultOf<RotateOnceResult>(
+      once({ newRefreshToken: 'never-stored', holdMs: 0, fail: true, options: {} }).exit,
+      'rotate-once',
+    );
 
     expect(failed).toEqual({
       error: {
@@ -162,28 +207,45 @@ const rotateAcrossProcesses = (engine: string, open: () => Promise<SharedDatabas
     await expect(read()).resolves.toEqual(before);
     await expect(leases()).resolves.toEqual([]);
     // Released rather than lapsed (the default lease is 30 s): the next caller need not wait at all.
-    const next = await resultOf<RotateOnceResult>(once({ newRefreshToken: 'next', holdMs: 0, options: { waitMs: 0 } }).exit, 'rotate-once');
+    const next = await resultOf<RotateOnceResult>(
+      once({ newRefreshToken: 'next', holdMs: 0, options: { waitMs: 0 } }).exit,
+      'rotate-once',
+    );
     expect(next).toMatchObject({ refreshToken: 'next', refresh: { received: SEED } });
   });
 
   it('a caller waiting longer than waitMs for another process rejects with a timeout and writes nothing', async () => {
-    const [holder, waiter] = holderAndWaiter({ newRefreshToken: 'never-stored', holdMs: null, options: { leaseMs: 20_000 } }, { newRefreshToken: 'never-stored', holdMs: 0, options: { waitMs: 500 } });
+    const [holder, waiter] = holderAndWaiter(
+      { newRefreshToken: 'never-stored', holdMs: null, options: { leaseMs: 20_000 } },
+      { newRefreshToken: 'never-stored', holdMs: 0, options: { waitMs: 500 } },
+    );
 
     const timedOut = await resultOf<RotateOnceResult>(waiter.exit, 'rotate-once');
     holder.kill('SIGKILL');
     await holder.exit;
 
     expect(timedOut).toEqual({
-      error: { name: 'AtlassianOauthRotateTimeoutError', message: expect.stringContaining('500 ms'), causeMessage: null, refreshCalled: false },
+      error: {
+        name: 'AtlassianOauthRotateTimeoutError',
+        message: expect.stringContaining('500 ms'),
+        causeMessage: null,
+        refreshCalled: false,
+      },
     });
     await expect(read()).resolves.toMatchObject({ refreshToken: SEED });
   });
 };
 
-describe('rotate: single-flight refresh across processes on one SQLite file', rotateAcrossProcesses('SQLite', () => openFileDatabase('agent-core-rotate-')));
+describe(
+  'rotate: single-flight refresh across processes on one SQLite file',
+  rotateAcrossProcesses('SQLite', () => openFileDatabase('agent-core-rotate-')),
+);
 
 for (const server of SERVERS_UNDER_TEST) {
   describeOnServer(server, 'rotate: single-flight refresh across processes', (adminUrl) => {
-    describe('sharing one server database', rotateAcrossProcesses(server.label, () => openFreshServerDatabase(adminUrl)));
+    describe(
+      'sharing one server database',
+      rotateAcrossProcesses(server.label, () => openFreshServerDatabase(adminUrl)),
+    );
   });
 }

@@ -23,7 +23,10 @@ async function closedPort(): Promise<number> {
 function runService(env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, NO_COLOR: '1' };
   delete childEnv.NODE_ENV;
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/main.ts'], { cwd: ROOT, env: childEnv });
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/main.ts'], {
+    cwd: ROOT,
+    env: childEnv,
+  });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -41,14 +44,18 @@ describe.each([
 
     expect(error).toBeInstanceOf(DatabaseConnectionError);
     expect(error).toMatchObject({ name: 'DatabaseConnectionError', address: `127.0.0.1:${port}` });
-    expect(error.message).toContain(`Cannot connect to ${engine} at 127.0.0.1:${port} (database "agent_core", user "agent")`);
+    expect(error.message).toContain(
+      `Cannot connect to ${engine} at 127.0.0.1:${port} (database "agent_core", user "agent")`,
+    );
     expect(error.message).toContain('ECONNREFUSED');
     expect(`${error.message}\n${error.stack ?? ''}`).not.toContain(PASSWORD);
   });
 
   it('makes the service process exit 1 with that message, and no password anywhere in its output', async () => {
     const port = await closedPort();
-    const { code, output } = await runService({ DATABASE_URL: `${scheme}://agent:${PASSWORD}@127.0.0.1:${port}/agent_core` });
+    const { code, output } = await runService({
+      DATABASE_URL: `${scheme}://agent:${PASSWORD}@127.0.0.1:${port}/agent_core`,
+    });
 
     expect(code).toBe(1);
     expect(output).toContain(`Boot failed: Cannot connect to ${engine} at 127.0.0.1:${port}`);

@@ -8,7 +8,11 @@ import { Test, TestingModule } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../src/app.module';
-import { AtlassianOauthStateConflictError, AtlassianOauthStateRepo, TokenEncryptionConfigError } from '../src/atlassian';
+import {
+  AtlassianOauthStateConflictError,
+  AtlassianOauthStateRepo,
+  TokenEncryptionConfigError,
+} from '../src/atlassian';
 import { PLAINTEXT_WARNING } from '../src/database/token-cipher.module';
 import { newTokenKey, setEnv } from './support/env';
 import { PLATFORM, startWorker } from './support/store-processes';
@@ -65,7 +69,11 @@ describe('token encryption in the whole application', () => {
   describe('boot', () => {
     it.each([
       ['a key that is not 32 bytes', `k1:${KEY_1},k2:${SHORT_KEY}`, /key "k2" is 18 bytes/],
-      ['a key that is not base64', `k1:${KEY_1.replace(/[+/]/g, '').slice(0, 30)}#${KEY_1.slice(31)}`, /key "k1" is not valid base64/],
+      [
+        'a key that is not base64',
+        `k1:${KEY_1.replace(/[+/]/g, '').slice(0, 30)}#${KEY_1.slice(31)}`,
+        /key "k1" is not valid base64/,
+      ],
       ['a duplicate key id', `k1:${KEY_1},k1:${KEY_2}`, /key "k1" is listed twice/],
       ['an empty key id', `:${KEY_1}`, /entry #1 has an empty key id/],
     ])('fails for %s, naming the key id and no key material', async (_case, keys, message) => {
@@ -106,7 +114,9 @@ describe('token encryption in the whole application', () => {
 
       expect(logger.lines.filter((line) => line.includes('plaintext'))).toEqual([`warn ${PLAINTEXT_WARNING}`]);
       await app.get(AtlassianOauthStateRepo).upsert('jira', 'tenant-a', { refreshToken: 'refresh-plain' });
-      const raw = await app.get<DataSource>(getDataSourceToken()).query<{ refreshToken: string }[]>('SELECT refreshToken FROM atlassian_oauth_state');
+      const raw = await app
+        .get<DataSource>(getDataSourceToken())
+        .query<{ refreshToken: string }[]>('SELECT refreshToken FROM atlassian_oauth_state');
       expect(raw).toEqual([{ refreshToken: 'refresh-plain' }]);
     });
 
@@ -121,7 +131,10 @@ describe('token encryption in the whole application', () => {
 
     it('makes the service process exit 1 in production without keys, saying why', async () => {
       const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'production', NO_COLOR: '1' };
-      const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/main.ts'], { cwd: ROOT, env });
+      const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/main.ts'], {
+        cwd: ROOT,
+        env,
+      });
       let output = '';
       child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
       child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -166,14 +179,23 @@ describe('token encryption in the whole application', () => {
 
       await repo.upsert(PLATFORM, 'tenant-a', tokens);
       await repo.get(PLATFORM, 'tenant-a');
-      await expect(repo.upsert(PLATFORM, 'tenant-a', { refreshToken: 'refresh-LOGGED-OTHER' }, { expectedRefreshToken: null })).rejects.toBeInstanceOf(
-        AtlassianOauthStateConflictError,
+      await expect(
+        repo.upsert(PLATFORM, 'tenant-a', { refreshToken: 'refresh-LOGGED-OTHER' }, { expectedRefreshToken: null }),
+      ).rejects.toBeInstanceOf(AtlassianOauthStateConflictError);
+      await repo.upsert(
+        PLATFORM,
+        'tenant-a',
+        { ...tokens, refreshToken: 'refresh-LOGGED-ROTATED' },
+        { expectedRefreshToken: tokens.refreshToken },
       );
-      await repo.upsert(PLATFORM, 'tenant-a', { ...tokens, refreshToken: 'refresh-LOGGED-ROTATED' }, { expectedRefreshToken: tokens.refreshToken });
       if (keys !== undefined) {
         await repo.reencryptAll();
       }
-      const raw = await app.get<DataSource>(getDataSourceToken()).query<{ accessToken: string; refreshToken: string }[]>('SELECT accessToken, refreshToken FROM atlassian_oauth_state');
+      const raw = await app
+        .get<DataSource>(getDataSourceToken())
+        .query<{ accessToken: string; refreshToken: string }[]>(
+          'SELECT accessToken, refreshToken FROM atlassian_oauth_state',
+        );
       jest.restoreAllMocks();
 
       // TypeORM highlights SQL in colour when supports-color says so (e.g. under CI=true): compare the text.
@@ -202,13 +224,16 @@ describe('token encryption in the whole application', () => {
       const dataSource = app.get<DataSource>(getDataSourceToken());
       await dataSource.transaction(async (manager) => {
         for (let i = 0; i < ROWS; i++) {
-          await manager.query(`INSERT INTO atlassian_oauth_state (id, platform, tenant_id, accessToken, refreshToken, updatedAt) VALUES (?, ?, ?, ?, ?, datetime('now'))`, [
-            `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
-            PLATFORM,
-            `tenant-${i}`,
-            `access-${i}`,
-            `refresh-${i}`,
-          ]);
+          await manager.query(
+            `INSERT INTO atlassian_oauth_state (id, platform, tenant_id, accessToken, refreshToken, updatedAt) VALUES (?, ?, ?, ?, ?, datetime('now'))`,
+            [
+              `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+              PLATFORM,
+              `tenant-${i}`,
+              `access-${i}`,
+              `refresh-${i}`,
+            ],
+          );
         }
       });
       await app.close();
@@ -223,7 +248,10 @@ describe('token encryption in the whole application', () => {
       await expect(worker.exit).resolves.toMatchObject({ signal: 'SIGKILL' });
       const repo = (await compile()).get(AtlassianOauthStateRepo);
       for (const i of [0, 9, 10, 299, ROWS - 1]) {
-        await expect(repo.get(PLATFORM, `tenant-${i}`)).resolves.toMatchObject({ accessToken: `access-${i}`, refreshToken: `refresh-${i}` });
+        await expect(repo.get(PLATFORM, `tenant-${i}`)).resolves.toMatchObject({
+          accessToken: `access-${i}`,
+          refreshToken: `refresh-${i}`,
+        });
       }
       const rerun = await repo.reencryptAll({ batchSize: 100 });
       expect(rerun.failed).toBe(0);
@@ -231,9 +259,16 @@ describe('token encryption in the whole application', () => {
       // The killed run had finished at least its first batch; and it did not get far.
       expect(rerun.alreadyCurrent).toBeGreaterThanOrEqual(10);
       expect(rerun.sealed).toBeGreaterThan(0);
-      await expect(repo.reencryptAll({ batchSize: 100 })).resolves.toEqual({ sealed: 0, alreadyCurrent: ROWS, failed: 0 });
+      await expect(repo.reencryptAll({ batchSize: 100 })).resolves.toEqual({
+        sealed: 0,
+        alreadyCurrent: ROWS,
+        failed: 0,
+      });
       for (const i of [0, 9, 10, 299, ROWS - 1]) {
-        await expect(repo.get(PLATFORM, `tenant-${i}`)).resolves.toMatchObject({ accessToken: `access-${i}`, refreshToken: `refresh-${i}` });
+        await expect(repo.get(PLATFORM, `tenant-${i}`)).resolves.toMatchObject({
+          accessToken: `access-${i}`,
+          refreshToken: `refresh-${i}`,
+        });
       }
     });
   });

@@ -64,12 +64,16 @@ export interface BenchApp {
  */
 export async function bootBenchApp(database: string): Promise<BenchApp> {
   const recorder = new SqlRecorder();
-  const config = loadDatabaseConfig(database.includes('://') ? { DATABASE_URL: database } : { DATABASE_PATH: database });
+  const config = loadDatabaseConfig(
+    database.includes('://') ? { DATABASE_URL: database } : { DATABASE_PATH: database },
+  );
   const context = await NestFactory.createApplicationContext(BenchAppModule.on(config, recorder), { logger: false });
   return {
     context,
     repo: context.get(AtlassianOauthStateRepo),
-    typeormRepository: context.get<Repository<AtlassianOauthStateEntity>>(getRepositoryToken(AtlassianOauthStateEntity)),
+    typeormRepository: context.get<Repository<AtlassianOauthStateEntity>>(
+      getRepositoryToken(AtlassianOauthStateEntity),
+    ),
     dataSource: context.get<DataSource>(getDataSourceToken()),
     cipher: context.get(TokenCipher),
     recorder,

@@ -15,7 +15,11 @@ const VARIANTS = ['raw', 'repo.upsert'] as const;
 export async function runContention(job: ContentionJob): Promise<ContentionResult> {
   const script = join(__dirname, '..', 'contention-worker.ts');
   const writers = Array.from({ length: job.writers }, () => forkBench(script, [job.database], null));
-  const ask = <T extends ContentionReply['type']>(index: number, request: ContentionRequest, type: T): Promise<Extract<ContentionReply, { type: T }>> => {
+  const ask = <T extends ContentionReply['type']>(
+    index: number,
+    request: ContentionRequest,
+    type: T,
+  ): Promise<Extract<ContentionReply, { type: T }>> => {
     const child = writers[index];
     if (child === undefined) {
       throw new Error(`no writer ${index}`);
@@ -30,17 +34,27 @@ export async function runContention(job: ContentionJob): Promise<ContentionResul
     });
   };
   try {
-    const ready = await Promise.all(writers.map((child) => nextMessage<ContentionReply>(child, (m) => m.type === 'ready' || m.type === 'failed')));
+    const ready = await Promise.all(
+      writers.map((child) => nextMessage<ContentionReply>(child, (m) => m.type === 'ready' || m.type === 'failed')),
+    );
     const first = ready[0];
     if (first?.type !== 'ready') {
       throw new Error(`a contention writer failed to boot: ${first?.type === 'failed' ? first.error : 'no answer'}`);
     }
     await ask(0, { type: 'seed', rows: job.rows }, 'seeded');
-    const samples = new Map<string, { latencies: number[]; wallNs: number; ops: number; errors: number }>(VARIANTS.map((v) => [v, { latencies: [], wallNs: 0, ops: 0, errors: 0 }]));
+    const samples = new Map<string, { latencies: number[]; wallNs: number; ops: number; errors: number }>(
+      VARIANTS.map((v) => [v, { latencies: [], wallNs: 0, ops: 0, errors: 0 }]),
+    );
     for (let phase = 0; phase < job.phases; phase++) {
       const variant = VARIANTS[phase % VARIANTS.length] as (typeof VARIANTS)[number];
       const done = await Promise.all(
-        writers.map((_, index) => ask(index, { type: 'run', variant, ops: job.opsPerPhase, rows: job.rows, seed: phase * 64 + index + 1 }, 'done')),
+        writers.map((_, index) =>
+          ask(
+            index,
+            { type: 'run', variant, ops: job.opsPerPhase, rows: job.rows, seed: phase * 64 + index + 1 },
+            'done',
+          ),
+        ),
       );
       const sample = samples.get(variant);
       if (sample === undefined) {

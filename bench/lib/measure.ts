@@ -47,7 +47,10 @@ export function nextSeq(): number {
  * process, a GC, a checkpoint) then lands on all variants alike rather than on whichever ran
  * last, so ratios measured in one call are comparable.
  */
-export async function measureInterleaved<Input>(variants: readonly Variant<Input>[], options: MeasureOptions<Input>): Promise<VariantStats[]> {
+export async function measureInterleaved<Input>(
+  variants: readonly Variant<Input>[],
+  options: MeasureOptions<Input>,
+): Promise<VariantStats[]> {
   const total = options.rounds * options.block;
   const latencies = variants.map(() => new Float64Array(total));
   const roundNs = variants.map(() => new Float64Array(options.rounds));
@@ -70,15 +73,24 @@ export async function measureInterleaved<Input>(variants: readonly Variant<Input
       }
     }
   }
-  return variants.map((variant, index) => summarize(variant.name, latencies[index] as Float64Array, roundNs[index] as Float64Array, options.block));
+  return variants.map((variant, index) =>
+    summarize(variant.name, latencies[index] as Float64Array, roundNs[index] as Float64Array, options.block),
+  );
 }
 
 /** Ops/s and mean from the wall time of the blocks; percentiles from the per-operation times. */
-export function summarize(variant: string, latenciesNs: Float64Array, roundNs: Float64Array, block: number): VariantStats {
+export function summarize(
+  variant: string,
+  latenciesNs: Float64Array,
+  roundNs: Float64Array,
+  block: number,
+): VariantStats {
   const sorted = Float64Array.from(latenciesNs).sort();
   const ops = sorted.length;
   const wallNs = roundNs.reduce((sum, ns) => sum + ns, 0);
-  const roundP99s = Float64Array.from(roundNs, (_, r) => percentile(Float64Array.from(latenciesNs.subarray(r * block, (r + 1) * block)).sort(), 0.99)).sort();
+  const roundP99s = Float64Array.from(roundNs, (_, r) =>
+    percentile(Float64Array.from(latenciesNs.subarray(r * block, (r + 1) * block)).sort(), 0.99),
+  ).sort();
   return {
     variant,
     ops,

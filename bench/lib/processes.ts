@@ -16,7 +16,11 @@ export function forkBench(script: string, args: string[], keyRing: string | null
   if (keyRing !== null) {
     env[KEY_RING_VARIABLE] = keyRing;
   }
-  return fork(script, args, { env, execArgv: ['-r', 'ts-node/register/transpile-only'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return fork(script, args, {
+    env,
+    execArgv: ['-r', 'ts-node/register/transpile-only'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
 }
 
 /** The next IPC message of `child` that `accept` takes; rejects if the child exits first. */

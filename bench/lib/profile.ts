@@ -41,19 +41,34 @@ const FULL_SIZES = [1_000, 100_000, 1_000_000];
 /** Reads are cheap: many of them. */
 const GET_EFFORT: Effort = { rounds: 16, block: 400, warmupRounds: 2 };
 
-const MEMORY = { engine: 'sqlite-memory' as const, sizes: FULL_SIZES, get: GET_EFFORT, upsert: { rounds: 16, block: 150, warmupRounds: 2 } };
+const MEMORY = {
+  engine: 'sqlite-memory' as const,
+  sizes: FULL_SIZES,
+  get: GET_EFFORT,
+  upsert: { rounds: 16, block: 150, warmupRounds: 2 },
+};
 
 /** Every upsert on the file is fsynced (synchronous=FULL): fewer of them, as many rounds. */
-const WAL = { engine: 'sqlite-wal' as const, sizes: FULL_SIZES, get: GET_EFFORT, upsert: { rounds: 10, block: 40, warmupRounds: 1 } };
+const WAL = {
+  engine: 'sqlite-wal' as const,
+  sizes: FULL_SIZES,
+  get: GET_EFFORT,
+  upsert: { rounds: 10, block: 40, warmupRounds: 1 },
+};
 
 /**
  * A server's table is loaded through the network, a multi-row INSERT at a time: smaller sizes.
  * Every write is a committed transaction on the server.
  */
-const SERVER = { sizes: [1_000, 10_000], get: { rounds: 10, block: 200, warmupRounds: 1 }, upsert: { rounds: 8, block: 25, warmupRounds: 1 } };
+const SERVER = {
+  sizes: [1_000, 10_000],
+  get: { rounds: 10, block: 200, warmupRounds: 1 },
+  upsert: { rounds: 8, block: 25, warmupRounds: 1 },
+};
 
 /** True for the engines that need a server (and a fresh database on it). */
-export const isServerEngine = (engine: EngineJob['engine']): engine is 'postgres' | 'mariadb' => engine === 'postgres' || engine === 'mariadb';
+export const isServerEngine = (engine: EngineJob['engine']): engine is 'postgres' | 'mariadb' =>
+  engine === 'postgres' || engine === 'mariadb';
 
 /**
  * Encryption costs per call, whatever the table's size, and sealing 2M tokens to seed 1M rows

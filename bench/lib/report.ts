@@ -5,10 +5,24 @@ import { ratio } from './targets';
 const int = (value: number): string => Math.round(value).toLocaleString('en-US');
 const fixed = (value: number): string => value.toFixed(1);
 const table = (header: string[], rows: string[][]): string =>
-  [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
+  [
+    `| ${header.join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+  ].join('\n');
 
 function operationRows(rows: number, op: string, list: readonly VariantStats[]): string[][] {
-  return list.map((s) => [int(rows), op, s.variant, int(s.opsPerSec), fixed(s.meanUs), fixed(s.p50Us), fixed(s.p99Us), fixed(s.p99MedianRoundUs), `${ratio(list, s.variant, 'raw').toFixed(2)}x`]);
+  return list.map((s) => [
+    int(rows),
+    op,
+    s.variant,
+    int(s.opsPerSec),
+    fixed(s.meanUs),
+    fixed(s.p50Us),
+    fixed(s.p99Us),
+    fixed(s.p99MedianRoundUs),
+    `${ratio(list, s.variant, 'raw').toFixed(2)}x`,
+  ]);
 }
 
 function engineSection(engine: EngineResult): string {
@@ -23,7 +37,10 @@ function engineSection(engine: EngineResult): string {
   return [
     `### ${engine.name} (${pragmas}; stored tokens ${engine.storedSealed ? 'sealed' : 'plaintext'})`,
     '',
-    table(['rows', 'op', 'variant', 'ops/s', 'mean µs', 'p50 µs', 'p99 µs', 'p99 µs (median round)', 'time vs raw'], rows),
+    table(
+      ['rows', 'op', 'variant', 'ops/s', 'mean µs', 'p50 µs', 'p99 µs', 'p99 µs (median round)', 'time vs raw'],
+      rows,
+    ),
   ].join('\n');
 }
 
@@ -130,7 +147,16 @@ export function renderMarkdown(result: BenchResult): string {
     table(
       ['engine', 'rows', 'seconds', 'rows/s', 'RSS before MiB', 'peak RSS MiB', 'peak JS heap MiB', 'database MiB'],
       result.engines.flatMap((engine) =>
-        engine.sizes.map((size) => [engine.name, `${int(size.load.fromRows)} → ${int(size.load.toRows)}`, String(size.load.seconds), int(size.load.rowsPerSec), int(size.load.rssBeforeMiB), int(size.load.peakRssMiB), int(size.load.peakHeapUsedMiB), int(size.load.databaseMiB)]),
+        engine.sizes.map((size) => [
+          engine.name,
+          `${int(size.load.fromRows)} → ${int(size.load.toRows)}`,
+          String(size.load.seconds),
+          int(size.load.rowsPerSec),
+          int(size.load.rssBeforeMiB),
+          int(size.load.peakRssMiB),
+          int(size.load.peakHeapUsedMiB),
+          int(size.load.databaseMiB),
+        ]),
       ),
     ),
   );
@@ -138,13 +164,23 @@ export function renderMarkdown(result: BenchResult): string {
   const rawContention = contention.variants.find((v) => v.variant === 'raw');
   lines.push(
     '',
-    `### Contention: ${contention.writers} processes upserting random tenants of one WAL file (${int(contention.rows)} rows; ${Object.entries(contention.pragmas)
+    `### Contention: ${contention.writers} processes upserting random tenants of one WAL file (${int(contention.rows)} rows; ${Object.entries(
+      contention.pragmas,
+    )
       .map(([name, value]) => `${name}=${String(value)}`)
       .join(', ')})`,
     '',
     table(
       ['variant', 'upserts', 'ops/s (all writers)', 'p50 µs', 'p99 µs', 'errors', 'time vs raw'],
-      contention.variants.map((v) => [v.variant, int(v.ops), int(v.opsPerSec), fixed(v.p50Us), fixed(v.p99Us), String(v.errors), rawContention ? `${(rawContention.opsPerSec / v.opsPerSec).toFixed(2)}x` : '-']),
+      contention.variants.map((v) => [
+        v.variant,
+        int(v.ops),
+        int(v.opsPerSec),
+        fixed(v.p50Us),
+        fixed(v.p99Us),
+        String(v.errors),
+        rawContention ? `${(rawContention.opsPerSec / v.opsPerSec).toFixed(2)}x` : '-',
+      ]),
     ),
     '',
     `Rows afterwards: ${int(contention.rowsAfter)}.`,

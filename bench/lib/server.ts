@@ -4,7 +4,16 @@ import { Client } from 'pg';
 import { ENVELOPE_PREFIX, TokenCipher } from '../../src/database/token-cipher';
 import { BenchKey, keyOf, seedIdOf, tokensOf } from './keys';
 import { measureLoad } from './load';
-import { EngineTarget, Floor, locate, RawConflictError, RawState, rawStateOf, StoredRow, WrittenTokens } from './target';
+import {
+  EngineTarget,
+  Floor,
+  locate,
+  RawConflictError,
+  RawState,
+  rawStateOf,
+  StoredRow,
+  WrittenTokens,
+} from './target';
 
 /** The server engines the bench knows: PostgreSQL through `pg`, MariaDB/MySQL through `mysql2`. */
 export type ServerKind = 'postgres' | 'mariadb';
@@ -41,7 +50,8 @@ async function connectRaw(kind: ServerKind, url: string): Promise<RawConnection>
       return { name, text: sql };
     };
     return {
-      rows: async <T>(sql: string, params: unknown[]) => (await client.query({ ...named(sql), values: params })).rows as T[],
+      rows: async <T>(sql: string, params: unknown[]) =>
+        (await client.query({ ...named(sql), values: params })).rows as T[],
       run: async (sql, params) => (await client.query({ ...named(sql), values: params })).rowCount ?? 0,
       close: () => client.end(),
     };
@@ -49,9 +59,15 @@ async function connectRaw(kind: ServerKind, url: string): Promise<RawConnection>
   const mysqlUrl = new URL(url);
   mysqlUrl.protocol = 'mysql:';
   // As agent-core's own connection: times as UTC, utf8mb4; `execute` prepares once and caches.
-  const connection = await createConnection({ uri: mysqlUrl.toString(), timezone: 'Z', charset: 'utf8mb4', dateStrings: false });
+  const connection = await createConnection({
+    uri: mysqlUrl.toString(),
+    timezone: 'Z',
+    charset: 'utf8mb4',
+    dateStrings: false,
+  });
   return {
-    rows: async <T>(sql: string, params: unknown[]) => (await connection.execute<RowDataPacket[]>(sql, params as ExecuteValues[]))[0] as unknown as T[],
+    rows: async <T>(sql: string, params: unknown[]) =>
+      (await connection.execute<RowDataPacket[]>(sql, params as ExecuteValues[]))[0] as unknown as T[],
     run: async (sql, params) => {
       const [result] = await connection.execute(sql, params as ExecuteValues[]);
       return (result as { affectedRows: number }).affectedRows;
@@ -59,7 +75,6 @@ async function connectRaw(kind: ServerKind, url: string): Promise<RawConnection>
     close: () => connection.end(),
   };
 }
-
 
 const COLUMNS = '"id", "platform", "tenant_id", "accessToken", "refreshToken", "expires_at", "updatedAt"';
 const GET_SQL = `SELECT ${COLUMNS} FROM "atlassian_oauth_state" WHERE "platform" = ? AND "tenant_id" = ? LIMIT 1`;
@@ -92,9 +107,18 @@ class ServerFloor implements Floor {
     private readonly cipher: TokenCipher,
   ) {
     this.getSql = dialect(kind, GET_SQL);
-    this.upsertSql = dialect(kind, `INSERT INTO "atlassian_oauth_state" (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ${UPSERT_TAIL[kind]}`);
-    this.storedSql = dialect(kind, 'SELECT "id", "refreshToken" FROM "atlassian_oauth_state" WHERE "platform" = ? AND "tenant_id" = ?');
-    this.swapSql = dialect(kind, 'UPDATE "atlassian_oauth_state" SET "accessToken" = ?, "refreshToken" = ?, "expires_at" = ?, "updatedAt" = ? WHERE "id" = ? AND "refreshToken" = ?');
+    this.upsertSql = dialect(
+      kind,
+      `INSERT INTO "atlassian_oauth_state" (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ${UPSERT_TAIL[kind]}`,
+    );
+    this.storedSql = dialect(
+      kind,
+      'SELECT "id", "refreshToken" FROM "atlassian_oauth_state" WHERE "platform" = ? AND "tenant_id" = ?',
+    );
+    this.swapSql = dialect(
+      kind,
+      'UPDATE "atlassian_oauth_state" SET "accessToken" = ?, "refreshToken" = ?, "expires_at" = ?, "updatedAt" = ? WHERE "id" = ? AND "refreshToken" = ?',
+    );
   }
 
   async get(key: BenchKey): Promise<RawState | null> {
@@ -104,19 +128,41 @@ class ServerFloor implements Floor {
   }
 
   async upsert(key: BenchKey, tokens: WrittenTokens): Promise<RawState> {
-    const accessToken = tokens.accessToken === null ? null : this.cipher.seal(tokens.accessToken, locate(key, 'accessToken'));
-    await this.db.run(this.upsertSql, [randomUUID(), key.platform, key.tenantId, accessToken, this.cipher.seal(tokens.refreshToken, locate(key, 'refreshToken')), tokens.expiresAt, new Date()]);
+    const accessToken =
+      tokens.accessToken === null ? null : this.cipher.seal(tokens.accessToken, locate(key, 'accessToken'));
+    await this.db.run(this.upsertSql, [
+      randomUUID(),
+      key.platform,
+      key.tenantId,
+      accessToken,
+      this.cipher.seal(tokens.refreshToken, locate(key, 'refreshToken')),
+      tokens.expiresAt,
+      new Date(),
+    ]);
     return this.readBack(key);
   }
 
   async replaceIfCurrent(key: BenchKey, expected: string, tokens: WrittenTokens): Promise<RawState> {
-    const [stored] = await this.db.rows<{ id: string; refreshToken: string }>(this.storedSql, [key.platform, key.tenantId]);
+    const [stored] = await this.db.rows<{ id: string; refreshToken: string }>(this.storedSql, [
+      key.platform,
+      key.tenantId,
+    ]);
     if (stored === undefined || this.cipher.open(stored.refreshToken, locate(key, 'refreshToken')) !== expected) {
       throw new RawConflictError('the stored refresh token is not the expected one');
     }
-    const accessToken = tokens.accessToken === null ? null : this.cipher.seal(tokens.accessToken, locate(key, 'accessToken'));
+    const accessToken =
+      tokens.accessToken === null ? null : this.cipher.seal(tokens.accessToken, locate(key, 'accessToken'));
     const refreshToken = this.cipher.seal(tokens.refreshToken, locate(key, 'refreshToken'));
-    if ((await this.db.run(this.swapSql, [accessToken, refreshToken, tokens.expiresAt, new Date(), stored.id, stored.refreshToken])) !== 1) {
+    if (
+      (await this.db.run(this.swapSql, [
+        accessToken,
+        refreshToken,
+        tokens.expiresAt,
+        new Date(),
+        stored.id,
+        stored.refreshToken,
+      ])) !== 1
+    ) {
       throw new RawConflictError('another writer replaced the state first');
     }
     return this.readBack(key);
@@ -138,7 +184,10 @@ class ServerFloor implements Floor {
 export async function serverTarget(kind: ServerKind, url: string, cipher: TokenCipher): Promise<EngineTarget> {
   const db = await connectRaw(kind, url);
   const rowsSql = (count: number): string =>
-    dialect(kind, `INSERT INTO "atlassian_oauth_state" (${COLUMNS}) VALUES ${Array.from({ length: count }, () => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`);
+    dialect(
+      kind,
+      `INSERT INTO "atlassian_oauth_state" (${COLUMNS}) VALUES ${Array.from({ length: count }, () => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+    );
   const fullInsert = rowsSql(ROWS_PER_INSERT);
   const databaseBytes = async (): Promise<number> => {
     const sql =
@@ -157,7 +206,15 @@ export async function serverTarget(kind: ServerKind, url: string, cipher: TokenC
       for (let i = start; i < end; i++) {
         const key = keyOf(i);
         const tokens = tokensOf(-i);
-        params.push(seedIdOf(i), key.platform, key.tenantId, cipher.seal(tokens.accessToken, locate(key, 'accessToken')), cipher.seal(tokens.refreshToken, locate(key, 'refreshToken')), tokens.expiresAt, updatedAt);
+        params.push(
+          seedIdOf(i),
+          key.platform,
+          key.tenantId,
+          cipher.seal(tokens.accessToken, locate(key, 'accessToken')),
+          cipher.seal(tokens.refreshToken, locate(key, 'refreshToken')),
+          tokens.expiresAt,
+          updatedAt,
+        );
       }
       await db.run(end - start === ROWS_PER_INSERT ? fullInsert : rowsSql(end - start), params);
     }
@@ -171,19 +228,33 @@ export async function serverTarget(kind: ServerKind, url: string, cipher: TokenC
       if (kind === 'postgres') {
         return (await db.rows<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params)).map((row) => row['QUERY PLAN']);
       }
-      const rows = await db.rows<{ table: string; type: string; key: string | null; ref: string | null; rows: number }>(`EXPLAIN ${sql}`, params);
-      return rows.map((row) => `table=${row.table} type=${row.type} key=${row.key ?? 'NULL'} ref=${row.ref ?? 'NULL'} rows=${row.rows}`);
+      const rows = await db.rows<{ table: string; type: string; key: string | null; ref: string | null; rows: number }>(
+        `EXPLAIN ${sql}`,
+        params,
+      );
+      return rows.map(
+        (row) =>
+          `table=${row.table} type=${row.type} key=${row.key ?? 'NULL'} ref=${row.ref ?? 'NULL'} rows=${row.rows}`,
+      );
     },
     searchesUniqueIndex: (plan) =>
       kind === 'postgres'
-        ? plan.some((step) => /Index (Only )?Scan using "?UQ_1253a704c886bb86d05de9d7756"? on "?atlassian_oauth_state"?/.test(step))
+        ? plan.some((step) =>
+            /Index (Only )?Scan using "?UQ_1253a704c886bb86d05de9d7756"? on "?atlassian_oauth_state"?/.test(step),
+          )
         : plan.some((step) => /type=(const|eq_ref|ref) key=IDX_1253a704c886bb86d05de9d775 /.test(step)),
     settings: async () => {
-      const [row] = await db.rows<{ version: string }>(kind === 'postgres' ? 'SELECT version() AS version' : 'SELECT VERSION() AS version', []);
+      const [row] = await db.rows<{ version: string }>(
+        kind === 'postgres' ? 'SELECT version() AS version' : 'SELECT VERSION() AS version',
+        [],
+      );
       return { server: kind, version: row?.version ?? 'unknown' };
     },
     storedSealed: async (key) => {
-      const [row] = await db.rows<{ refreshToken: string }>(dialect(kind, 'SELECT "refreshToken" FROM "atlassian_oauth_state" WHERE "platform" = ? AND "tenant_id" = ?'), [key.platform, key.tenantId]);
+      const [row] = await db.rows<{ refreshToken: string }>(
+        dialect(kind, 'SELECT "refreshToken" FROM "atlassian_oauth_state" WHERE "platform" = ? AND "tenant_id" = ?'),
+        [key.platform, key.tenantId],
+      );
       return row?.refreshToken.startsWith(ENVELOPE_PREFIX) ?? false;
     },
     close: () => db.close(),

@@ -3,7 +3,16 @@ import { DataSource } from 'typeorm';
 import { ENVELOPE_PREFIX, TokenCipher } from '../../src/database/token-cipher';
 import { BenchKey, keyOf, seedIdOf, tokensOf } from './keys';
 import { LoadStats, measureLoad } from './load';
-import { EngineTarget, Floor, locate, RawConflictError, RawState, rawStateOf, StoredRow, WrittenTokens } from './target';
+import {
+  EngineTarget,
+  Floor,
+  locate,
+  RawConflictError,
+  RawState,
+  rawStateOf,
+  StoredRow,
+  WrittenTokens,
+} from './target';
 
 /** The part of a better-sqlite3 `Statement` the benchmark uses (the package ships no types here). */
 export interface SqliteStatement {
@@ -36,7 +45,6 @@ const COLUMNS = 'id, platform, tenant_id, accessToken, refreshToken, expires_at,
 /** The get query, written by hand: the floor that `repo.get` is compared to. */
 export const RAW_GET_SQL = `SELECT ${COLUMNS} FROM atlassian_oauth_state WHERE platform = ? AND tenant_id = ? LIMIT 1`;
 
-
 /**
  * The floor: hand-written better-sqlite3 prepared statements doing what the repo does, on the
  * same connection. `get` is one indexed SELECT turned into an object with `Date`s; `upsert` is
@@ -60,8 +68,12 @@ export class SqliteFloor implements Floor {
         'ON CONFLICT (platform, tenant_id) DO UPDATE SET accessToken = excluded.accessToken, refreshToken = excluded.refreshToken, ' +
         'expires_at = excluded.expires_at, updatedAt = excluded.updatedAt',
     );
-    this.selectStored = db.prepare('SELECT id, refreshToken FROM atlassian_oauth_state WHERE platform = ? AND tenant_id = ?');
-    this.swap = db.prepare('UPDATE atlassian_oauth_state SET accessToken = ?, refreshToken = ?, expires_at = ?, updatedAt = ? WHERE id = ? AND refreshToken = ?');
+    this.selectStored = db.prepare(
+      'SELECT id, refreshToken FROM atlassian_oauth_state WHERE platform = ? AND tenant_id = ?',
+    );
+    this.swap = db.prepare(
+      'UPDATE atlassian_oauth_state SET accessToken = ?, refreshToken = ?, expires_at = ?, updatedAt = ? WHERE id = ? AND refreshToken = ?',
+    );
   }
 
   get(key: BenchKey): RawState | null {
@@ -70,14 +82,19 @@ export class SqliteFloor implements Floor {
   }
 
   replaceIfCurrent(key: BenchKey, expected: string, tokens: WrittenTokens): RawState {
-    const stored = this.selectStored.get(key.platform, key.tenantId) as { id: string; refreshToken: string } | undefined;
+    const stored = this.selectStored.get(key.platform, key.tenantId) as
+      { id: string; refreshToken: string } | undefined;
     if (stored === undefined || this.cipher.open(stored.refreshToken, locate(key, 'refreshToken')) !== expected) {
       throw new RawConflictError('the stored refresh token is not the expected one');
     }
-    const accessToken = tokens.accessToken === null ? null : this.cipher.seal(tokens.accessToken, locate(key, 'accessToken'));
+    const accessToken =
+      tokens.accessToken === null ? null : this.cipher.seal(tokens.accessToken, locate(key, 'accessToken'));
     const refreshToken = this.cipher.seal(tokens.refreshToken, locate(key, 'refreshToken'));
     const expiresAt = tokens.expiresAt === null ? null : toSqliteDate(tokens.expiresAt);
-    if (this.swap.run(accessToken, refreshToken, expiresAt, toSqliteDate(new Date()), stored.id, stored.refreshToken).changes !== 1) {
+    if (
+      this.swap.run(accessToken, refreshToken, expiresAt, toSqliteDate(new Date()), stored.id, stored.refreshToken)
+        .changes !== 1
+    ) {
       throw new RawConflictError('another writer replaced the state first');
     }
     const current = this.get(key);
@@ -89,9 +106,18 @@ export class SqliteFloor implements Floor {
 
   upsert(key: BenchKey, tokens: WrittenTokens): RawState {
     const expiresAt = tokens.expiresAt === null ? null : toSqliteDate(tokens.expiresAt);
-    const accessToken = tokens.accessToken === null ? null : this.cipher.seal(tokens.accessToken, locate(key, 'accessToken'));
+    const accessToken =
+      tokens.accessToken === null ? null : this.cipher.seal(tokens.accessToken, locate(key, 'accessToken'));
     const refreshToken = this.cipher.seal(tokens.refreshToken, locate(key, 'refreshToken'));
-    this.write.run(randomUUID(), key.platform, key.tenantId, accessToken, refreshToken, expiresAt, toSqliteDate(new Date()));
+    this.write.run(
+      randomUUID(),
+      key.platform,
+      key.tenantId,
+      accessToken,
+      refreshToken,
+      expiresAt,
+      toSqliteDate(new Date()),
+    );
     const stored = this.get(key);
     if (stored === null) {
       throw new Error('the raw upsert did not store the row');
@@ -114,16 +140,27 @@ export function seed(db: SqliteHandle, cipher: TokenCipher, fromRows: number, to
       const tokens = tokensOf(-i);
       const accessToken = cipher.seal(tokens.accessToken, locate(key, 'accessToken'));
       const refreshToken = cipher.seal(tokens.refreshToken, locate(key, 'refreshToken'));
-      insert.run(seedIdOf(i), key.platform, key.tenantId, accessToken, refreshToken, toSqliteDate(tokens.expiresAt), updatedAt);
+      insert.run(
+        seedIdOf(i),
+        key.platform,
+        key.tenantId,
+        accessToken,
+        refreshToken,
+        toSqliteDate(tokens.expiresAt),
+        updatedAt,
+      );
     }
   });
-  const databaseBytes = (): number => (db.pragma('page_count', { simple: true }) as number) * (db.pragma('page_size', { simple: true }) as number);
+  const databaseBytes = (): number =>
+    (db.pragma('page_count', { simple: true }) as number) * (db.pragma('page_size', { simple: true }) as number);
   return measureLoad(fromRows, toRows, batch, databaseBytes);
 }
 
 /** True when the stored refresh token of `key` is a sealed envelope rather than plaintext. */
 export function isStoredSealed(db: SqliteHandle, key: BenchKey): boolean {
-  const row = db.prepare('SELECT refreshToken FROM atlassian_oauth_state WHERE platform = ? AND tenant_id = ?').get(key.platform, key.tenantId) as { refreshToken: string } | undefined;
+  const row = db
+    .prepare('SELECT refreshToken FROM atlassian_oauth_state WHERE platform = ? AND tenant_id = ?')
+    .get(key.platform, key.tenantId) as { refreshToken: string } | undefined;
   return row?.refreshToken.startsWith(ENVELOPE_PREFIX) ?? false;
 }
 
@@ -142,7 +179,8 @@ export function sqlitePragmas(db: SqliteHandle): Record<string, unknown> {
   };
 }
 
-const SEARCHES_UNIQUE_INDEX = /^SEARCH .* USING (COVERING )?INDEX sqlite_autoindex_atlassian_oauth_state_\d+ \(platform=\? AND tenant_id=\?\)/;
+const SEARCHES_UNIQUE_INDEX =
+  /^SEARCH .* USING (COVERING )?INDEX sqlite_autoindex_atlassian_oauth_state_\d+ \(platform=\? AND tenant_id=\?\)/;
 
 /** SQLite (`:memory:` or a file) through the better-sqlite3 connection under TypeORM. */
 export function sqliteTarget(dataSource: DataSource, cipher: TokenCipher): EngineTarget {

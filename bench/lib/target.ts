@@ -33,7 +33,11 @@ export interface StoredRow<When> {
 }
 
 /** Where a token lives, as the cipher binds it. */
-export const locate = (key: BenchKey, column: TokenLocation['column']): TokenLocation => ({ platform: key.platform, tenantId: key.tenantId, column });
+export const locate = (key: BenchKey, column: TokenLocation['column']): TokenLocation => ({
+  platform: key.platform,
+  tenantId: key.tenantId,
+  column,
+});
 
 /** What every floor does with a stored row, as the repo does: tokens opened, times as `Date`s. */
 export function rawStateOf<When>(row: StoredRow<When>, cipher: TokenCipher, toDate: (when: When) => Date): RawState {

@@ -26,7 +26,13 @@ export function ratio(list: readonly VariantStats[], variant: string, baseline: 
   return pairedRatio(stats(list, variant), stats(list, baseline));
 }
 
-const target = (name: string, where: string, measured: number, limit: number): TargetResult => ({ target: name, where, measured, limit, met: measured <= limit });
+const target = (name: string, where: string, measured: number, limit: number): TargetResult => ({
+  target: name,
+  where,
+  measured,
+  limit,
+  met: measured <= limit,
+});
 
 /** Checks every target on every engine and size. */
 export function evaluateTargets(engines: readonly EngineResult[]): TargetResult[] {
@@ -35,20 +41,42 @@ export function evaluateTargets(engines: readonly EngineResult[]): TargetResult[
     for (const size of engine.sizes) {
       const where = `${engine.name}, ${size.rows.toLocaleString('en-US')} rows`;
       results.push(target('get within 4x of raw', where, ratio(size.get, 'repo.get', 'raw'), LIMITS.getVsRaw));
-      results.push(target('upsert within 1.3x of bare Repository.upsert + read-back', where, ratio(size.upsert, 'repo.upsert', 'typeorm upsert+findOneBy'), LIMITS.upsertVsBare));
-      results.push(target('get served by the unique index (EXPLAIN QUERY PLAN)', where, size.explain.usesUniqueIndex ? 0 : 1, 0));
+      results.push(
+        target(
+          'upsert within 1.3x of bare Repository.upsert + read-back',
+          where,
+          ratio(size.upsert, 'repo.upsert', 'typeorm upsert+findOneBy'),
+          LIMITS.upsertVsBare,
+        ),
+      );
+      results.push(
+        target('get served by the unique index (EXPLAIN QUERY PLAN)', where, size.explain.usesUniqueIndex ? 0 : 1, 0),
+      );
     }
     const smallest = engine.sizes[0];
     const largest = engine.sizes[engine.sizes.length - 1];
     if (smallest !== undefined && largest !== undefined && largest !== smallest) {
       const growth = stats(largest.get, 'repo.get').p99MedianRoundUs / stats(smallest.get, 'repo.get').p99MedianRoundUs;
-      results.push(target(`get p99 at ${largest.rows.toLocaleString('en-US')} within 1.5x of p99 at ${smallest.rows.toLocaleString('en-US')}`, engine.name, Math.round(growth * 100) / 100, LIMITS.getP99Growth));
+      results.push(
+        target(
+          `get p99 at ${largest.rows.toLocaleString('en-US')} within 1.5x of p99 at ${smallest.rows.toLocaleString('en-US')}`,
+          engine.name,
+          Math.round(growth * 100) / 100,
+          LIMITS.getP99Growth,
+        ),
+      );
       // An in-memory database is itself resident: only the growth beyond its own pages is overhead.
       const { load } = largest;
       const inMemory = engine.engine === 'sqlite-memory';
-      const rssGrowth = load.peakRssMiB - load.rssBeforeMiB - (inMemory ? load.databaseMiB - load.databaseBeforeMiB : 0);
+      const rssGrowth =
+        load.peakRssMiB - load.rssBeforeMiB - (inMemory ? load.databaseMiB - load.databaseBeforeMiB : 0);
       results.push(
-        target(`RSS growth while loading to ${largest.rows.toLocaleString('en-US')} rows (MiB${inMemory ? ', beyond the database pages' : ''})`, engine.name, rssGrowth, LIMITS.loadRssGrowthMiB),
+        target(
+          `RSS growth while loading to ${largest.rows.toLocaleString('en-US')} rows (MiB${inMemory ? ', beyond the database pages' : ''})`,
+          engine.name,
+          rssGrowth,
+          LIMITS.loadRssGrowthMiB,
+        ),
       );
     }
   }

@@ -8,7 +8,6 @@ import { Floor, locate } from './target';
 /** The key columns `Repository.upsert` conflicts on, as the repo passes them. */
 const CONFLICT_PATHS = ['platform', 'tenantId'];
 
-
 /** What the repo does to a stored row before returning it: a copy with both tokens opened (a pass-through in plaintext mode). */
 function opened(cipher: TokenCipher, row: AtlassianOauthStateEntity): AtlassianOauthStateEntity {
   return Object.assign(new AtlassianOauthStateEntity(), row, {
@@ -63,10 +62,15 @@ export function rotateVariants(app: BenchApp, floor: Floor): Variant<BenchKey>[]
       name: 'repo get+upsert(expected)',
       run: async (key, seq) => {
         const current = await app.repo.get(key.platform, key.tenantId);
-        return app.repo.upsert(key.platform, key.tenantId, tokensOf(seq), { expectedRefreshToken: current?.refreshToken ?? null });
+        return app.repo.upsert(key.platform, key.tenantId, tokensOf(seq), {
+          expectedRefreshToken: current?.refreshToken ?? null,
+        });
       },
     },
-    { name: 'repo.rotate (forced refresh)', run: (key, seq) => app.repo.rotate(key.platform, key.tenantId, () => tokensOf(seq), ALWAYS_REFRESH) },
+    {
+      name: 'repo.rotate (forced refresh)',
+      run: (key, seq) => app.repo.rotate(key.platform, key.tenantId, () => tokensOf(seq), ALWAYS_REFRESH),
+    },
   ];
 }
 

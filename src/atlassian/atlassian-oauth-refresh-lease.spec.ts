@@ -16,7 +16,9 @@ describe.each(repoTestEngines())(`${RefreshLeases.name} on %s`, (_engineName: st
   let sut: RefreshLeases;
 
   const contend = async (leaseMs = 30_000): Promise<string[]> =>
-    (await Promise.all(Array.from({ length: CONTENDERS }, () => sut.tryAcquire(KEY, leaseMs)))).filter((holder): holder is string => holder !== null);
+    (await Promise.all(Array.from({ length: CONTENDERS }, () => sut.tryAcquire(KEY, leaseMs)))).filter(
+      (holder): holder is string => holder !== null,
+    );
 
   beforeAll(async () => {
     await engine.setUp();
@@ -90,7 +92,12 @@ describe(InProcessTurns.name, () => {
       end?.();
     };
 
-    await Promise.all([take('a', KEY), take('b', KEY), take('other', { ...KEY, tenantId: 'tenant-b' }), take('c', KEY)]);
+    await Promise.all([
+      take('a', KEY),
+      take('b', KEY),
+      take('other', { ...KEY, tenantId: 'tenant-b' }),
+      take('c', KEY),
+    ]);
 
     expect(log.filter((entry) => !entry.startsWith('other'))).toEqual(['a+', 'a-', 'b+', 'b-', 'c+', 'c-']);
     expect(log.indexOf('other+')).toBeLessThan(log.indexOf('a-'));

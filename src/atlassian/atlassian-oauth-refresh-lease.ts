@@ -91,7 +91,9 @@ export class InProcessTurns {
     });
 
     let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))));
+    const expired = new Promise<false>(
+      (resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))),
+    );
     const turn = await Promise.race([previous.then(() => true), expired]);
     clearTimeout(timer);
     if (!turn) {

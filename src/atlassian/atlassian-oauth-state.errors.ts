@@ -56,7 +56,9 @@ export class AtlassianOauthStateNotFoundError extends Error {
     readonly platform: string,
     readonly tenantId: string,
   ) {
-    super(`No Atlassian OAuth state is stored for (${platform}, ${tenantId}): connect the tenant first; there is nothing to refresh.`);
+    super(
+      `No Atlassian OAuth state is stored for (${platform}, ${tenantId}): connect the tenant first; there is nothing to refresh.`,
+    );
   }
 }
 
@@ -73,7 +75,9 @@ export class AtlassianOauthRotateTimeoutError extends Error {
     readonly tenantId: string,
     readonly waitMs: number,
   ) {
-    super(`Timed out after ${waitMs} ms waiting for another refresh of the Atlassian OAuth state of (${platform}, ${tenantId}); nothing was written.`);
+    super(
+      `Timed out after ${waitMs} ms waiting for another refresh of the Atlassian OAuth state of (${platform}, ${tenantId}); nothing was written.`,
+    );
   }
 }
 
@@ -102,7 +106,12 @@ export class AtlassianOauthRefreshFailedError extends Error {
 }
 
 function describeCause(cause: unknown, secrets: readonly (string | null)[]): string {
-  let text = cause instanceof Error ? `${cause.name}: ${cause.message}` : typeof cause === 'string' ? cause : 'a non-Error value was thrown';
+  let text =
+    cause instanceof Error
+      ? `${cause.name}: ${cause.message}`
+      : typeof cause === 'string'
+        ? cause
+        : 'a non-Error value was thrown';
   for (const secret of secrets) {
     if (secret) {
       text = text.split(secret).join('[redacted]');

@@ -46,23 +46,28 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
     dataSource = moduleRef.get<DataSource>(getDataSourceToken());
   };
 
-  const rawRows = (): Promise<RawRow[]> => dataSource.query<RawRow[]>('SELECT * FROM atlassian_oauth_state ORDER BY platform, tenant_id');
+  const rawRows = (): Promise<RawRow[]> =>
+    dataSource.query<RawRow[]>('SELECT * FROM atlassian_oauth_state ORDER BY platform, tenant_id');
   const rawRow = async (tenantId: string, platform = JIRA): Promise<RawRow> => {
-    const [row] = await dataSource.query<RawRow[]>('SELECT * FROM atlassian_oauth_state WHERE platform = ? AND tenant_id = ?', [platform, tenantId]);
+    const [row] = await dataSource.query<RawRow[]>(
+      'SELECT * FROM atlassian_oauth_state WHERE platform = ? AND tenant_id = ?',
+      [platform, tenantId],
+    );
     if (!row) {
       throw new Error(`no row for ${tenantId}`);
     }
     return row;
   };
   /** Writes a row as agent-core did before encryption was switched on. */
-  const insertPlaintextRow = async (tenantId: string, accessToken: string | null, refreshToken: string): Promise<void> => {
-    await dataSource.query(`INSERT INTO atlassian_oauth_state (id, platform, tenant_id, accessToken, refreshToken, updatedAt) VALUES (?, ?, ?, ?, ?, '2025-06-01 12:00:00.000')`, [
-      `00000000-0000-4000-8000-${tenantId.padStart(12, '0').slice(-12)}`,
-      JIRA,
-      tenantId,
-      accessToken,
-      refreshToken,
-    ]);
+  const insertPlaintextRow = async (
+    tenantId: string,
+    accessToken: string | null,
+    refreshToken: string,
+  ): Promise<void> => {
+    await dataSource.query(
+      `INSERT INTO atlassian_oauth_state (id, platform, tenant_id, accessToken, refreshToken, updatedAt) VALUES (?, ?, ?, ?, ?, '2025-06-01 12:00:00.000')`,
+      [`00000000-0000-4000-8000-${tenantId.padStart(12, '0').slice(-12)}`, JIRA, tenantId, accessToken, refreshToken],
+    );
   };
 
   let dir: string;
@@ -84,7 +89,11 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
     beforeEach(() => boot(K1));
 
     it('stores neither token in plaintext, and get returns both exactly', async () => {
-      const tokens = { accessToken: 'access-plain-ö-令牌', refreshToken: 'refresh-plain-ü-🔑', expiresAt: new Date('2026-01-01T10:00:00.000Z') };
+      const tokens = {
+        accessToken: 'access-plain-ö-令牌',
+        refreshToken: 'refresh-plain-ü-🔑',
+        expiresAt: new Date('2026-01-01T10:00:00.000Z'),
+      };
 
       const stored = await sut.upsert(JIRA, 'tenant-a', tokens);
 
@@ -121,7 +130,10 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
       for (const tenantId of ['tenant-a', 'tenant-b']) {
         const read = sut.get(JIRA, tenantId);
         await expect(read).rejects.toBeInstanceOf(TokenIntegrityError);
-        await expect(read).rejects.toMatchObject({ name: 'TokenIntegrityError', location: { platform: JIRA, tenantId, column: 'refreshToken' } });
+        await expect(read).rejects.toMatchObject({
+          name: 'TokenIntegrityError',
+          location: { platform: JIRA, tenantId, column: 'refreshToken' },
+        });
         const message = await read.catch((e: Error) => e.message);
         expect(message).not.toMatch(/refresh-[ab]/);
       }
@@ -133,24 +145,45 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
       const jira = await rawRow('tenant-a');
 
       await dataSource.query('UPDATE atlassian_oauth_state SET accessToken = refreshToken WHERE id = ?', [jira.id]);
-      await expect(sut.get(JIRA, 'tenant-a')).rejects.toMatchObject({ name: 'TokenIntegrityError', location: { column: 'accessToken' } });
+      await expect(sut.get(JIRA, 'tenant-a')).rejects.toMatchObject({
+        name: 'TokenIntegrityError',
+        location: { column: 'accessToken' },
+      });
 
-      await dataSource.query(`UPDATE atlassian_oauth_state SET refreshToken = ? WHERE platform = 'confluence'`, [jira.refreshToken]);
-      await expect(sut.get('confluence', 'tenant-a')).rejects.toMatchObject({ name: 'TokenIntegrityError', location: { platform: 'confluence', column: 'refreshToken' } });
+      await dataSource.query(`UPDATE atlassian_oauth_state SET refreshToken = ? WHERE platform = 'confluence'`, [
+        jira.refreshToken,
+      ]);
+      await expect(sut.get('confluence', 'tenant-a')).rejects.toMatchObject({
+        name: 'TokenIntegrityError',
+        location: { platform: 'confluence', column: 'refreshToken' },
+      });
     });
 
     it('compares expectedRefreshToken with the plaintext and hands a conflict over decrypted', async () => {
       await sut.upsert(JIRA, 'tenant-a', { accessToken: 'access-1', refreshToken: 'refresh-1' });
-      const winner = await sut.upsert(JIRA, 'tenant-a', { accessToken: 'access-2', refreshToken: 'refresh-2' }, { expectedRefreshToken: 'refresh-1' });
+      const winner = await sut.upsert(
+        JIRA,
+        'tenant-a',
+        { accessToken: 'access-2', refreshToken: 'refresh-2' },
+        { expectedRefreshToken: 'refresh-1' },
+      );
 
-      const stale = sut.upsert(JIRA, 'tenant-a', { refreshToken: 'refresh-stale' }, { expectedRefreshToken: 'refresh-1' });
+      const stale = sut.upsert(
+        JIRA,
+        'tenant-a',
+        { refreshToken: 'refresh-stale' },
+        { expectedRefreshToken: 'refresh-1' },
+      );
       await expect(stale).rejects.toBeInstanceOf(AtlassianOauthStateConflictError);
       const conflict = (await stale.catch((e: unknown) => e)) as AtlassianOauthStateConflictError;
       expect(conflict.current).toEqual(winner);
       expect(conflict.current).toMatchObject({ accessToken: 'access-2', refreshToken: 'refresh-2' });
 
       const first = sut.upsert(JIRA, 'tenant-a', { refreshToken: 'refresh-x' }, { expectedRefreshToken: null });
-      await expect(first).rejects.toMatchObject({ name: 'AtlassianOauthStateConflictError', current: { refreshToken: 'refresh-2' } });
+      await expect(first).rejects.toMatchObject({
+        name: 'AtlassianOauthStateConflictError',
+        current: { refreshToken: 'refresh-2' },
+      });
       await expect(sut.get(JIRA, 'tenant-a')).resolves.toEqual(winner);
       expect((await rawRow('tenant-a')).refreshToken).toMatch(/^enc:v1:k1:/);
     });
@@ -159,12 +192,18 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
       await sut.upsert(JIRA, 'tenant-a', { refreshToken: 'refresh-a' });
       await sut.upsert(JIRA, 'tenant-b', { refreshToken: 'refresh-b' });
       const b = await rawRow('tenant-b');
-      await dataSource.query(`UPDATE atlassian_oauth_state SET refreshToken = ? WHERE tenant_id = 'tenant-a'`, [b.refreshToken]);
+      await dataSource.query(`UPDATE atlassian_oauth_state SET refreshToken = ? WHERE tenant_id = 'tenant-a'`, [
+        b.refreshToken,
+      ]);
 
-      await expect(sut.upsert(JIRA, 'tenant-a', { refreshToken: 'refresh-new' }, { expectedRefreshToken: 'refresh-b' })).rejects.toBeInstanceOf(TokenIntegrityError);
+      await expect(
+        sut.upsert(JIRA, 'tenant-a', { refreshToken: 'refresh-new' }, { expectedRefreshToken: 'refresh-b' }),
+      ).rejects.toBeInstanceOf(TokenIntegrityError);
       expect((await rawRow('tenant-a')).refreshToken).toBe(b.refreshToken);
 
-      await expect(sut.upsert(JIRA, 'tenant-a', { refreshToken: 'refresh-new' })).resolves.toMatchObject({ refreshToken: 'refresh-new' });
+      await expect(sut.upsert(JIRA, 'tenant-a', { refreshToken: 'refresh-new' })).resolves.toMatchObject({
+        refreshToken: 'refresh-new',
+      });
       await expect(sut.get(JIRA, 'tenant-a')).resolves.toMatchObject({ refreshToken: 'refresh-new' });
     });
 
@@ -175,12 +214,22 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
       await sut.upsert(JIRA, 'tenant-a', { accessToken: 'access-2', refreshToken: 'refresh-2' });
 
       const row = await rawRow('tenant-a');
-      expect([row.accessToken, row.refreshToken]).toEqual([expect.stringMatching(/^enc:v1:k1:/), expect.stringMatching(/^enc:v1:k1:/)]);
-      await expect(sut.get(JIRA, 'tenant-a')).resolves.toMatchObject({ accessToken: 'access-2', refreshToken: 'refresh-2' });
+      expect([row.accessToken, row.refreshToken]).toEqual([
+        expect.stringMatching(/^enc:v1:k1:/),
+        expect.stringMatching(/^enc:v1:k1:/),
+      ]);
+      await expect(sut.get(JIRA, 'tenant-a')).resolves.toMatchObject({
+        accessToken: 'access-2',
+        refreshToken: 'refresh-2',
+      });
     });
 
-    it('hands rotate\'s refresh the plaintext state and stores its result sealed', async () => {
-      await sut.upsert(JIRA, 'tenant-a', { accessToken: 'access-1', refreshToken: 'refresh-1', expiresAt: new Date(0) });
+    it("hands rotate's refresh the plaintext state and stores its result sealed", async () => {
+      await sut.upsert(JIRA, 'tenant-a', {
+        accessToken: 'access-1',
+        refreshToken: 'refresh-1',
+        expiresAt: new Date(0),
+      });
       const seen: string[] = [];
 
       const rotated = await sut.rotate(JIRA, 'tenant-a', (current) => {
@@ -205,7 +254,10 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
       it('still read', async () => {
         await insertPlaintextRow('legacy', 'access-legacy', 'refresh-legacy');
 
-        await expect(sut.get(JIRA, 'legacy')).resolves.toMatchObject({ accessToken: 'access-legacy', refreshToken: 'refresh-legacy' });
+        await expect(sut.get(JIRA, 'legacy')).resolves.toMatchObject({
+          accessToken: 'access-legacy',
+          refreshToken: 'refresh-legacy',
+        });
       });
 
       it('are sealed on their next write, also a conditional one', async () => {
@@ -213,14 +265,25 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
         await insertPlaintextRow('legacy-2', null, 'refresh-legacy-2');
 
         await sut.upsert(JIRA, 'legacy', { accessToken: 'access-next', refreshToken: 'refresh-next' });
-        await sut.upsert(JIRA, 'legacy-2', { refreshToken: 'refresh-next-2' }, { expectedRefreshToken: 'refresh-legacy-2' });
+        await sut.upsert(
+          JIRA,
+          'legacy-2',
+          { refreshToken: 'refresh-next-2' },
+          { expectedRefreshToken: 'refresh-legacy-2' },
+        );
 
         for (const tenantId of ['legacy', 'legacy-2']) {
           expect((await rawRow(tenantId)).refreshToken).toMatch(/^enc:v1:k1:/);
         }
         expect((await rawRow('legacy')).accessToken).toMatch(/^enc:v1:k1:/);
-        await expect(sut.get(JIRA, 'legacy')).resolves.toMatchObject({ accessToken: 'access-next', refreshToken: 'refresh-next' });
-        await expect(sut.get(JIRA, 'legacy-2')).resolves.toMatchObject({ accessToken: null, refreshToken: 'refresh-next-2' });
+        await expect(sut.get(JIRA, 'legacy')).resolves.toMatchObject({
+          accessToken: 'access-next',
+          refreshToken: 'refresh-next',
+        });
+        await expect(sut.get(JIRA, 'legacy-2')).resolves.toMatchObject({
+          accessToken: null,
+          refreshToken: 'refresh-next-2',
+        });
       });
     });
   });
@@ -232,7 +295,10 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
       await sut.upsert(JIRA, 'tenant-a', { accessToken: 'access-a', refreshToken: 'refresh-a' });
 
       await expect(rawRow('tenant-a')).resolves.toMatchObject({ accessToken: 'access-a', refreshToken: 'refresh-a' });
-      await expect(sut.get(JIRA, 'tenant-a')).resolves.toMatchObject({ accessToken: 'access-a', refreshToken: 'refresh-a' });
+      await expect(sut.get(JIRA, 'tenant-a')).resolves.toMatchObject({
+        accessToken: 'access-a',
+        refreshToken: 'refresh-a',
+      });
     });
 
     it('refuses a token that would read back as a sealed envelope, before writing anything', async () => {
@@ -240,7 +306,9 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
         name: 'AtlassianOauthStateValidationError',
         field: 'refreshToken',
       });
-      await expect(sut.upsert(JIRA, 'tenant-a', { accessToken: 'enc:x', refreshToken: 'refresh-a' })).rejects.toMatchObject({ field: 'accessToken' });
+      await expect(
+        sut.upsert(JIRA, 'tenant-a', { accessToken: 'enc:x', refreshToken: 'refresh-a' }),
+      ).rejects.toMatchObject({ field: 'accessToken' });
       await expect(rawRows()).resolves.toEqual([]);
     });
 
@@ -261,14 +329,26 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
       await dataSource.query('DROP TABLE atlassian_oauth_state');
 
       const failures = await Promise.all([
-        sut.upsert(JIRA, 'tenant-a', { accessToken: 'access-ERROR-NEW', refreshToken: 'refresh-ERROR-NEW' }).catch((e: unknown) => e),
-        sut.upsert(JIRA, 'tenant-a', { refreshToken: 'refresh-ERROR-NEW' }, { expectedRefreshToken: 'refresh-ERROR-SECRET' }).catch((e: unknown) => e),
+        sut
+          .upsert(JIRA, 'tenant-a', { accessToken: 'access-ERROR-NEW', refreshToken: 'refresh-ERROR-NEW' })
+          .catch((e: unknown) => e),
+        sut
+          .upsert(
+            JIRA,
+            'tenant-a',
+            { refreshToken: 'refresh-ERROR-NEW' },
+            { expectedRefreshToken: 'refresh-ERROR-SECRET' },
+          )
+          .catch((e: unknown) => e),
         sut.get(JIRA, 'tenant-a').catch((e: unknown) => e),
       ]);
 
       for (const failure of failures) {
         expect(failure).toBeInstanceOf(QueryFailedError);
-        expect(failure).toMatchObject({ message: expect.stringContaining('no such table'), parameters: [expect.stringMatching(/^\[\d+ parameters? redacted\]$/)] });
+        expect(failure).toMatchObject({
+          message: expect.stringContaining('no such table'),
+          parameters: [expect.stringMatching(/^\[\d+ parameters? redacted\]$/)],
+        });
         const text = inspect(failure, { depth: 10, showHidden: true });
         expect(text).not.toContain('ERROR-');
         expect(text).not.toContain(stored.refreshToken);
@@ -283,7 +363,10 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
     const seed = async (count: number): Promise<void> => {
       for (let i = 0; i < count; i++) {
         const name = `t${String(i).padStart(4, '0')}`;
-        await sut.upsert(JIRA, name, { accessToken: i % 3 === 0 ? null : `access-${name}`, refreshToken: `refresh-${name}` });
+        await sut.upsert(JIRA, name, {
+          accessToken: i % 3 === 0 ? null : `access-${name}`,
+          refreshToken: `refresh-${name}`,
+        });
       }
     };
 
@@ -294,11 +377,21 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
       await boot(`${K2},${K1}`);
       const progress: ReencryptProgress[] = [];
 
-      await expect(sut.reencryptAll({ batchSize: 5, onProgress: (p) => progress.push(p) })).resolves.toEqual({ sealed: 24, alreadyCurrent: 0, failed: 0 });
+      await expect(sut.reencryptAll({ batchSize: 5, onProgress: (p) => progress.push(p) })).resolves.toEqual({
+        sealed: 24,
+        alreadyCurrent: 0,
+        failed: 0,
+      });
 
       expect(progress.map((p) => p.processed)).toEqual([5, 10, 15, 20, 24]);
       expect(progress.every((p) => p.total === 24)).toBe(true);
-      expect(progress[progress.length - 1]).toEqual({ sealed: 24, alreadyCurrent: 0, failed: 0, processed: 24, total: 24 });
+      expect(progress[progress.length - 1]).toEqual({
+        sealed: 24,
+        alreadyCurrent: 0,
+        failed: 0,
+        processed: 24,
+        total: 24,
+      });
       const after = await rawRows();
       for (const [i, row] of after.entries()) {
         expect(row.refreshToken).toMatch(/^enc:v1:k2:/);
@@ -306,8 +399,14 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
         expect(row.accessToken === null).toBe(before[i]?.accessToken === null);
         expect(row.updatedAt).toBe(before[i]?.updatedAt);
       }
-      await expect(sut.get(JIRA, 'legacy')).resolves.toMatchObject({ accessToken: 'access-legacy', refreshToken: 'refresh-legacy' });
-      await expect(sut.get(JIRA, 't0007')).resolves.toMatchObject({ accessToken: 'access-t0007', refreshToken: 'refresh-t0007' });
+      await expect(sut.get(JIRA, 'legacy')).resolves.toMatchObject({
+        accessToken: 'access-legacy',
+        refreshToken: 'refresh-legacy',
+      });
+      await expect(sut.get(JIRA, 't0007')).resolves.toMatchObject({
+        accessToken: 'access-t0007',
+        refreshToken: 'refresh-t0007',
+      });
 
       await expect(sut.reencryptAll({ batchSize: 5 })).resolves.toEqual({ sealed: 0, alreadyCurrent: 24, failed: 0 });
       await expect(rawRows()).resolves.toEqual(after);
@@ -316,7 +415,9 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
     it('counts a row it cannot open as failed, leaves it as it was, and goes on', async () => {
       await seed(4);
       const t1 = await rawRow('t0001');
-      await dataSource.query(`UPDATE atlassian_oauth_state SET refreshToken = ? WHERE tenant_id = 't0002'`, [t1.refreshToken]);
+      await dataSource.query(`UPDATE atlassian_oauth_state SET refreshToken = ? WHERE tenant_id = 't0002'`, [
+        t1.refreshToken,
+      ]);
       await boot(`${K2},${K1}`);
 
       await expect(sut.reencryptAll({ batchSize: 2 })).resolves.toEqual({ sealed: 3, alreadyCurrent: 0, failed: 1 });
@@ -333,7 +434,12 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
       await boot(`${K2},${K1}`);
       const name = (i: number): string => `t${String(i).padStart(4, '0')}`;
       const rotate = async (repo: AtlassianOauthStateRepo, i: number): Promise<void> => {
-        await repo.upsert(JIRA, name(i), { accessToken: `access-rotated-${i}`, refreshToken: `refresh-rotated-${i}` }, { expectedRefreshToken: `refresh-${name(i)}` });
+        await repo.upsert(
+          JIRA,
+          name(i),
+          { accessToken: `access-rotated-${i}`, refreshToken: `refresh-rotated-${i}` },
+          { expectedRefreshToken: `refresh-${name(i)}` },
+        );
       };
       // Rotate half of the rows right after reencryptAll has read its batch and before it writes:
       // TypeORM awaits an afterLoad subscriber before find() resolves.
@@ -352,14 +458,21 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
       });
 
       try {
-        await expect(sut.reencryptAll({ batchSize: 100 })).resolves.toEqual({ sealed: 45, alreadyCurrent: 15, failed: 0 });
+        await expect(sut.reencryptAll({ batchSize: 100 })).resolves.toEqual({
+          sealed: 45,
+          alreadyCurrent: 15,
+          failed: 0,
+        });
       } finally {
         await oldReplica.close();
       }
 
       expect(armed).toBe(false);
       for (let i = 0; i < 60; i++) {
-        const expected = i % 2 === 0 ? { accessToken: `access-rotated-${i}`, refreshToken: `refresh-rotated-${i}` } : { refreshToken: `refresh-${name(i)}` };
+        const expected =
+          i % 2 === 0
+            ? { accessToken: `access-rotated-${i}`, refreshToken: `refresh-rotated-${i}` }
+            : { refreshToken: `refresh-${name(i)}` };
         await expect(sut.get(JIRA, name(i))).resolves.toMatchObject(expected);
       }
       expect((await rawRows()).every((row) => row.refreshToken.startsWith('enc:v1:k2:'))).toBe(true);
@@ -398,7 +511,11 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
       await boot(K1);
       const read = sut.get(JIRA, 'tenant-a');
       await expect(read).rejects.toBeInstanceOf(UnknownTokenKeyError);
-      await expect(read).rejects.toMatchObject({ name: 'UnknownTokenKeyError', keyId: 'k2', message: expect.stringContaining('"k2"') });
+      await expect(read).rejects.toMatchObject({
+        name: 'UnknownTokenKeyError',
+        keyId: 'k2',
+        message: expect.stringContaining('"k2"'),
+      });
     });
   });
 });

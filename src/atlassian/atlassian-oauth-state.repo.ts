@@ -6,7 +6,12 @@ import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from '../
 import { PreparedLookup } from '../database/prepared-lookup';
 import { RedactsQueryFailures } from '../database/query-failure-redaction';
 import { ENVELOPE_PREFIX, TokenCipher } from '../database/token-cipher';
-import { TokenEncryptionConfigError, TokenIntegrityError, TokenLocation, UnknownTokenKeyError } from '../database/token-cipher.errors';
+import {
+  TokenEncryptionConfigError,
+  TokenIntegrityError,
+  TokenLocation,
+  UnknownTokenKeyError,
+} from '../database/token-cipher.errors';
 import { isUniqueViolation } from '../database/unique-violation';
 import { InProcessTurns, RefreshLeases, leaseKeyId } from './atlassian-oauth-refresh-lease';
 import {
@@ -41,7 +46,9 @@ export interface AtlassianOauthUpsertOptions {
  * The consumer's token refresh for {@link AtlassianOauthStateRepo.rotate}: given the stored state,
  * typically calls Atlassian's token endpoint with its `refreshToken` and returns the new token set.
  */
-export type AtlassianOauthRefresh = (current: AtlassianOauthStateEntity) => Promise<AtlassianOauthTokens> | AtlassianOauthTokens;
+export type AtlassianOauthRefresh = (
+  current: AtlassianOauthStateEntity,
+) => Promise<AtlassianOauthTokens> | AtlassianOauthTokens;
 
 /** Options of {@link AtlassianOauthStateRepo.rotate}; every one is a number of milliseconds. */
 export interface AtlassianOauthRotateOptions {
@@ -352,7 +359,9 @@ export class AtlassianOauthStateRepo {
   async reencryptAll(options: ReencryptOptions = {}): Promise<ReencryptCounts> {
     const { batchSize, onProgress } = validateReencryptOptions(options);
     if (!this.cipher.encrypts) {
-      throw new TokenEncryptionConfigError('reencryptAll needs OAUTH_STATE_ENCRYPTION_KEYS: without a key there is nothing to seal with.');
+      throw new TokenEncryptionConfigError(
+        'reencryptAll needs OAUTH_STATE_ENCRYPTION_KEYS: without a key there is nothing to seal with.',
+      );
     }
     const counts: ReencryptCounts = { sealed: 0, alreadyCurrent: 0, failed: 0 };
     const total = await this.repository.count();
@@ -383,7 +392,10 @@ export class AtlassianOauthStateRepo {
   private async reencryptRow(row: AtlassianOauthStateEntity): Promise<ReencryptOutcome> {
     let current: AtlassianOauthStateEntity | null = row;
     for (let attempt = 1; attempt <= RACE_ATTEMPTS && current; attempt++) {
-      if (this.cipher.isCurrent(current.refreshToken) && (current.accessToken === null || this.cipher.isCurrent(current.accessToken))) {
+      if (
+        this.cipher.isCurrent(current.refreshToken) &&
+        (current.accessToken === null || this.cipher.isCurrent(current.accessToken))
+      ) {
         return 'alreadyCurrent';
       }
       let resealed: AtlassianOauthStateEntity;
@@ -408,12 +420,19 @@ export class AtlassianOauthStateRepo {
     if (!current) {
       return 'deleted';
     }
-    this.logger.warn(`reencryptAll left (${current.platform}, ${current.tenantId}) as it was: it kept changing under ${RACE_ATTEMPTS} attempts`);
+    this.logger.warn(
+      `reencryptAll left (${current.platform}, ${current.tenantId}) as it was: it kept changing under ${RACE_ATTEMPTS} attempts`,
+    );
     return 'failed';
   }
 
   /** The in-process turn is ours: poll until the state is valid or the database lease is ours. */
-  private async rotateInTurn(key: StateKey, refresh: AtlassianOauthRefresh, limits: RotateLimits, deadline: number): Promise<AtlassianOauthStateEntity> {
+  private async rotateInTurn(
+    key: StateKey,
+    refresh: AtlassianOauthRefresh,
+    limits: RotateLimits,
+    deadline: number,
+  ): Promise<AtlassianOauthStateEntity> {
     for (let pause = FIRST_POLL_MS; ; pause = Math.min(2 * pause, MAX_POLL_MS)) {
       const state = await this.requireState(key);
       if (isValidFor(state, limits.minValidityMs)) {
@@ -426,7 +445,9 @@ export class AtlassianOauthStateRepo {
         } finally {
           await this.leases.release(key, holder).catch((error: unknown) => {
             // Not fatal: the lease lapses after leaseMs by itself.
-            this.logger.warn(`Could not release the refresh lease of (${key.platform}, ${key.tenantId}): ${error instanceof Error ? error.name : 'error'}`);
+            this.logger.warn(
+              `Could not release the refresh lease of (${key.platform}, ${key.tenantId}): ${error instanceof Error ? error.name : 'error'}`,
+            );
           });
         }
       }
@@ -439,7 +460,11 @@ export class AtlassianOauthStateRepo {
   }
 
   /** The lease is ours: re-read (someone may have refreshed just before we took it), refresh, store with fencing. */
-  private async refreshHoldingLease(key: StateKey, refresh: AtlassianOauthRefresh, minValidityMs: number): Promise<AtlassianOauthStateEntity> {
+  private async refreshHoldingLease(
+    key: StateKey,
+    refresh: AtlassianOauthRefresh,
+    minValidityMs: number,
+  ): Promise<AtlassianOauthStateEntity> {
     const state = await this.requireState(key);
     if (isValidFor(state, minValidityMs)) {
       return state;
@@ -448,7 +473,10 @@ export class AtlassianOauthStateRepo {
     try {
       tokens = await refresh(Object.assign(new AtlassianOauthStateEntity(), state));
     } catch (cause) {
-      throw new AtlassianOauthRefreshFailedError(key.platform, key.tenantId, cause, [state.refreshToken, state.accessToken]);
+      throw new AtlassianOauthRefreshFailedError(key.platform, key.tenantId, cause, [
+        state.refreshToken,
+        state.accessToken,
+      ]);
     }
     try {
       return await this.upsert(key.platform, key.tenantId, tokens, { expectedRefreshToken: state.refreshToken });
@@ -492,7 +520,10 @@ export class AtlassianOauthStateRepo {
    */
   private async replaceIfCurrent(key: StateKey, expected: string, values: StateValues): Promise<void> {
     for (let attempt = 1; attempt <= RACE_ATTEMPTS; attempt++) {
-      const stored = await this.repository.findOne({ where: key, select: { id: true, platform: true, tenantId: true, refreshToken: true } });
+      const stored = await this.repository.findOne({
+        where: key,
+        select: { id: true, platform: true, tenantId: true, refreshToken: true },
+      });
       if (!stored || this.cipher.open(stored.refreshToken, locate(stored, 'refreshToken')) !== expected) {
         break;
       }
@@ -520,13 +551,17 @@ export class AtlassianOauthStateRepo {
       // Stored as it is, such a value would read back as an envelope and fail to open.
       for (const column of ['accessToken', 'refreshToken'] as const) {
         if (values[column]?.startsWith(ENVELOPE_PREFIX)) {
-          throw new AtlassianOauthStateValidationError(column, `must not start with "${ENVELOPE_PREFIX}" while tokens are stored in plaintext`);
+          throw new AtlassianOauthStateValidationError(
+            column,
+            `must not start with "${ENVELOPE_PREFIX}" while tokens are stored in plaintext`,
+          );
         }
       }
     }
     return {
       ...values,
-      accessToken: values.accessToken === null ? null : this.cipher.seal(values.accessToken, locate(values, 'accessToken')),
+      accessToken:
+        values.accessToken === null ? null : this.cipher.seal(values.accessToken, locate(values, 'accessToken')),
       refreshToken: this.cipher.seal(values.refreshToken, locate(values, 'refreshToken')),
     };
   }
@@ -592,7 +627,10 @@ function locate(state: StateKey, column: TokenLocation['column']): TokenLocation
   return { platform: state.platform, tenantId: state.tenantId, column };
 }
 
-function validateReencryptOptions(options: unknown): { batchSize: number; onProgress?: (progress: ReencryptProgress) => void } {
+function validateReencryptOptions(options: unknown): {
+  batchSize: number;
+  onProgress?: (progress: ReencryptProgress) => void;
+} {
   if (typeof options !== 'object' || options === null) {
     throw new AtlassianOauthStateValidationError('options', 'must be an object');
   }
@@ -637,7 +675,10 @@ function requireMilliseconds(field: string, value: unknown, fallback: number, mi
     return fallback;
   }
   if (typeof value !== 'number' || Number.isNaN(value) || value < min || value > max) {
-    throw new AtlassianOauthStateValidationError(field, `must be a number of milliseconds from ${min} to ${max}, or omitted`);
+    throw new AtlassianOauthStateValidationError(
+      field,
+      `must be a number of milliseconds from ${min} to ${max}, or omitted`,
+    );
   }
   return value;
 }
@@ -665,9 +706,17 @@ function validateTokens(tokens: unknown): Pick<StateValues, 'accessToken' | 'ref
     }
     refuseNul('accessToken', accessToken);
   }
-  if (expiresAt !== undefined && expiresAt !== null && !(types.isDate(expiresAt) && !Number.isNaN(expiresAt.getTime()))) {
+  if (
+    expiresAt !== undefined &&
+    expiresAt !== null &&
+    !(types.isDate(expiresAt) && !Number.isNaN(expiresAt.getTime()))
+  ) {
     throw new AtlassianOauthStateValidationError('expiresAt', 'must be a valid Date, null or omitted');
   }
   // A copy: the caller's Date may be changed later, or come from another realm (a VM context).
-  return { accessToken: accessToken ?? null, refreshToken, expiresAt: expiresAt ? new Date(expiresAt.getTime()) : null };
+  return {
+    accessToken: accessToken ?? null,
+    refreshToken,
+    expiresAt: expiresAt ? new Date(expiresAt.getTime()) : null,
+  };
 }

@@ -23,4 +23,9 @@ export {
   AtlassianOauthStateNotFoundError,
   AtlassianOauthStateValidationError,
 } from './atlassian-oauth-state.errors';
-export { TokenEncryptionConfigError, TokenIntegrityError, TokenLocation, UnknownTokenKeyError } from '../database/token-cipher.errors';
+export {
+  TokenEncryptionConfigError,
+  TokenIntegrityError,
+  TokenLocation,
+  UnknownTokenKeyError,
+} from '../database/token-cipher.errors';

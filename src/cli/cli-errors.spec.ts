@@ -1,22 +1,58 @@
 import { CommanderError } from 'commander';
 import { QueryFailedError } from 'typeorm';
-import { AtlassianOauthStateConflictError, AtlassianOauthStateEntity, AtlassianOauthStateValidationError } from '../atlassian';
+import {
+  AtlassianOauthStateConflictError,
+  AtlassianOauthStateEntity,
+  AtlassianOauthStateValidationError,
+} from '../atlassian';
 import { CliError, ExitCode, toFailure, toOneSafeLine } from './cli-errors';
 
 describe('toFailure', () => {
   it.each([
     ['a CliError', new CliError(ExitCode.NotFoundOrConflict, 'no state'), ExitCode.NotFoundOrConflict, 'no state'],
-    ['a commander usage error', new CommanderError(1, 'commander.unknownOption', "error: unknown option '--x'"), ExitCode.Usage, "unknown option '--x'"],
-    ['commander having shown help', new CommanderError(0, 'commander.helpDisplayed', '(outputHelp)'), ExitCode.Ok, '(outputHelp)'],
-    ['a validation error', new AtlassianOauthStateValidationError('tenantId', 'must be a non-blank string'), ExitCode.Usage, 'Invalid Atlassian OAuth state: tenantId must be a non-blank string.'],
-    ['a conflict with nothing stored', new AtlassianOauthStateConflictError('jira', 't', null), ExitCode.NotFoundOrConflict, 'conflict: nothing is stored for jira/t; nothing was written'],
+    [
+      'a commander usage error',
+      new CommanderError(1, 'commander.unknownOption', "error: unknown option '--x'"),
+      ExitCode.Usage,
+      "unknown option '--x'",
+    ],
+    [
+      'commander having shown help',
+      new CommanderError(0, 'commander.helpDisplayed', '(outputHelp)'),
+      ExitCode.Ok,
+      '(outputHelp)',
+    ],
+    [
+      'a validation error',
+      new AtlassianOauthStateValidationError('tenantId', 'must be a non-blank string'),
+      ExitCode.Usage,
+      'Invalid Atlassian OAuth state: tenantId must be a non-blank string.',
+    ],
+    [
+      'a conflict with nothing stored',
+      new AtlassianOauthStateConflictError('jira', 't', null),
+      ExitCode.NotFoundOrConflict,
+      'conflict: nothing is stored for jira/t; nothing was written',
+    ],
     [
       'a conflict with a newer state',
-      new AtlassianOauthStateConflictError('jira', 't', Object.assign(new AtlassianOauthStateEntity(), { refreshToken: 'winner-token', updatedAt: new Date('2026-11-27T10:00:00.000Z') })),
+      new AtlassianOauthStateConflictError(
+        'jira',
+        't',
+        Object.assign(new AtlassianOauthStateEntity(), {
+          refreshToken: 'winner-token',
+          updatedAt: new Date('2026-11-27T10:00:00.000Z'),
+        }),
+      ),
       ExitCode.NotFoundOrConflict,
       'conflict: the stored state of jira/t (updated 2026-11-27T10:00:00.000Z) is not the expected one; nothing was written',
     ],
-    ['a driver error', new QueryFailedError('SELECT 1', [], new Error('SQLITE_IOERR: disk I/O error')), ExitCode.Unavailable, 'SQLITE_IOERR: disk I/O error'],
+    [
+      'a driver error',
+      new QueryFailedError('SELECT 1', [], new Error('SQLITE_IOERR: disk I/O error')),
+      ExitCode.Unavailable,
+      'SQLITE_IOERR: disk I/O error',
+    ],
     ['a thrown string', 'boom', ExitCode.Unavailable, 'boom'],
   ])('maps %s to its exit code and message', (_case, error, exitCode, message) => {
     expect(toFailure(error)).toEqual({ exitCode, message });
@@ -29,14 +65,20 @@ describe('toOneSafeLine', () => {
   });
 
   it('replaces every given secret, but not values too short to be one', () => {
-    expect(toOneSafeLine('token tok-123 rejected; tok-123 again; a', ['tok-123', 'a'])).toBe('token [redacted] rejected; [redacted] again; a');
+    expect(toOneSafeLine('token tok-123 rejected; tok-123 again; a', ['tok-123', 'a'])).toBe(
+      'token [redacted] rejected; [redacted] again; a',
+    );
   });
 
   it('redacts the value of an --option=value that commander quotes back', () => {
-    expect(toOneSafeLine("error: unknown option '--acess-token=AT-secret-999'", [])).toBe("error: unknown option '--acess-token=[redacted]'");
+    expect(toOneSafeLine("error: unknown option '--acess-token=AT-secret-999'", [])).toBe(
+      "error: unknown option '--acess-token=[redacted]'",
+    );
   });
 
   it('masks the password of a URL', () => {
-    expect(toOneSafeLine('connect postgres://app:s3cr%40t@db:5432/x failed', [])).toBe('connect postgres://app:***@db:5432/x failed');
+    expect(toOneSafeLine('connect postgres://app:s3cr%40t@db:5432/x failed', [])).toBe(
+      'connect postgres://app:***@db:5432/x failed',
+    );
   });
 });

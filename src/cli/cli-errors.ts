@@ -1,5 +1,8 @@
 import { CommanderError } from 'commander';
-import { AtlassianOauthStateConflictError, AtlassianOauthStateValidationError } from '../atlassian/atlassian-oauth-state.errors';
+import {
+  AtlassianOauthStateConflictError,
+  AtlassianOauthStateValidationError,
+} from '../atlassian/atlassian-oauth-state.errors';
 import { describeKey, REDACTED } from './cli-format';
 
 /** The exit codes of the `agent-core` CLI. */
@@ -44,7 +47,10 @@ export function toFailure(error: unknown): CliFailure {
     return { exitCode: error.exitCode, message: error.message };
   }
   if (error instanceof CommanderError) {
-    return { exitCode: error.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage, message: error.message.replace(/^error: /, '') };
+    return {
+      exitCode: error.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage,
+      message: error.message.replace(/^error: /, ''),
+    };
   }
   if (error instanceof AtlassianOauthStateConflictError) {
     const key = describeKey(error.platform, error.tenantId);

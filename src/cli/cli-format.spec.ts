@@ -67,8 +67,20 @@ describe('formatSummaryLines', () => {
   it('gives one aligned line per state, and none for no state', () => {
     const lines = formatSummaryLines(
       [
-        { platform: 'confluence', tenantId: 't', hasAccessToken: false, expiresAt: null, updatedAt: new Date('2026-11-27T10:00:00.000Z') },
-        { platform: 'jira', tenantId: 'tenant-a', hasAccessToken: true, expiresAt: at(-3 * H), updatedAt: new Date('2026-11-27T09:00:00.000Z') },
+        {
+          platform: 'confluence',
+          tenantId: 't',
+          hasAccessToken: false,
+          expiresAt: null,
+          updatedAt: new Date('2026-11-27T10:00:00.000Z'),
+        },
+        {
+          platform: 'jira',
+          tenantId: 'tenant-a',
+          hasAccessToken: true,
+          expiresAt: at(-3 * H),
+          updatedAt: new Date('2026-11-27T09:00:00.000Z'),
+        },
       ],
       NOW,
     );
@@ -83,7 +95,12 @@ describe('formatSummaryLines', () => {
 
 describe('summaryJson', () => {
   it('gives ISO dates, the expiry wording and whether it has expired', () => {
-    expect(summaryJson({ platform: 'jira', tenantId: 't', hasAccessToken: true, expiresAt: at(-1 * H), updatedAt: NOW }, NOW)).toEqual({
+    expect(
+      summaryJson(
+        { platform: 'jira', tenantId: 't', hasAccessToken: true, expiresAt: at(-1 * H), updatedAt: NOW },
+        NOW,
+      ),
+    ).toEqual({
       platform: 'jira',
       tenantId: 't',
       hasAccessToken: true,
@@ -92,7 +109,9 @@ describe('summaryJson', () => {
       expiry: 'expired 1h ago',
       updatedAt: NOW.toISOString(),
     });
-    expect(summaryJson({ platform: 'jira', tenantId: 't', hasAccessToken: false, expiresAt: null, updatedAt: NOW }, NOW)).toMatchObject({ expiresAt: null, expired: null, expiry: 'no expiry' });
+    expect(
+      summaryJson({ platform: 'jira', tenantId: 't', hasAccessToken: false, expiresAt: null, updatedAt: NOW }, NOW),
+    ).toMatchObject({ expiresAt: null, expired: null, expiry: 'no expiry' });
   });
 });
 
@@ -100,16 +119,29 @@ describe('stateJson and formatStateLines', () => {
   it('redact both tokens unless reveal is asked for', () => {
     const state = entity({});
 
-    expect(stateJson(state, { reveal: false, now: NOW })).toMatchObject({ accessToken: REDACTED, refreshToken: REDACTED, expiry: 'expires in 42m' });
-    expect(stateJson(state, { reveal: true, now: NOW })).toMatchObject({ accessToken: 'secret-access', refreshToken: 'secret-refresh' });
+    expect(stateJson(state, { reveal: false, now: NOW })).toMatchObject({
+      accessToken: REDACTED,
+      refreshToken: REDACTED,
+      expiry: 'expires in 42m',
+    });
+    expect(stateJson(state, { reveal: true, now: NOW })).toMatchObject({
+      accessToken: 'secret-access',
+      refreshToken: 'secret-refresh',
+    });
     expect(formatStateLines(state, { reveal: false, now: NOW }).join('\n')).not.toMatch(/secret-/);
-    expect(formatStateLines(state, { reveal: true, now: NOW })).toEqual(expect.arrayContaining(['accessToken:  secret-access', 'refreshToken: secret-refresh']));
+    expect(formatStateLines(state, { reveal: true, now: NOW })).toEqual(
+      expect.arrayContaining(['accessToken:  secret-access', 'refreshToken: secret-refresh']),
+    );
   });
 
   it('show a missing access token and expiry as such, not as redacted', () => {
     const state = entity({ accessToken: null, expiresAt: null });
 
-    expect(stateJson(state, { reveal: false, now: NOW })).toMatchObject({ accessToken: null, expiresAt: null, expiry: 'no expiry' });
+    expect(stateJson(state, { reveal: false, now: NOW })).toMatchObject({
+      accessToken: null,
+      expiresAt: null,
+      expiry: 'no expiry',
+    });
     expect(formatStateLines(state, { reveal: false, now: NOW })).toEqual(
       expect.arrayContaining(['accessToken:  (none)', 'expiresAt:    no expiry', 'refreshToken: [redacted]']),
     );
@@ -125,8 +157,12 @@ describe('reencrypt progress', () => {
   });
 
   it('draws a bar of fixed width that fills with the share processed, capped at 100%', () => {
-    expect(formatProgressBar(progress)).toBe(`[${'#'.repeat(12)}${'-'.repeat(18)}]  40% 1000/2500 rows (sealed 990, already current 8, failed 2)`);
+    expect(formatProgressBar(progress)).toBe(
+      `[${'#'.repeat(12)}${'-'.repeat(18)}]  40% 1000/2500 rows (sealed 990, already current 8, failed 2)`,
+    );
     expect(formatProgressBar({ ...progress, processed: 2600 })).toMatch(/^\[#{30}\] 100% 2600\/2500 rows/);
-    expect(formatProgressBar({ processed: 0, total: 0, sealed: 0, alreadyCurrent: 0, failed: 0 })).toMatch(/^\[#{30}\] 100% 0\/0 rows/);
+    expect(formatProgressBar({ processed: 0, total: 0, sealed: 0, alreadyCurrent: 0, failed: 0 })).toMatch(
+      /^\[#{30}\] 100% 0\/0 rows/,
+    );
   });
 });

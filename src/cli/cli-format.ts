@@ -1,4 +1,9 @@
-import type { AtlassianOauthStateEntity, AtlassianOauthStateSummary, ReencryptCounts, ReencryptProgress } from '../atlassian';
+import type {
+  AtlassianOauthStateEntity,
+  AtlassianOauthStateSummary,
+  ReencryptCounts,
+  ReencryptProgress,
+} from '../atlassian';
 
 /** What the CLI shows in place of a token value unless `--reveal` is given. */
 export const REDACTED = '[redacted]';
@@ -79,7 +84,9 @@ export function formatSummaryLines(summaries: readonly AtlassianOauthStateSummar
     `updated ${summary.updatedAt.toISOString()}`,
   ]);
   const widths = rows.reduce<number[]>((max, row) => row.map((cell, i) => Math.max(max[i] ?? 0, cell.length)), []);
-  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '));
+  return rows.map((row) =>
+    row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '),
+  );
 }
 
 /** One `get --json` object; tokens are {@link REDACTED} unless `reveal`, `null` when not stored. */

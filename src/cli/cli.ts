@@ -1,7 +1,12 @@
 import { existsSync } from 'node:fs';
 import type { INestApplicationContext, LoggerService } from '@nestjs/common';
 import { Command, CommanderError, Option } from 'commander';
-import type { AtlassianOauthStateRepo, AtlassianOauthTokens, AtlassianOauthUpsertOptions, ReencryptProgress } from '../atlassian';
+import type {
+  AtlassianOauthStateRepo,
+  AtlassianOauthTokens,
+  AtlassianOauthUpsertOptions,
+  ReencryptProgress,
+} from '../atlassian';
 import { TokenEncryptionConfigError } from '../database/token-cipher.errors';
 import { loadDatabaseConfig } from '../database/database.config';
 import { CliError, ExitCode, toFailure, toOneSafeLine } from './cli-errors';
@@ -102,7 +107,8 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
     const { exitCode, message } = toFailure(error);
     if (exitCode !== ExitCode.Ok) {
       const command = program.commands.find((c) => c.name() === args[0]);
-      const hint = error instanceof CommanderError ? ` (see '${command ? `${NAME} ${command.name()}` : NAME} --help')` : '';
+      const hint =
+        error instanceof CommanderError ? ` (see '${command ? `${NAME} ${command.name()}` : NAME} --help')` : '';
       io.stderr.write(`${NAME}: ${toOneSafeLine(message, secrets)}${hint}\n`);
     }
     return exitCode;
@@ -116,7 +122,9 @@ function buildProgram(io: CliIo, secrets: string[]): Command {
   const printJson = (value: unknown): void => print([JSON.stringify(value, null, 2)]);
 
   const program = new Command(NAME)
-    .description('Operator tool for the Atlassian OAuth token state that agent-core stores. It reads the same configuration as the service (DATABASE_PATH, ...).')
+    .description(
+      'Operator tool for the Atlassian OAuth token state that agent-core stores. It reads the same configuration as the service (DATABASE_PATH, ...).',
+    )
     .exitOverride()
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
@@ -125,22 +133,31 @@ function buildProgram(io: CliIo, secrets: string[]): Command {
       outputError: () => undefined,
     })
     .helpCommand(true)
-    .addHelpText('after', '\nExit codes: 0 done, 1 not found or conflict, 2 usage or bad input, 3 database or key problem.');
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 done, 1 not found or conflict, 2 usage or bad input, 3 database or key problem.',
+    );
 
   program
     .command('list')
-    .description('List the stored states, one line per (platform, tenantId): access token present or not, expiry, last update. Never shows a token.')
+    .description(
+      'List the stored states, one line per (platform, tenantId): access token present or not, expiry, last update. Never shows a token.',
+    )
     .option('--platform <platform>', 'only the states of this platform')
     .option('--json', 'print JSON instead of text')
     .action(async (options: ListOptions) => {
-      const summaries = await withStates(io, { create: false }, ({ repo }) => repo.list({ platform: options.platform }));
+      const summaries = await withStates(io, { create: false }, ({ repo }) =>
+        repo.list({ platform: options.platform }),
+      );
       const now = io.now();
       if (options.json) {
         printJson(summaries.map((summary) => summaryJson(summary, now)));
       } else if (summaries.length > 0) {
         print(formatSummaryLines(summaries, now));
       } else {
-        io.stderr.write(`${NAME}: no state stored${options.platform === undefined ? '' : ` for platform ${options.platform}`}\n`);
+        io.stderr.write(
+          `${NAME}: no state stored${options.platform === undefined ? '' : ` for platform ${options.platform}`}\n`,
+        );
       }
     });
 
@@ -167,34 +184,52 @@ function buildProgram(io: CliIo, secrets: string[]): Command {
 
   program
     .command('put')
-    .description('Store the token state of one (platform, tenantId), replacing the stored one, through the same repo and validation as the service.')
+    .description(
+      'Store the token state of one (platform, tenantId), replacing the stored one, through the same repo and validation as the service.',
+    )
     .argument('<platform>', 'e.g. jira')
     .argument('<tenantId>', 'the tenant (cloud id)')
     .requiredOption('--refresh-token <value>', `the refresh token; ${FROM_STDIN} reads it from stdin`)
-    .option('--access-token <value>', `the access token; ${FROM_STDIN} reads it from stdin; stored as none when omitted`)
-    .addOption(new Option('--expires-at <iso>', 'when the access token expires, ISO 8601 with a time zone (2026-11-27T20:00:00Z)').conflicts('expiresIn'))
+    .option(
+      '--access-token <value>',
+      `the access token; ${FROM_STDIN} reads it from stdin; stored as none when omitted`,
+    )
+    .addOption(
+      new Option(
+        '--expires-at <iso>',
+        'when the access token expires, ISO 8601 with a time zone (2026-11-27T20:00:00Z)',
+      ).conflicts('expiresIn'),
+    )
     .option('--expires-in <seconds>', 'when the access token expires, in seconds from now')
     .addOption(
-      new Option('--expect-refresh-token <value>', `write only if the stored refresh token is still this one, else exit 1 (conflict); ${FROM_STDIN} reads it from stdin`).conflicts(
-        'expectNone',
-      ),
+      new Option(
+        '--expect-refresh-token <value>',
+        `write only if the stored refresh token is still this one, else exit 1 (conflict); ${FROM_STDIN} reads it from stdin`,
+      ).conflicts('expectNone'),
     )
     .option('--expect-none', 'write only if nothing is stored yet for this key, else exit 1 (conflict)')
     .action(async (platform: string, tenantId: string, options: PutOptions) => {
       const { tokens, options: upsertOptions } = await readPutRequest(options, io, secrets);
-      const stored = await withStates(io, { create: true }, ({ repo }) => repo.upsert(platform, tenantId, tokens, upsertOptions));
+      const stored = await withStates(io, { create: true }, ({ repo }) =>
+        repo.upsert(platform, tenantId, tokens, upsertOptions),
+      );
       print([`stored ${formatSummaryLines([summarize(stored)], io.now()).join('')}`]);
     });
 
   program
     .command('delete')
-    .description("Delete the stored state of one (platform, tenantId), e.g. after the customer disconnected: their tokens must not linger.")
+    .description(
+      'Delete the stored state of one (platform, tenantId), e.g. after the customer disconnected: their tokens must not linger.',
+    )
     .argument('<platform>', 'e.g. jira')
     .argument('<tenantId>', 'the tenant (cloud id)')
     .action(async (platform: string, tenantId: string) => {
       const deleted = await withStates(io, { create: false }, ({ repo }) => repo.delete(platform, tenantId));
       if (!deleted) {
-        throw new CliError(ExitCode.NotFoundOrConflict, `no state stored for ${describeKey(platform, tenantId)}; nothing deleted`);
+        throw new CliError(
+          ExitCode.NotFoundOrConflict,
+          `no state stored for ${describeKey(platform, tenantId)}; nothing deleted`,
+        );
       }
       print([`deleted ${describeKey(platform, tenantId)}`]);
     });
@@ -227,7 +262,10 @@ function buildProgram(io: CliIo, secrets: string[]): Command {
       }
       print([...failures.map((failure) => `failed: ${failure}`), `reencrypt done: ${formatReencryptCounts(counts)}`]);
       if (counts.failed > 0) {
-        throw new CliError(ExitCode.Unavailable, `${counts.failed} row(s) could not be re-encrypted and were left as they were (a key problem, listed above)`);
+        throw new CliError(
+          ExitCode.Unavailable,
+          `${counts.failed} row(s) could not be re-encrypted and were left as they were (a key problem, listed above)`,
+        );
       }
     });
 
@@ -246,7 +284,9 @@ function parseBatchSize(value: string | undefined): number | undefined {
 
 /** Turns `put`'s options into the repo's arguments, reading a `-` value from stdin; bad input is a usage error. */
 async function readPutRequest(options: PutOptions, io: CliIo, secrets: string[]): Promise<PutRequest> {
-  const fromStdin = [options.refreshToken, options.accessToken, options.expectRefreshToken].filter((value) => value === FROM_STDIN);
+  const fromStdin = [options.refreshToken, options.accessToken, options.expectRefreshToken].filter(
+    (value) => value === FROM_STDIN,
+  );
   if (fromStdin.length > 1) {
     throw new CliError(ExitCode.Usage, `only one option can read its value from stdin (${FROM_STDIN})`);
   }
@@ -255,7 +295,11 @@ async function readPutRequest(options: PutOptions, io: CliIo, secrets: string[])
   const refreshToken = value(options.refreshToken) ?? '';
   const accessToken = value(options.accessToken) ?? null;
   const expectedRefreshToken = options.expectNone ? null : value(options.expectRefreshToken);
-  secrets.push(...[refreshToken, accessToken, expectedRefreshToken].filter((secret): secret is string => typeof secret === 'string'));
+  secrets.push(
+    ...[refreshToken, accessToken, expectedRefreshToken].filter(
+      (secret): secret is string => typeof secret === 'string',
+    ),
+  );
   return {
     tokens: { refreshToken, accessToken, expiresAt: parseExpiry(options, io.now()) },
     options: expectedRefreshToken === undefined ? {} : { expectedRefreshToken },
@@ -268,7 +312,10 @@ function parseExpiry(options: PutOptions, now: Date): Date | null {
   if (options.expiresAt !== undefined) {
     const expiresAt = new Date(options.expiresAt);
     if (!ISO_DATE_TIME.test(options.expiresAt) || Number.isNaN(expiresAt.getTime())) {
-      throw new CliError(ExitCode.Usage, '--expires-at must be an ISO 8601 date-time with a time zone, e.g. 2026-11-27T20:00:00Z');
+      throw new CliError(
+        ExitCode.Usage,
+        '--expires-at must be an ISO 8601 date-time with a time zone, e.g. 2026-11-27T20:00:00Z',
+      );
     }
     return expiresAt;
   }
@@ -290,7 +337,9 @@ async function readStdin(io: CliIo): Promise<string> {
   for await (const chunk of io.stdin) {
     chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   }
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 /**
@@ -300,15 +349,26 @@ async function readStdin(io: CliIo): Promise<string> {
  * Without `create`, a database file that does not exist is an error rather than a fresh, empty
  * database: `list` run from the wrong directory must not answer "nothing stored".
  */
-async function withStates<T>(io: CliIo, options: { create: boolean }, work: (states: States) => Promise<T>): Promise<T> {
+async function withStates<T>(
+  io: CliIo,
+  options: { create: boolean },
+  work: (states: States) => Promise<T>,
+): Promise<T> {
   const config = loadDatabaseConfig();
   // A server database (DATABASE_URL) has no file to look for; `location` never shows its password.
   const database = config.location;
   if (config.type === 'better-sqlite3' && !options.create && database !== ':memory:' && !existsSync(database)) {
-    throw new CliError(ExitCode.Unavailable, `no database at ${database}: set DATABASE_PATH to the service's database file`);
+    throw new CliError(
+      ExitCode.Unavailable,
+      `no database at ${database}: set DATABASE_PATH to the service's database file`,
+    );
   }
   // Loaded here, not at the top: `--help` and usage errors answer without loading Nest and TypeORM.
-  const [{ NestFactory }, { AppModule }, { AtlassianOauthStateRepo: Repo }] = await Promise.all([import('@nestjs/core'), import('../app.module'), import('../atlassian')]);
+  const [{ NestFactory }, { AppModule }, { AtlassianOauthStateRepo: Repo }] = await Promise.all([
+    import('@nestjs/core'),
+    import('../app.module'),
+    import('../atlassian'),
+  ]);
   const logger = new CliLogger();
   let app: INestApplicationContext;
   try {

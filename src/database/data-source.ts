@@ -12,7 +12,10 @@ import { serverDataSourceOptions } from './server-database';
  */
 const config = loadDatabaseConfig();
 if (config.type === 'better-sqlite3') {
-  throw new DatabaseConfigError('DATABASE_URL', 'must name a PostgreSQL or MariaDB/MySQL server for the migration commands (SQLite synchronizes instead)');
+  throw new DatabaseConfigError(
+    'DATABASE_URL',
+    'must name a PostgreSQL or MariaDB/MySQL server for the migration commands (SQLite synchronizes instead)',
+  );
 }
 
 export default new DataSource(serverDataSourceOptions(config, DATABASE_ENTITIES));

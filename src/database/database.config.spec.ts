@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { inspect } from 'node:util';
-import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_POOL_SIZE, loadDatabaseConfig, parseTokenKeys, redactDatabaseUrl } from './database.config';
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_POOL_SIZE,
+  loadDatabaseConfig,
+  parseTokenKeys,
+  redactDatabaseUrl,
+} from './database.config';
 import { DatabaseConfigError } from './database.errors';
 import { TokenEncryptionConfigError } from './token-cipher.errors';
 
@@ -72,7 +78,9 @@ describe(loadDatabaseConfig.name, () => {
   describe('the production rule', () => {
     it('refuses NODE_ENV=production without keys, saying what to set', () => {
       expect(() => loadDatabaseConfig({ NODE_ENV: 'production' })).toThrow(TokenEncryptionConfigError);
-      expect(() => loadDatabaseConfig({ NODE_ENV: 'production', OAUTH_STATE_ALLOW_PLAINTEXT: 'yes' })).toThrow(/OAUTH_STATE_ENCRYPTION_KEYS.*OAUTH_STATE_ALLOW_PLAINTEXT=true/s);
+      expect(() => loadDatabaseConfig({ NODE_ENV: 'production', OAUTH_STATE_ALLOW_PLAINTEXT: 'yes' })).toThrow(
+        /OAUTH_STATE_ENCRYPTION_KEYS.*OAUTH_STATE_ALLOW_PLAINTEXT=true/s,
+      );
     });
 
     it('allows plaintext in production only with OAUTH_STATE_ALLOW_PLAINTEXT=true', () => {
@@ -80,7 +88,9 @@ describe(loadDatabaseConfig.name, () => {
     });
 
     it('boots in production with keys', () => {
-      expect(loadDatabaseConfig({ NODE_ENV: 'production', OAUTH_STATE_ENCRYPTION_KEYS: `k1:${KEY_A}` }).tokenKeys).toHaveLength(1);
+      expect(
+        loadDatabaseConfig({ NODE_ENV: 'production', OAUTH_STATE_ENCRYPTION_KEYS: `k1:${KEY_A}` }).tokenKeys,
+      ).toHaveLength(1);
     });
   });
 });
@@ -91,16 +101,31 @@ const ENCODED_SECRET = encodeURIComponent(SECRET);
 describe(`${loadDatabaseConfig.name}: the engine`, () => {
   describe('without DATABASE_URL (plan BJ-5: SQLite)', () => {
     it('is :memory: under NODE_ENV=test', () => {
-      expect(loadDatabaseConfig({ NODE_ENV: 'test' })).toEqual({ type: 'better-sqlite3', database: ':memory:', location: ':memory:', logging: false, tokenKeys: [] });
+      expect(loadDatabaseConfig({ NODE_ENV: 'test' })).toEqual({
+        type: 'better-sqlite3',
+        database: ':memory:',
+        location: ':memory:',
+        logging: false,
+        tokenKeys: [],
+      });
     });
 
     it('is the default file otherwise, and DATABASE_PATH when set', () => {
-      expect(loadDatabaseConfig({})).toMatchObject({ type: 'better-sqlite3', database: resolve('data/agent-core.sqlite') });
-      expect(loadDatabaseConfig({ DATABASE_PATH: 'x/y.sqlite', NODE_ENV: 'test' })).toMatchObject({ type: 'better-sqlite3', database: resolve('x/y.sqlite') });
+      expect(loadDatabaseConfig({})).toMatchObject({
+        type: 'better-sqlite3',
+        database: resolve('data/agent-core.sqlite'),
+      });
+      expect(loadDatabaseConfig({ DATABASE_PATH: 'x/y.sqlite', NODE_ENV: 'test' })).toMatchObject({
+        type: 'better-sqlite3',
+        database: resolve('x/y.sqlite'),
+      });
     });
 
     it('treats a blank DATABASE_URL as unset', () => {
-      expect(loadDatabaseConfig({ DATABASE_URL: '  ', NODE_ENV: 'test' })).toMatchObject({ type: 'better-sqlite3', database: ':memory:' });
+      expect(loadDatabaseConfig({ DATABASE_URL: '  ', NODE_ENV: 'test' })).toMatchObject({
+        type: 'better-sqlite3',
+        database: ':memory:',
+      });
     });
   });
 
@@ -128,7 +153,9 @@ describe(`${loadDatabaseConfig.name}: the engine`, () => {
     });
 
     it('decodes a percent-encoded user, password and database, and keeps the password out of location', () => {
-      const config = loadDatabaseConfig({ DATABASE_URL: `postgres://svc%40corp:${ENCODED_SECRET}@[::1]:5432/agent%2Dcore` });
+      const config = loadDatabaseConfig({
+        DATABASE_URL: `postgres://svc%40corp:${ENCODED_SECRET}@[::1]:5432/agent%2Dcore`,
+      });
 
       expect(config).toMatchObject({ host: '::1', username: 'svc@corp', password: SECRET, database: 'agent-core' });
       expect(config.location).toBe('postgres://svc%40corp:***@[::1]:5432/agent%2Dcore');
@@ -136,7 +163,14 @@ describe(`${loadDatabaseConfig.name}: the engine`, () => {
     });
 
     it('reads the pool settings', () => {
-      expect(loadDatabaseConfig({ DATABASE_URL: 'mysql://u@h/d', DATABASE_POOL_SIZE: '25', DATABASE_CONNECT_TIMEOUT_MS: '1500', DATABASE_LOGGING: 'true' })).toMatchObject({
+      expect(
+        loadDatabaseConfig({
+          DATABASE_URL: 'mysql://u@h/d',
+          DATABASE_POOL_SIZE: '25',
+          DATABASE_CONNECT_TIMEOUT_MS: '1500',
+          DATABASE_LOGGING: 'true',
+        }),
+      ).toMatchObject({
         poolSize: 25,
         connectTimeoutMs: 1500,
         logging: true,
@@ -149,9 +183,17 @@ describe(`${loadDatabaseConfig.name}: the engine`, () => {
       ['no database', { DATABASE_URL: `postgres://u:${ENCODED_SECRET}@h:5432` }, 'DATABASE_URL'],
       ['a nested path', { DATABASE_URL: `postgres://u:${ENCODED_SECRET}@h/a/b` }, 'DATABASE_URL'],
       ['a bad percent-encoding', { DATABASE_URL: `postgres://u:%E0%A4%A@h/d` }, 'DATABASE_URL'],
-      ['DATABASE_PATH as well', { DATABASE_URL: `postgres://u:${ENCODED_SECRET}@h/d`, DATABASE_PATH: 'x.sqlite' }, 'DATABASE_PATH'],
+      [
+        'DATABASE_PATH as well',
+        { DATABASE_URL: `postgres://u:${ENCODED_SECRET}@h/d`, DATABASE_PATH: 'x.sqlite' },
+        'DATABASE_PATH',
+      ],
       ['a zero pool size', { DATABASE_URL: 'postgres://u@h/d', DATABASE_POOL_SIZE: '0' }, 'DATABASE_POOL_SIZE'],
-      ['a non-numeric timeout', { DATABASE_URL: 'postgres://u@h/d', DATABASE_CONNECT_TIMEOUT_MS: '10s' }, 'DATABASE_CONNECT_TIMEOUT_MS'],
+      [
+        'a non-numeric timeout',
+        { DATABASE_URL: 'postgres://u@h/d', DATABASE_CONNECT_TIMEOUT_MS: '10s' },
+        'DATABASE_CONNECT_TIMEOUT_MS',
+      ],
     ])('refuses %s, naming the variable and never the password', (_case, env, variable) => {
       const error = (() => {
         try {
@@ -163,7 +205,11 @@ describe(`${loadDatabaseConfig.name}: the engine`, () => {
       })() as Error;
 
       expect(error).toBeInstanceOf(DatabaseConfigError);
-      expect(error).toMatchObject({ name: 'DatabaseConfigError', variable, message: expect.stringContaining(variable) });
+      expect(error).toMatchObject({
+        name: 'DatabaseConfigError',
+        variable,
+        message: expect.stringContaining(variable),
+      });
       expect(error.message).not.toContain(SECRET);
       expect(error.message).not.toContain(ENCODED_SECRET);
     });
@@ -172,8 +218,12 @@ describe(`${loadDatabaseConfig.name}: the engine`, () => {
 
 describe(redactDatabaseUrl.name, () => {
   it('replaces the password and keeps the rest', () => {
-    expect(redactDatabaseUrl(`mariadb://root:${ENCODED_SECRET}@127.0.0.1:3306/test?x=1`)).toBe('mariadb://root:***@127.0.0.1:3306/test?x=1');
-    expect(redactDatabaseUrl('postgres://postgres@127.0.0.1:5432/test')).toBe('postgres://postgres@127.0.0.1:5432/test');
+    expect(redactDatabaseUrl(`mariadb://root:${ENCODED_SECRET}@127.0.0.1:3306/test?x=1`)).toBe(
+      'mariadb://root:***@127.0.0.1:3306/test?x=1',
+    );
+    expect(redactDatabaseUrl('postgres://postgres@127.0.0.1:5432/test')).toBe(
+      'postgres://postgres@127.0.0.1:5432/test',
+    );
   });
 
   it('never echoes a string it cannot parse', () => {

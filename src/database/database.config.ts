@@ -27,7 +27,9 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export type ServerDatabaseType = 'postgres' | 'mysql';
 
 /** URL scheme of `DATABASE_URL` -> the server database it selects, and that server's default port. */
-const SERVER_SCHEMES: Readonly<Record<string, { type: ServerDatabaseType; dialect: ServerDatabaseConfig['dialect']; defaultPort: number }>> = {
+const SERVER_SCHEMES: Readonly<
+  Record<string, { type: ServerDatabaseType; dialect: ServerDatabaseConfig['dialect']; defaultPort: number }>
+> = {
   'postgres:': { type: 'postgres', dialect: 'postgres', defaultPort: 5432 },
   'postgresql:': { type: 'postgres', dialect: 'postgres', defaultPort: 5432 },
   'mysql:': { type: 'mysql', dialect: 'mysql', defaultPort: 3306 },
@@ -156,7 +158,9 @@ export function parseTokenKeys(value: string): TokenKey[] {
       throw new TokenEncryptionConfigError(`${position} has an empty key id; write it as keyId:base64key.`);
     }
     if (!KEY_ID_PATTERN.test(id)) {
-      throw new TokenEncryptionConfigError(`${position} has a key id that is not 1 to 32 of the characters A-Z a-z 0-9 _ . -`);
+      throw new TokenEncryptionConfigError(
+        `${position} has a key id that is not 1 to 32 of the characters A-Z a-z 0-9 _ . -`,
+      );
     }
     const named = `OAUTH_STATE_ENCRYPTION_KEYS key "${id}"`;
     if (ring.some((key) => key.id === id)) {
@@ -165,10 +169,16 @@ export function parseTokenKeys(value: string): TokenKey[] {
     const bytes = Buffer.from(encoded, 'base64');
     // Buffer.from skips characters outside the alphabet; re-encoding shows whether any were there.
     if (encoded === '' || bytes.toString('base64').replace(/=+$/, '') !== encoded.replace(/=+$/, '')) {
-      throw new TokenEncryptionConfigError(`${named} is not valid base64; generate one with \`openssl rand -base64 32\`.`, id);
+      throw new TokenEncryptionConfigError(
+        `${named} is not valid base64; generate one with \`openssl rand -base64 32\`.`,
+        id,
+      );
     }
     if (bytes.length !== TOKEN_KEY_BYTES) {
-      throw new TokenEncryptionConfigError(`${named} is ${bytes.length} bytes; it must be ${TOKEN_KEY_BYTES} (generate one with \`openssl rand -base64 32\`).`, id);
+      throw new TokenEncryptionConfigError(
+        `${named} is ${bytes.length} bytes; it must be ${TOKEN_KEY_BYTES} (generate one with \`openssl rand -base64 32\`).`,
+        id,
+      );
     }
     ring.push({ id, key: createSecretKey(bytes) });
     bytes.fill(0);
@@ -198,11 +208,17 @@ function parseServerUrl(url: string, env: NodeJS.ProcessEnv): Omit<ServerDatabas
   try {
     parsed = new URL(url);
   } catch {
-    throw new DatabaseConfigError('DATABASE_URL', 'is not a valid URL (expected scheme://user:password@host:port/database)');
+    throw new DatabaseConfigError(
+      'DATABASE_URL',
+      'is not a valid URL (expected scheme://user:password@host:port/database)',
+    );
   }
   const scheme = SERVER_SCHEMES[parsed.protocol];
   if (!scheme) {
-    throw new DatabaseConfigError('DATABASE_URL', `has the unsupported scheme "${parsed.protocol}//" (use postgres://, postgresql://, mysql:// or mariadb://)`);
+    throw new DatabaseConfigError(
+      'DATABASE_URL',
+      `has the unsupported scheme "${parsed.protocol}//" (use postgres://, postgresql://, mysql:// or mariadb://)`,
+    );
   }
   const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
   if (!host) {
@@ -210,7 +226,10 @@ function parseServerUrl(url: string, env: NodeJS.ProcessEnv): Omit<ServerDatabas
   }
   const database = decodeUrlPart(parsed.pathname.replace(/^\//, ''));
   if (!database || database.includes('/')) {
-    throw new DatabaseConfigError('DATABASE_URL', 'must name exactly one database as its path, e.g. postgres://user@host:5432/agent_core');
+    throw new DatabaseConfigError(
+      'DATABASE_URL',
+      'must name exactly one database as its path, e.g. postgres://user@host:5432/agent_core',
+    );
   }
   return {
     type: scheme.type,

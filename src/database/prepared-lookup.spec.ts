@@ -1,5 +1,20 @@
-import { Column, DataSource, Entity, EntityNotFoundError, PrimaryGeneratedColumn, Repository, Unique, UpdateDateColumn } from 'typeorm';
-import { FreshDatabase, SERVERS_UNDER_TEST, createFreshDatabase, describeOnServer, serverConfig } from '../../test/support/server-databases';
+import {
+  Column,
+  DataSource,
+  Entity,
+  EntityNotFoundError,
+  PrimaryGeneratedColumn,
+  Repository,
+  Unique,
+  UpdateDateColumn,
+} from 'typeorm';
+import {
+  FreshDatabase,
+  SERVERS_UNDER_TEST,
+  createFreshDatabase,
+  describeOnServer,
+  serverConfig,
+} from '../../test/support/server-databases';
 import { PreparedLookup } from './prepared-lookup';
 
 @Entity('prepared_lookup_probe')
@@ -20,7 +35,11 @@ class ProbeEntity {
   @Column({ type: Date, nullable: true, name: 'expires_at' })
   expiresAt!: Date | null;
 
-  @Column({ type: 'varchar', length: 255, transformer: { to: (tags: string[]) => tags.join(','), from: (text: string) => text.split(',') } })
+  @Column({
+    type: 'varchar',
+    length: 255,
+    transformer: { to: (tags: string[]) => tags.join(','), from: (text: string) => text.split(',') },
+  })
   tags!: string[];
 
   @Column({ type: 'varchar', length: 255, nullable: true, select: false })
@@ -37,7 +56,13 @@ interface Engine {
 }
 
 const sqlite: Engine = {
-  open: () => new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [ProbeEntity], synchronize: true }).initialize(),
+  open: () =>
+    new DataSource({
+      type: 'better-sqlite3',
+      database: ':memory:',
+      entities: [ProbeEntity],
+      synchronize: true,
+    }).initialize(),
   close: (dataSource) => dataSource.destroy(),
 };
 
@@ -48,7 +73,16 @@ function serverEngine(adminUrl: string): Engine {
     open: async () => {
       database = await createFreshDatabase(adminUrl);
       const { type, host, port, username, password } = serverConfig(database.url);
-      return new DataSource({ type, host, port, username, password, database: database.name, entities: [ProbeEntity], synchronize: true }).initialize();
+      return new DataSource({
+        type,
+        host,
+        port,
+        username,
+        password,
+        database: database.name,
+        entities: [ProbeEntity],
+        synchronize: true,
+      }).initialize();
     },
     close: async (dataSource) => {
       await dataSource.destroy();
@@ -80,9 +114,22 @@ function lookupSuite(engine: Engine): void {
     await repository.clear();
     sut = new PreparedLookup(repository, ['platform', 'tenantId']);
     await repository.save([
-      repository.create({ platform: 'jira', tenantId: 'a', secret: 's-1', expiresAt: new Date('2030-01-02T03:04:05Z'), tags: ['x', 'y'], hidden: 'h' }),
+      repository.create({
+        platform: 'jira',
+        tenantId: 'a',
+        secret: 's-1',
+        expiresAt: new Date('2030-01-02T03:04:05Z'),
+        tags: ['x', 'y'],
+        hidden: 'h',
+      }),
       repository.create({ platform: 'a', tenantId: 'jira', secret: null, expiresAt: null, tags: ['z'] }),
-      repository.create({ platform: `q'"; --`, tenantId: 'ünï 令牌 \u{1F511}', secret: 's-3', expiresAt: null, tags: ['w'] }),
+      repository.create({
+        platform: `q'"; --`,
+        tenantId: 'ünï 令牌 \u{1F511}',
+        secret: 's-3',
+        expiresAt: null,
+        tags: ['w'],
+      }),
     ]);
   });
 
@@ -97,7 +144,11 @@ function lookupSuite(engine: Engine): void {
       expect(found).toBeInstanceOf(ProbeEntity);
       expect(found).toEqual(await repository.findOneBy(where));
     }
-    await expect(sut.findOne({ platform: 'jira', tenantId: 'a' })).resolves.toMatchObject({ tags: ['x', 'y'], expiresAt: new Date('2030-01-02T03:04:05Z'), updatedAt: expect.any(Date) });
+    await expect(sut.findOne({ platform: 'jira', tenantId: 'a' })).resolves.toMatchObject({
+      tags: ['x', 'y'],
+      expiresAt: new Date('2030-01-02T03:04:05Z'),
+      updatedAt: expect.any(Date),
+    });
     expect(Object.keys((await sut.findOne({ platform: 'jira', tenantId: 'a' })) ?? {})).not.toContain('hidden');
   });
 
@@ -109,8 +160,16 @@ function lookupSuite(engine: Engine): void {
   it('binds each value to its own column whatever order the keys are listed in', async () => {
     const reversed = new PreparedLookup(repository, ['tenantId', 'platform']);
 
-    await expect(reversed.findOne({ platform: 'jira', tenantId: 'a' })).resolves.toMatchObject({ platform: 'jira', tenantId: 'a', secret: 's-1' });
-    await expect(reversed.findOne({ tenantId: 'jira', platform: 'a' })).resolves.toMatchObject({ platform: 'a', tenantId: 'jira', secret: null });
+    await expect(reversed.findOne({ platform: 'jira', tenantId: 'a' })).resolves.toMatchObject({
+      platform: 'jira',
+      tenantId: 'a',
+      secret: 's-1',
+    });
+    await expect(reversed.findOne({ tenantId: 'jira', platform: 'a' })).resolves.toMatchObject({
+      platform: 'a',
+      tenantId: 'jira',
+      secret: null,
+    });
   });
 
   it('reads the database on every call: a change written elsewhere is seen at once', async () => {
@@ -122,8 +181,13 @@ function lookupSuite(engine: Engine): void {
     await expect(sut.findOne({ platform: 'jira', tenantId: 'a' })).resolves.toBeNull();
   });
 
-  it('findOneOrFail rejects with TypeORM\'s EntityNotFoundError for a missing key', async () => {
-    await expect(sut.findOneOrFail({ platform: 'a', tenantId: 'jira' })).resolves.toMatchObject({ platform: 'a', tenantId: 'jira' });
-    await expect(sut.findOneOrFail({ platform: 'jira', tenantId: 'nobody' })).rejects.toBeInstanceOf(EntityNotFoundError);
+  it("findOneOrFail rejects with TypeORM's EntityNotFoundError for a missing key", async () => {
+    await expect(sut.findOneOrFail({ platform: 'a', tenantId: 'jira' })).resolves.toMatchObject({
+      platform: 'a',
+      tenantId: 'jira',
+    });
+    await expect(sut.findOneOrFail({ platform: 'jira', tenantId: 'nobody' })).rejects.toBeInstanceOf(
+      EntityNotFoundError,
+    );
   });
 }

@@ -15,13 +15,19 @@ export function redactQueryFailure(error: unknown): unknown {
   }
   if (Array.isArray(error.parameters) && error.parameters.length > 0) {
     const count = error.parameters.length;
-    Object.defineProperty(error, 'parameters', { value: [`[${count} parameter${count === 1 ? '' : 's'} redacted]`], enumerable: true });
+    Object.defineProperty(error, 'parameters', {
+      value: [`[${count} parameter${count === 1 ? '' : 's'} redacted]`],
+      enumerable: true,
+    });
   }
   // mysql2 reports the statement with the values written into it, as `sql`; TypeORM copies it
   // from the driver's error onto its own. `query` (placeholders only) says the same safely.
   for (const holder of [error, error.driverError as unknown]) {
     if (typeof holder === 'object' && holder !== null && typeof (holder as { sql?: unknown }).sql === 'string') {
-      Object.defineProperty(holder, 'sql', { value: '[redacted: the statement with its values; see query]', enumerable: true });
+      Object.defineProperty(holder, 'sql', {
+        value: '[redacted: the statement with its values; see query]',
+        enumerable: true,
+      });
     }
   }
   return error;

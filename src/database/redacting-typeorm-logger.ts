@@ -13,7 +13,12 @@ export class RedactingTypeOrmLogger extends AdvancedConsoleLogger {
     super.logQuery(query, redact(parameters), queryRunner);
   }
 
-  override logQueryError(error: string, query: string, parameters?: unknown[] | object, queryRunner?: QueryRunner): void {
+  override logQueryError(
+    error: string,
+    query: string,
+    parameters?: unknown[] | object,
+    queryRunner?: QueryRunner,
+  ): void {
     super.logQueryError(error, query, redact(parameters), queryRunner);
   }
 
@@ -24,6 +29,7 @@ export class RedactingTypeOrmLogger extends AdvancedConsoleLogger {
 
 /** Stands in for the parameters in the log: `["4 parameters redacted"]`, or nothing when there were none. */
 function redact(parameters: unknown[] | object | undefined): string[] | undefined {
-  const count = parameters === undefined ? 0 : Array.isArray(parameters) ? parameters.length : Object.keys(parameters).length;
+  const count =
+    parameters === undefined ? 0 : Array.isArray(parameters) ? parameters.length : Object.keys(parameters).length;
   return count === 0 ? undefined : [`${count} parameter${count === 1 ? '' : 's'} redacted`];
 }

@@ -25,7 +25,10 @@ const POSTGRES_MIGRATION_LOCK = 0x61676e74; // "agnt"
  *   UPDATE report the rows it *matched*, not only those it changed, as PostgreSQL and SQLite do:
  *   the repo's compare-and-swap relies on it when the new values equal the stored ones.
  */
-export function serverDataSourceOptions(config: ServerDatabaseConfig, entities: readonly (new () => unknown)[]): DataSourceOptions {
+export function serverDataSourceOptions(
+  config: ServerDatabaseConfig,
+  entities: readonly (new () => unknown)[],
+): DataSourceOptions {
   const common = {
     host: config.host,
     port: config.port,
@@ -42,9 +45,22 @@ export function serverDataSourceOptions(config: ServerDatabaseConfig, entities: 
     logger: new RedactingTypeOrmLogger(config.logging),
   };
   if (config.type === 'postgres') {
-    return { ...common, type: 'postgres', connectTimeoutMS: config.connectTimeoutMs, uuidExtension: 'pgcrypto', installExtensions: false };
+    return {
+      ...common,
+      type: 'postgres',
+      connectTimeoutMS: config.connectTimeoutMs,
+      uuidExtension: 'pgcrypto',
+      installExtensions: false,
+    };
   }
-  return { ...common, type: config.dialect === 'mariadb' ? 'mariadb' : 'mysql', connectTimeout: config.connectTimeoutMs, timezone: 'Z', charset: 'utf8mb4', flags: ['FOUND_ROWS'] };
+  return {
+    ...common,
+    type: config.dialect === 'mariadb' ? 'mariadb' : 'mysql',
+    connectTimeout: config.connectTimeoutMs,
+    timezone: 'Z',
+    charset: 'utf8mb4',
+    flags: ['FOUND_ROWS'],
+  };
 }
 
 /**
@@ -90,7 +106,11 @@ async function isMariaDb(dataSource: DataSource): Promise<boolean> {
   return row?.version.includes('MariaDB') ?? false;
 }
 
-async function runMigrationsExclusively(dataSource: DataSource, type: ServerDatabaseType, database: string): Promise<void> {
+async function runMigrationsExclusively(
+  dataSource: DataSource,
+  type: ServerDatabaseType,
+  database: string,
+): Promise<void> {
   const runner = dataSource.createQueryRunner('master');
   try {
     await lockMigrations(runner, type, database);
@@ -113,9 +133,14 @@ async function lockMigrations(runner: QueryRunner, type: ServerDatabaseType, dat
     await runner.query(`SET lock_timeout = DEFAULT`);
     return;
   }
-  const [row] = (await runner.query(`SELECT GET_LOCK(?, ?) AS locked`, [mysqlLockName(database), MIGRATION_LOCK_TIMEOUT_S])) as { locked: number | string | null }[];
+  const [row] = (await runner.query(`SELECT GET_LOCK(?, ?) AS locked`, [
+    mysqlLockName(database),
+    MIGRATION_LOCK_TIMEOUT_S,
+  ])) as { locked: number | string | null }[];
   if (Number(row?.locked) !== 1) {
-    throw new Error(`Timed out after ${MIGRATION_LOCK_TIMEOUT_S}s waiting for another process to finish migrating database "${database}"`);
+    throw new Error(
+      `Timed out after ${MIGRATION_LOCK_TIMEOUT_S}s waiting for another process to finish migrating database "${database}"`,
+    );
   }
 }
 
@@ -126,7 +151,11 @@ function mysqlLockName(database: string): string {
 
 type ConnectionOptions = { host?: string; port?: number; username?: string; password?: unknown; database?: unknown };
 
-function connectionError(type: ServerDatabaseType, options: ConnectionOptions, error: unknown): DatabaseConnectionError {
+function connectionError(
+  type: ServerDatabaseType,
+  options: ConnectionOptions,
+  error: unknown,
+): DatabaseConnectionError {
   const address = `${options.host ?? 'localhost'}:${options.port ?? ''}`;
   const password = typeof options.password === 'string' ? options.password : '';
   const reason = password ? driverReason(error).split(password).join('***') : driverReason(error);

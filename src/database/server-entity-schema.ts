@@ -18,7 +18,9 @@ export const SERVER_VARCHAR_LENGTH = 255;
  *   reads and writes it as UTC); a date-mode column defaults to `CURRENT_TIMESTAMP(3)`.
  * `uuid`, `text` and the rest keep TypeORM's own mapping for the engine.
  */
-const SERVER_TYPE_OVERRIDES: Readonly<Record<ServerDatabaseType, (column: ColumnArgs) => Partial<EntitySchemaColumnOptions>>> = {
+const SERVER_TYPE_OVERRIDES: Readonly<
+  Record<ServerDatabaseType, (column: ColumnArgs) => Partial<EntitySchemaColumnOptions>>
+> = {
   postgres: (column) => ({
     ...(isTimeColumn(column) && { type: 'timestamptz' }),
     ...(isUnsizedVarchar(column) && { length: SERVER_VARCHAR_LENGTH }),
@@ -60,19 +62,57 @@ export function serverEntitySchema<T>(entity: new () => T, type: ServerDatabaseT
     ['inheritance', Object.getPrototypeOf(entity) === Function.prototype ? 0 : 1],
   ].filter(([, count]) => count !== 0);
   if (unsupported.length > 0) {
-    throw new Error(`serverEntitySchema cannot carry over the ${unsupported.map(([what]) => what).join(', ')} of ${entity.name}; extend it first`);
+    throw new Error(
+      `serverEntitySchema cannot carry over the ${unsupported.map(([what]) => what).join(', ')} of ${entity.name}; extend it first`,
+    );
   }
 
   const overrides = SERVER_TYPE_OVERRIDES[type];
   const columns: Record<string, EntitySchemaColumnOptions> = {};
   for (const column of storage.filterColumns(entity)) {
-    const { type: declaredType, name, length, nullable, update, select, insert, primary, unique, comment, onUpdate } = column.options;
+    const {
+      type: declaredType,
+      name,
+      length,
+      nullable,
+      update,
+      select,
+      insert,
+      primary,
+      unique,
+      comment,
+      onUpdate,
+    } = column.options;
     const defaultValue: unknown = column.options.default;
-    const { precision, scale, unsigned, charset, collation, enum: enumValues, enumName, asExpression, generatedType, array, transformer } = column.options;
+    const {
+      precision,
+      scale,
+      unsigned,
+      charset,
+      collation,
+      enum: enumValues,
+      enumName,
+      asExpression,
+      generatedType,
+      array,
+      transformer,
+    } = column.options;
     const options: Omit<EntitySchemaColumnOptions, 'type'> & { type?: ColumnType } = {
       type: declaredType,
       ...{ name, length, nullable, update, select, insert, primary, unique, comment, default: defaultValue, onUpdate },
-      ...{ precision: precision ?? undefined, scale, unsigned, charset, collation, enum: enumValues, enumName, asExpression, generatedType, array, transformer },
+      ...{
+        precision: precision ?? undefined,
+        scale,
+        unsigned,
+        charset,
+        collation,
+        enum: enumValues,
+        enumName,
+        asExpression,
+        generatedType,
+        array,
+        transformer,
+      },
       generated: storage.findGenerated(entity, column.propertyName)?.strategy,
       createDate: column.mode === 'createDate',
       updateDate: column.mode === 'updateDate',
@@ -94,13 +134,21 @@ export function serverEntitySchema<T>(entity: new () => T, type: ServerDatabaseT
     database: table.database,
     synchronize: table.synchronize,
     columns,
-    uniques: storage.filterUniques(entity).map(({ name, columns: uniqueColumns, deferrable }) => ({ name, columns: uniqueColumns, deferrable })),
+    uniques: storage
+      .filterUniques(entity)
+      .map(({ name, columns: uniqueColumns, deferrable }) => ({ name, columns: uniqueColumns, deferrable })),
     indices: storage.filterIndices(entity).map(({ target: _target, ...index }) => index),
   });
 }
 
 function isTimeColumn(column: ColumnArgs): boolean {
-  return column.mode === 'createDate' || column.mode === 'updateDate' || column.mode === 'deleteDate' || column.options.type === 'datetime' || column.options.type === Date;
+  return (
+    column.mode === 'createDate' ||
+    column.mode === 'updateDate' ||
+    column.mode === 'deleteDate' ||
+    column.options.type === 'datetime' ||
+    column.options.type === Date
+  );
 }
 
 function isUnsizedVarchar(column: ColumnArgs): boolean {

@@ -39,7 +39,9 @@ export class TokenIntegrityError extends Error {
     readonly location: TokenLocation,
     reason: string,
   ) {
-    super(`Integrity check failed for ${locationText(location)}: ${reason}. It was altered or copied from another row or column; store a fresh token with upsert.`);
+    super(
+      `Integrity check failed for ${locationText(location)}: ${reason}. It was altered or copied from another row or column; store a fresh token with upsert.`,
+    );
   }
 }
 
@@ -56,6 +58,8 @@ export class UnknownTokenKeyError extends Error {
     /** The key id the value is sealed under. */
     readonly keyId: string,
   ) {
-    super(`Cannot decrypt ${locationText(location)}: it is sealed with key id "${keyId}", which OAUTH_STATE_ENCRYPTION_KEYS does not list. Add that key to the ring to read it.`);
+    super(
+      `Cannot decrypt ${locationText(location)}: it is sealed with key id "${keyId}", which OAUTH_STATE_ENCRYPTION_KEYS does not list. Add that key to the ring to read it.`,
+    );
   }
 }

@@ -43,8 +43,14 @@ describe(TokenCipher.name, () => {
   });
 
   it.each([
-    ['a flipped ciphertext character', (parts: string[]) => (parts[4] = (parts[4]?.startsWith('A') ? 'B' : 'A') + (parts[4] ?? '').slice(1))],
-    ['a flipped tag character', (parts: string[]) => (parts[5] = (parts[5]?.startsWith('A') ? 'B' : 'A') + (parts[5] ?? '').slice(1))],
+    [
+      'a flipped ciphertext character',
+      (parts: string[]) => (parts[4] = (parts[4]?.startsWith('A') ? 'B' : 'A') + (parts[4] ?? '').slice(1)),
+    ],
+    [
+      'a flipped tag character',
+      (parts: string[]) => (parts[5] = (parts[5]?.startsWith('A') ? 'B' : 'A') + (parts[5] ?? '').slice(1)),
+    ],
     ['a truncated tag', (parts: string[]) => (parts[5] = (parts[5] ?? '').slice(0, 10))],
     ['an unknown version', (parts: string[]) => (parts[1] = 'v9')],
     ['a missing part', (parts: string[]) => parts.pop()],
@@ -59,7 +65,11 @@ describe(TokenCipher.name, () => {
       error = caught;
     }
     expect(error).toBeInstanceOf(TokenIntegrityError);
-    expect(error).toMatchObject({ name: 'TokenIntegrityError', location: HERE, message: expect.stringContaining('refreshToken of ("jira", "tenant-a")') });
+    expect(error).toMatchObject({
+      name: 'TokenIntegrityError',
+      location: HERE,
+      message: expect.stringContaining('refreshToken of ("jira", "tenant-a")'),
+    });
     expect((error as Error).message).not.toContain(TOKEN);
   });
 

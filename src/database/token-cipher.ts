@@ -54,10 +54,14 @@ export class TokenCipher {
     }
     const header = `${ENVELOPE_PREFIX}${VERSION}:${this.activeKeyId}`;
     const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv(ALGORITHM, this.requireKey(this.activeKeyId, location), iv, { authTagLength: TAG_BYTES });
+    const cipher = createCipheriv(ALGORITHM, this.requireKey(this.activeKeyId, location), iv, {
+      authTagLength: TAG_BYTES,
+    });
     cipher.setAAD(associatedData(header, location));
     const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    return [header, iv, ciphertext, cipher.getAuthTag()].map((part) => (typeof part === 'string' ? part : part.toString('base64url'))).join(':');
+    return [header, iv, ciphertext, cipher.getAuthTag()]
+      .map((part) => (typeof part === 'string' ? part : part.toString('base64url')))
+      .join(':');
   }
 
   /**

@@ -1,5 +1,10 @@
 import { DataSource } from 'typeorm';
-import { AtlassianOauthStateConflictError, AtlassianOauthStateEntity, AtlassianOauthStateRepo, AtlassianOauthStateValidationError } from '../../src/atlassian';
+import {
+  AtlassianOauthStateConflictError,
+  AtlassianOauthStateEntity,
+  AtlassianOauthStateRepo,
+  AtlassianOauthStateValidationError,
+} from '../../src/atlassian';
 
 const JIRA = 'jira';
 const TENANT = 'tenant-a';
@@ -46,7 +51,12 @@ export function describeConditionalWritesAndDelete(booted: BootedRepo): void {
     });
 
     it('expectedRefreshToken: null stores the first connect', async () => {
-      const stored = await sut.upsert(JIRA, TENANT, { accessToken: 'access-1', refreshToken: 'refresh-1' }, { expectedRefreshToken: null });
+      const stored = await sut.upsert(
+        JIRA,
+        TENANT,
+        { accessToken: 'access-1', refreshToken: 'refresh-1' },
+        { expectedRefreshToken: null },
+      );
 
       expect(stored).toMatchObject({ accessToken: 'access-1', refreshToken: 'refresh-1', expiresAt: null });
       await expect(sut.get(JIRA, TENANT)).resolves.toEqual(stored);
@@ -55,7 +65,9 @@ export function describeConditionalWritesAndDelete(booted: BootedRepo): void {
     it('expectedRefreshToken: null refuses to overwrite a stored state and reports it as current', async () => {
       const before = await sut.upsert(JIRA, TENANT, { refreshToken: 'refresh-1' });
 
-      const conflict = await conflictOf(sut.upsert(JIRA, TENANT, { refreshToken: 'refresh-other' }, { expectedRefreshToken: null }));
+      const conflict = await conflictOf(
+        sut.upsert(JIRA, TENANT, { refreshToken: 'refresh-other' }, { expectedRefreshToken: null }),
+      );
 
       expect(conflict.current).toEqual(before);
       await expect(sut.get(JIRA, TENANT)).resolves.toEqual(before);
@@ -64,7 +76,12 @@ export function describeConditionalWritesAndDelete(booted: BootedRepo): void {
     it('applies a rotation when the stored refresh token is the expected one', async () => {
       const before = await sut.upsert(JIRA, TENANT, { accessToken: 'access-1', refreshToken: 'refresh-1' });
 
-      const after = await sut.upsert(JIRA, TENANT, { refreshToken: 'refresh-2' }, { expectedRefreshToken: 'refresh-1' });
+      const after = await sut.upsert(
+        JIRA,
+        TENANT,
+        { refreshToken: 'refresh-2' },
+        { expectedRefreshToken: 'refresh-1' },
+      );
 
       expect(after).toEqual({ ...before, accessToken: null, refreshToken: 'refresh-2', updatedAt: after.updatedAt });
       expect(after.updatedAt).toBeInstanceOf(Date);
@@ -74,9 +91,16 @@ export function describeConditionalWritesAndDelete(booted: BootedRepo): void {
 
     it('writes nothing when another writer rotated first, and hands over the winner', async () => {
       await sut.upsert(JIRA, TENANT, { refreshToken: 'refresh-1' });
-      const winner = await sut.upsert(JIRA, TENANT, { accessToken: 'access-2', refreshToken: 'refresh-2' }, { expectedRefreshToken: 'refresh-1' });
+      const winner = await sut.upsert(
+        JIRA,
+        TENANT,
+        { accessToken: 'access-2', refreshToken: 'refresh-2' },
+        { expectedRefreshToken: 'refresh-1' },
+      );
 
-      const conflict = await conflictOf(sut.upsert(JIRA, TENANT, { refreshToken: 'refresh-stale' }, { expectedRefreshToken: 'refresh-1' }));
+      const conflict = await conflictOf(
+        sut.upsert(JIRA, TENANT, { refreshToken: 'refresh-stale' }, { expectedRefreshToken: 'refresh-1' }),
+      );
 
       expect(conflict.current).toEqual(winner);
       expect(conflict.message).not.toContain('refresh-');
@@ -84,7 +108,9 @@ export function describeConditionalWritesAndDelete(booted: BootedRepo): void {
     });
 
     it('rejects with current null when nothing is stored for the expected token', async () => {
-      const conflict = await conflictOf(sut.upsert(JIRA, TENANT, { refreshToken: 'refresh-2' }, { expectedRefreshToken: 'refresh-1' }));
+      const conflict = await conflictOf(
+        sut.upsert(JIRA, TENANT, { refreshToken: 'refresh-2' }, { expectedRefreshToken: 'refresh-1' }),
+      );
 
       expect(conflict.current).toBeNull();
       await expect(rowCount()).resolves.toBe(0);
@@ -94,7 +120,9 @@ export function describeConditionalWritesAndDelete(booted: BootedRepo): void {
       await sut.upsert(JIRA, TENANT, { refreshToken: 'refresh-0' });
 
       const results = await Promise.allSettled(
-        Array.from({ length: 20 }, (_, i) => sut.upsert(JIRA, TENANT, { refreshToken: `refresh-${i + 1}` }, { expectedRefreshToken: 'refresh-0' })),
+        Array.from({ length: 20 }, (_, i) =>
+          sut.upsert(JIRA, TENANT, { refreshToken: `refresh-${i + 1}` }, { expectedRefreshToken: 'refresh-0' }),
+        ),
       );
 
       const won = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.refreshToken] : []));
@@ -108,11 +136,15 @@ export function describeConditionalWritesAndDelete(booted: BootedRepo): void {
 
     it('lets exactly one of 20 concurrent first connects win', async () => {
       const results = await Promise.allSettled(
-        Array.from({ length: 20 }, (_, i) => sut.upsert(JIRA, TENANT, { refreshToken: `refresh-${i}` }, { expectedRefreshToken: null })),
+        Array.from({ length: 20 }, (_, i) =>
+          sut.upsert(JIRA, TENANT, { refreshToken: `refresh-${i}` }, { expectedRefreshToken: null }),
+        ),
       );
 
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-      expect(results.filter((r) => r.status === 'rejected' && r.reason instanceof AtlassianOauthStateConflictError)).toHaveLength(19);
+      expect(
+        results.filter((r) => r.status === 'rejected' && r.reason instanceof AtlassianOauthStateConflictError),
+      ).toHaveLength(19);
       await expect(rowCount()).resolves.toBe(1);
     });
   });
@@ -124,7 +156,9 @@ export function describeConditionalWritesAndDelete(booted: BootedRepo): void {
   ])('refuses expectedRefreshToken as %s before writing anything', async (_case, expectedRefreshToken) => {
     const before = await sut.upsert(JIRA, TENANT, { refreshToken: 'refresh-1' });
 
-    await expect(sut.upsert(JIRA, TENANT, { refreshToken: 'refresh-2' }, { expectedRefreshToken } as never)).rejects.toMatchObject({
+    await expect(
+      sut.upsert(JIRA, TENANT, { refreshToken: 'refresh-2' }, { expectedRefreshToken } as never),
+    ).rejects.toMatchObject({
       name: AtlassianOauthStateValidationError.name,
       field: 'expectedRefreshToken',
     });

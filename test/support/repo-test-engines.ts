@@ -4,7 +4,13 @@ import { DataSource } from 'typeorm';
 import { AtlassianOauthStateRepo } from '../../src/atlassian/atlassian-oauth-state.repo';
 import { AtlassianModule } from '../../src/atlassian/atlassian.module';
 import { DatabaseModule } from '../../src/database/database.module';
-import { FreshDatabase, SERVERS_UNDER_TEST, ServerUnderTest, createFreshDatabase, serverTestUrl } from './server-databases';
+import {
+  FreshDatabase,
+  SERVERS_UNDER_TEST,
+  ServerUnderTest,
+  createFreshDatabase,
+  serverTestUrl,
+} from './server-databases';
 
 /**
  * A database engine the repository suite runs on. The suite boots `DatabaseModule` per test
@@ -38,7 +44,9 @@ const sqlite: RepoTestEngine = (() => {
       return Promise.resolve();
     },
     nullableColumns: async (dataSource) => {
-      const columns = await dataSource.query<{ name: string; notnull: number }[]>(`PRAGMA table_info('atlassian_oauth_state')`);
+      const columns = await dataSource.query<{ name: string; notnull: number }[]>(
+        `PRAGMA table_info('atlassian_oauth_state')`,
+      );
       return Object.fromEntries(columns.map((c) => [c.name, c.notnull === 0]));
     },
   };
@@ -106,7 +114,10 @@ export function bootRepoPerTest(engine: RepoTestEngine): () => BootedRepo {
   afterAll(() => engine.tearDown());
   beforeEach(async () => {
     moduleRef = await Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule] }).compile();
-    booted = { sut: moduleRef.get(AtlassianOauthStateRepo), dataSource: moduleRef.get<DataSource>(getDataSourceToken()) };
+    booted = {
+      sut: moduleRef.get(AtlassianOauthStateRepo),
+      dataSource: moduleRef.get<DataSource>(getDataSourceToken()),
+    };
     await engine.reset(booted.dataSource);
   });
   afterEach(async () => {

@@ -33,7 +33,10 @@ export function startWorker(database: string, mode: string, args: object): Runni
   delete env.DATABASE_PATH;
   delete env.DATABASE_URL;
   env[/^[a-z][a-z0-9+.-]*:\/\//i.test(database) ? 'DATABASE_URL' : 'DATABASE_PATH'] = database;
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', WORKER, mode, JSON.stringify(args)], { cwd: ROOT, env });
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', WORKER, mode, JSON.stringify(args)], {
+    cwd: ROOT,
+    env,
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -62,7 +65,9 @@ export function startWorker(database: string, mode: string, args: object): Runni
           }
         };
         child.stdout.on('data', onData);
-        void exit.then(() => reject(new Error(`worker ${mode} exited before printing event ${name}: ${stderr.trim()}`)));
+        void exit.then(() =>
+          reject(new Error(`worker ${mode} exited before printing event ${name}: ${stderr.trim()}`)),
+        );
       }
     });
   return { event, kill: (signal) => child.kill(signal), exit };

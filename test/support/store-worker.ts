@@ -12,7 +12,12 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../../src/app.module';
 import { PLATFORM } from './store-processes';
-import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthRotateOptions, AtlassianOauthStateConflictError, AtlassianOauthStateRepo } from '../../src/atlassian';
+import {
+  AtlassianOauthRefreshLeaseEntity,
+  AtlassianOauthRotateOptions,
+  AtlassianOauthStateConflictError,
+  AtlassianOauthStateRepo,
+} from '../../src/atlassian';
 
 /** Each writer upserts `iterations` times from `startAt` on, cycling over `tenants` from its own offset. */
 export interface WriteArgs {
@@ -112,7 +117,10 @@ async function waitUntil(startAt = 0): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, startAt - Date.now())));
 }
 
-async function write(repo: AtlassianOauthStateRepo, { worker, tenants, iterations, startAt }: WriteArgs): Promise<WriteResult> {
+async function write(
+  repo: AtlassianOauthStateRepo,
+  { worker, tenants, iterations, startAt }: WriteArgs,
+): Promise<WriteResult> {
   await waitUntil(startAt);
   const last: WriteResult = {};
   for (let i = 0; i < iterations; i++) {
@@ -155,18 +163,33 @@ async function rotateLoop(repo: AtlassianOauthStateRepo, args: RotateLoopArgs): 
         PLATFORM,
         args.tenantId,
         async (current) => {
-          const record: RefreshRecord = { start: Date.now(), end: 0, received: current.refreshToken, returned: `w${args.worker}-c${c}-i${i}` };
+          const record: RefreshRecord = {
+            start: Date.now(),
+            end: 0,
+            received: current.refreshToken,
+            returned: `w${args.worker}-c${c}-i${i}`,
+          };
           await sleep(args.refreshMs);
           record.end = Date.now();
           refreshes.push(record);
           own = record;
-          return { accessToken: `access-${record.returned}`, refreshToken: record.returned, expiresAt: new Date(record.end + args.validityMs) };
+          return {
+            accessToken: `access-${record.returned}`,
+            refreshToken: record.returned,
+            expiresAt: new Date(record.end + args.validityMs),
+          };
         },
         args.options,
       );
       const end = Date.now();
       const refreshed = own !== undefined;
-      calls.push({ start, end, refreshToken: state.refreshToken, refreshed, waitedMs: end - start - (own ? own.end - own.start : 0) });
+      calls.push({
+        start,
+        end,
+        refreshToken: state.refreshToken,
+        refreshed,
+        waitedMs: end - start - (own ? own.end - own.start : 0),
+      });
       await sleep(Math.random() * args.maxPauseMs);
     }
   };
@@ -175,7 +198,10 @@ async function rotateLoop(repo: AtlassianOauthStateRepo, args: RotateLoopArgs): 
 }
 
 async function leaseRows(app: INestApplicationContext, tenantId: string): Promise<LeaseRow[]> {
-  const rows = await app.get<DataSource>(getDataSourceToken()).getRepository(AtlassianOauthRefreshLeaseEntity).findBy({ platform: PLATFORM, tenantId });
+  const rows = await app
+    .get<DataSource>(getDataSourceToken())
+    .getRepository(AtlassianOauthRefreshLeaseEntity)
+    .findBy({ platform: PLATFORM, tenantId });
   return rows.map((row) => ({ holder: row.holder, expiresAt: row.expiresAt.getTime() }));
 }
 
@@ -214,7 +240,14 @@ async function rotateOnce(app: INestApplicationContext, args: RotateOnceArgs): P
     return { refreshToken: state.refreshToken, start, end: Date.now(), refresh };
   } catch (error) {
     const { name, message, cause } = error as Error;
-    return { error: { name, message, causeMessage: cause instanceof Error ? cause.message : null, refreshCalled: refresh !== null } };
+    return {
+      error: {
+        name,
+        message,
+        causeMessage: cause instanceof Error ? cause.message : null,
+        refreshCalled: refresh !== null,
+      },
+    };
   }
 }
 
@@ -253,7 +286,10 @@ async function main(): Promise<void> {
     case 'reencrypt': {
       const { batchSize } = args as ReencryptArgs;
       // One `{"event":"progress",...}` line per batch, so that a parent can kill the process mid-run.
-      result = await repo.reencryptAll({ batchSize, onProgress: (progress) => process.stdout.write(`${JSON.stringify({ event: 'progress', ...progress })}\n`) });
+      result = await repo.reencryptAll({
+        batchSize,
+        onProgress: (progress) => process.stdout.write(`${JSON.stringify({ event: 'progress', ...progress })}\n`),
+      });
       break;
     }
     case 'count':

@@ -20,7 +20,12 @@ describe(AtlassianOauthStateEntity.name, () => {
   it('shows [redacted] for both tokens in util.inspect and console.log formatting', () => {
     const sut = entity();
 
-    for (const text of [inspect(sut), inspect(sut, { depth: 5, showHidden: true }), format('%o', sut), format('%O', { nested: [sut] })]) {
+    for (const text of [
+      inspect(sut),
+      inspect(sut, { depth: 5, showHidden: true }),
+      format('%o', sut),
+      format('%O', { nested: [sut] }),
+    ]) {
       expect(text).toContain('AtlassianOauthStateEntity');
       expect(text).toContain(`accessToken: '${REDACTED}'`);
       expect(text).toContain(`refreshToken: '${REDACTED}'`);
@@ -58,6 +63,14 @@ describe(AtlassianOauthStateEntity.name, () => {
     expect(sut.accessToken).toBe(ACCESS);
     expect(sut.refreshToken).toBe(REFRESH);
     expect({ ...sut }).toMatchObject({ accessToken: ACCESS, refreshToken: REFRESH });
-    expect(Object.keys(sut)).toEqual(['id', 'platform', 'tenantId', 'accessToken', 'refreshToken', 'expiresAt', 'updatedAt']);
+    expect(Object.keys(sut)).toEqual([
+      'id',
+      'platform',
+      'tenantId',
+      'accessToken',
+      'refreshToken',
+      'expiresAt',
+      'updatedAt',
+    ]);
   });
 });
