@@ -5,9 +5,10 @@
  */
 import { PreparedLookup } from '../src/database/prepared-lookup';
 import { bootBenchApp } from './lib/app';
-import { BenchKey, prng, randomKeys, tokensOf } from './lib/keys';
+import { prng, randomKeys, tokensOf } from './lib/keys';
 import { measureInterleaved, pairedRatio, Variant, VariantStats } from './lib/measure';
 import { seed, SqliteFloor, sqliteHandleOf } from './lib/sqlite';
+import { AtlassianOauthStateKey } from '../src/atlassian';
 
 const ROWS = 1_000;
 const EFFORT = { rounds: 16, block: 300, warmupRounds: 2 };
@@ -39,9 +40,9 @@ async function main(): Promise<void> {
     const [preparedSql] = named.setParameters({ platform: '', tenantId: '' }).getQueryAndParameters();
     const { driver } = app.dataSource;
     const random = prng(0xb4ea);
-    const inputs = (_round: number, block: number): BenchKey[] => randomKeys(random, ROWS, block);
+    const inputs = (_round: number, block: number): AtlassianOauthStateKey[] => randomKeys(random, ROWS, block);
 
-    const get: Variant<BenchKey>[] = [
+    const get: Variant<AtlassianOauthStateKey>[] = [
       { name: 'raw better-sqlite3', run: (key) => floor.get(key) },
       { name: 'findOneBy', run: (key) => repository.findOneBy({ platform: key.platform, tenantId: key.tenantId }) },
       {
@@ -68,7 +69,7 @@ async function main(): Promise<void> {
     ];
     print(`get, ${ROWS} rows in memory`, await measureInterleaved(get, { ...EFFORT, inputs }));
 
-    const upsert: Variant<BenchKey>[] = [
+    const upsert: Variant<AtlassianOauthStateKey>[] = [
       { name: 'raw INSERT ON CONFLICT + SELECT', run: (key, seq) => floor.upsert(key, tokensOf(seq)) },
       {
         name: 'Repository.upsert alone',

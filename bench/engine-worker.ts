@@ -3,7 +3,7 @@
  * Started by bench/run.ts with the job as JSON in argv[2]; answers with one IPC message.
  */
 import { bootBenchApp, BenchApp } from './lib/app';
-import { BenchKey, distinctRandomKeys, keyOf, prng, randomKeys } from './lib/keys';
+import { distinctRandomKeys, keyOf, prng, randomKeys } from './lib/keys';
 import { measureInterleaved } from './lib/measure';
 import { EngineJob, engineName } from './lib/profile';
 import { EngineResult, ExplainResult, SizeResult } from './lib/results';
@@ -11,9 +11,10 @@ import { serverTarget } from './lib/server';
 import { sqliteTarget } from './lib/sqlite';
 import { EngineTarget } from './lib/target';
 import { getVariants, rotateVariants, upsertVariants } from './lib/variants';
+import { AtlassianOauthStateKey } from '../src/atlassian';
 
 /** The plan of the exact statement `repo.get` sends, captured from TypeORM's logger, and the floor's. */
-async function explainGet(app: BenchApp, target: EngineTarget, key: BenchKey): Promise<ExplainResult> {
+async function explainGet(app: BenchApp, target: EngineTarget, key: AtlassianOauthStateKey): Promise<ExplainResult> {
   app.recorder.statements.length = 0;
   app.recorder.recording = true;
   try {
@@ -60,9 +61,10 @@ async function runEngine(job: EngineJob): Promise<EngineResult> {
         const load = await target.seed(rows, size);
         rows = size;
         const random = prng(0x5eed + index);
-        const inputs = (_round: number, block: number): BenchKey[] => randomKeys(random, rows, block);
+        const inputs = (_round: number, block: number): AtlassianOauthStateKey[] => randomKeys(random, rows, block);
         // rotate's lease is per key: a key twice in one block would wait out its own lease's release.
-        const distinctInputs = (_round: number, block: number): BenchKey[] => distinctRandomKeys(random, rows, block);
+        const distinctInputs = (_round: number, block: number): AtlassianOauthStateKey[] =>
+          distinctRandomKeys(random, rows, block);
         const explain = await explainGet(app, target, keyOf(rows - 1));
         const get = await measureInterleaved(getVariants(app, target.floor), { ...job.get, inputs });
         const upsert = await measureInterleaved(upsertVariants(app, target.floor), { ...job.upsert, inputs });

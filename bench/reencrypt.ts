@@ -15,7 +15,7 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import { Command } from 'commander';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../src/app.module';
-import { AtlassianOauthStateRepo } from '../src/atlassian';
+import { AtlassianOauthReencryptionService } from '../src/atlassian';
 
 const megabytes = (bytes: number): number => Math.round(bytes / 1e5) / 10;
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
@@ -36,11 +36,11 @@ async function run(rows: number, batchSize: number, memory: boolean): Promise<ob
         );
       }
     });
-    const repo = app.get(AtlassianOauthStateRepo);
+    const reencryption = app.get(AtlassianOauthReencryptionService);
     const heaps: number[] = [];
     gc();
     const started = Date.now();
-    const counts = await repo.reencryptAll({
+    const counts = await reencryption.reencryptAll({
       batchSize,
       onProgress: () => {
         gc();
@@ -49,7 +49,7 @@ async function run(rows: number, batchSize: number, memory: boolean): Promise<ob
     });
     const ms = Date.now() - started;
     const rerunStarted = Date.now();
-    const rerun = await repo.reencryptAll({ batchSize });
+    const rerun = await reencryption.reencryptAll({ batchSize });
     return {
       database: memory ? ':memory:' : 'file (WAL, synchronous=FULL)',
       rows,

@@ -9,6 +9,7 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../src/app.module';
 import {
+  AtlassianOauthReencryptionService,
   AtlassianOauthStateConflictError,
   AtlassianOauthStateRepo,
   TokenEncryptionConfigError,
@@ -189,7 +190,7 @@ describe('token encryption in the whole application', () => {
         { expectedRefreshToken: tokens.refreshToken },
       );
       if (keys !== undefined) {
-        await repo.reencryptAll();
+        await app.get(AtlassianOauthReencryptionService).reencryptAll();
       }
       const raw = await app
         .get<DataSource>(getDataSourceToken())
@@ -246,20 +247,22 @@ describe('token encryption in the whole application', () => {
       worker.kill('SIGKILL');
 
       await expect(worker.exit).resolves.toMatchObject({ signal: 'SIGKILL' });
-      const repo = (await compile()).get(AtlassianOauthStateRepo);
+      const rebooted = await compile();
+      const repo = rebooted.get(AtlassianOauthStateRepo);
+      const reencryption = rebooted.get(AtlassianOauthReencryptionService);
       for (const i of [0, 9, 10, 299, ROWS - 1]) {
         await expect(repo.get(PLATFORM, `tenant-${i}`)).resolves.toMatchObject({
           accessToken: `access-${i}`,
           refreshToken: `refresh-${i}`,
         });
       }
-      const rerun = await repo.reencryptAll({ batchSize: 100 });
+      const rerun = await reencryption.reencryptAll({ batchSize: 100 });
       expect(rerun.failed).toBe(0);
       expect(rerun.sealed + rerun.alreadyCurrent).toBe(ROWS);
       // The killed run had finished at least its first batch; and it did not get far.
       expect(rerun.alreadyCurrent).toBeGreaterThanOrEqual(10);
       expect(rerun.sealed).toBeGreaterThan(0);
-      await expect(repo.reencryptAll({ batchSize: 100 })).resolves.toEqual({
+      await expect(reencryption.reencryptAll({ batchSize: 100 })).resolves.toEqual({
         sealed: 0,
         alreadyCurrent: ROWS,
         failed: 0,

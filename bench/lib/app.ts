@@ -3,7 +3,12 @@ import { DynamicModule, INestApplicationContext, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { getDataSourceToken, getRepositoryToken, TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, DataSourceOptions, Logger, Repository } from 'typeorm';
-import { AtlassianModule, AtlassianOauthStateEntity, AtlassianOauthStateRepo } from '../../src/atlassian';
+import {
+  AtlassianModule,
+  AtlassianOauthRotationService,
+  AtlassianOauthStateEntity,
+  AtlassianOauthStateRepo,
+} from '../../src/atlassian';
 import { DatabaseConfig, loadDatabaseConfig } from '../../src/database/database.config';
 import { TokenCipher } from '../../src/database/token-cipher';
 import { createDataSource, typeOrmOptions } from '../../src/database/database.module';
@@ -46,10 +51,11 @@ class BenchAppModule {
   }
 }
 
-/** A running application context, as a user's service has it: the injected repo and its connection. */
+/** A running application context, as a user's service has it: the injected repo, `rotate`'s service and their connection. */
 export interface BenchApp {
   readonly context: INestApplicationContext;
   readonly repo: AtlassianOauthStateRepo;
+  readonly rotation: AtlassianOauthRotationService;
   readonly typeormRepository: Repository<AtlassianOauthStateEntity>;
   readonly dataSource: DataSource;
   /** The repo's own cipher (from `OAUTH_STATE_ENCRYPTION_KEYS`): the raw side seals and opens with it too. */
@@ -71,6 +77,7 @@ export async function bootBenchApp(database: string): Promise<BenchApp> {
   return {
     context,
     repo: context.get(AtlassianOauthStateRepo),
+    rotation: context.get(AtlassianOauthRotationService),
     typeormRepository: context.get<Repository<AtlassianOauthStateEntity>>(
       getRepositoryToken(AtlassianOauthStateEntity),
     ),

@@ -1,8 +1,4 @@
-/** The identity of one stored state. */
-export interface BenchKey {
-  readonly platform: string;
-  readonly tenantId: string;
-}
+import { AtlassianOauthStateKey } from '../../src/atlassian';
 
 /** Lengths close to what Atlassian hands out (a JWT access token is longer; size only moves copying cost). */
 export const ACCESS_TOKEN_LENGTH = 256;
@@ -28,7 +24,7 @@ const hex8 = (value: number): string => value.toString(16).padStart(8, '0');
  * pages all over it, which keeps loading 1M rows into a WAL file at seconds instead of minutes.
  * The lookups then draw tenants at random. One tenant in four is on Confluence, the rest on Jira.
  */
-export function keyOf(i: number): BenchKey {
+export function keyOf(i: number): AtlassianOauthStateKey {
   const b = hex8(mix32(i ^ 0x5bd1e995));
   const c = hex8(mix32(i + 0x27d4eb2f));
   const tenantId = `${hex8(i)}-${b.slice(0, 4)}-4${b.slice(5, 8)}-8${c.slice(1, 4)}-${c.slice(4)}${hex8(mix32(i))}`;
@@ -63,7 +59,7 @@ export function prng(seed: number): () => number {
 }
 
 /** `count` different keys drawn uniformly from the first `rows` tenants (all of them if fewer). */
-export function distinctRandomKeys(random: () => number, rows: number, count: number): BenchKey[] {
+export function distinctRandomKeys(random: () => number, rows: number, count: number): AtlassianOauthStateKey[] {
   const picked = new Set<number>();
   while (picked.size < Math.min(count, rows)) {
     picked.add(Math.floor(random() * rows));
@@ -72,6 +68,6 @@ export function distinctRandomKeys(random: () => number, rows: number, count: nu
 }
 
 /** `count` keys drawn uniformly from the first `rows` tenants. */
-export function randomKeys(random: () => number, rows: number, count: number): BenchKey[] {
+export function randomKeys(random: () => number, rows: number, count: number): AtlassianOauthStateKey[] {
   return Array.from({ length: count }, () => keyOf(Math.floor(random() * rows)));
 }

@@ -1,8 +1,9 @@
+import { AtlassianOauthStateKey } from '../../src/atlassian';
 import { randomUUID } from 'node:crypto';
 import { createConnection, ExecuteValues, RowDataPacket } from 'mysql2/promise';
 import { Client } from 'pg';
 import { ENVELOPE_PREFIX, TokenCipher } from '../../src/database/token-cipher';
-import { BenchKey, keyOf, seedIdOf, tokensOf } from './keys';
+import { keyOf, seedIdOf, tokensOf } from './keys';
 import { measureLoad } from './load';
 import {
   EngineTarget,
@@ -121,13 +122,13 @@ class ServerFloor implements Floor {
     );
   }
 
-  async get(key: BenchKey): Promise<RawState | null> {
+  async get(key: AtlassianOauthStateKey): Promise<RawState | null> {
     // Both drivers hand back `timestamptz` / `datetime(3)` as a `Date` already.
     const [row] = await this.db.rows<StoredRow<Date>>(this.getSql, [key.platform, key.tenantId]);
     return row === undefined ? null : rawStateOf(row, this.cipher, (when) => when);
   }
 
-  async upsert(key: BenchKey, tokens: WrittenTokens): Promise<RawState> {
+  async upsert(key: AtlassianOauthStateKey, tokens: WrittenTokens): Promise<RawState> {
     const accessToken =
       tokens.accessToken === null ? null : this.cipher.seal(tokens.accessToken, locate(key, 'accessToken'));
     await this.db.run(this.upsertSql, [
@@ -142,7 +143,7 @@ class ServerFloor implements Floor {
     return this.readBack(key);
   }
 
-  async replaceIfCurrent(key: BenchKey, expected: string, tokens: WrittenTokens): Promise<RawState> {
+  async replaceIfCurrent(key: AtlassianOauthStateKey, expected: string, tokens: WrittenTokens): Promise<RawState> {
     const [stored] = await this.db.rows<{ id: string; refreshToken: string }>(this.storedSql, [
       key.platform,
       key.tenantId,
@@ -168,7 +169,7 @@ class ServerFloor implements Floor {
     return this.readBack(key);
   }
 
-  private async readBack(key: BenchKey): Promise<RawState> {
+  private async readBack(key: AtlassianOauthStateKey): Promise<RawState> {
     const state = await this.get(key);
     if (state === null) {
       throw new Error('the raw write did not store the row');

@@ -1,7 +1,8 @@
+import { AtlassianOauthStateKey } from '../../src/atlassian';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { ENVELOPE_PREFIX, TokenCipher } from '../../src/database/token-cipher';
-import { BenchKey, keyOf, seedIdOf, tokensOf } from './keys';
+import { keyOf, seedIdOf, tokensOf } from './keys';
 import { LoadStats, measureLoad } from './load';
 import {
   EngineTarget,
@@ -76,12 +77,12 @@ export class SqliteFloor implements Floor {
     );
   }
 
-  get(key: BenchKey): RawState | null {
+  get(key: AtlassianOauthStateKey): RawState | null {
     const row = this.select.get(key.platform, key.tenantId) as StoredRow<string> | undefined;
     return row === undefined ? null : rawStateOf(row, this.cipher, fromSqliteDate);
   }
 
-  replaceIfCurrent(key: BenchKey, expected: string, tokens: WrittenTokens): RawState {
+  replaceIfCurrent(key: AtlassianOauthStateKey, expected: string, tokens: WrittenTokens): RawState {
     const stored = this.selectStored.get(key.platform, key.tenantId) as
       { id: string; refreshToken: string } | undefined;
     if (stored === undefined || this.cipher.open(stored.refreshToken, locate(key, 'refreshToken')) !== expected) {
@@ -104,7 +105,7 @@ export class SqliteFloor implements Floor {
     return current;
   }
 
-  upsert(key: BenchKey, tokens: WrittenTokens): RawState {
+  upsert(key: AtlassianOauthStateKey, tokens: WrittenTokens): RawState {
     const expiresAt = tokens.expiresAt === null ? null : toSqliteDate(tokens.expiresAt);
     const accessToken =
       tokens.accessToken === null ? null : this.cipher.seal(tokens.accessToken, locate(key, 'accessToken'));
@@ -157,7 +158,7 @@ export function seed(db: SqliteHandle, cipher: TokenCipher, fromRows: number, to
 }
 
 /** True when the stored refresh token of `key` is a sealed envelope rather than plaintext. */
-export function isStoredSealed(db: SqliteHandle, key: BenchKey): boolean {
+export function isStoredSealed(db: SqliteHandle, key: AtlassianOauthStateKey): boolean {
   const row = db
     .prepare('SELECT refreshToken FROM atlassian_oauth_state WHERE platform = ? AND tenant_id = ?')
     .get(key.platform, key.tenantId) as { refreshToken: string } | undefined;

@@ -1,7 +1,7 @@
 import { TokenCipher } from '../../src/database/token-cipher';
 import { TokenLocation } from '../../src/database/token-cipher.errors';
-import { BenchKey } from './keys';
 import { LoadStats } from './load';
+import { AtlassianOauthStateKey } from '../../src/atlassian';
 
 /** The tokens one write stores. */
 export interface WrittenTokens {
@@ -33,7 +33,7 @@ export interface StoredRow<When> {
 }
 
 /** Where a token lives, as the cipher binds it. */
-export const locate = (key: BenchKey, column: TokenLocation['column']): TokenLocation => ({
+export const locate = (key: AtlassianOauthStateKey, column: TokenLocation['column']): TokenLocation => ({
   platform: key.platform,
   tenantId: key.tenantId,
   column,
@@ -59,14 +59,14 @@ export function rawStateOf<When>(row: StoredRow<When>, cipher: TokenCipher, toDa
  */
 export interface Floor {
   /** One indexed SELECT by `(platform, tenant_id)`, tokens opened. */
-  get(key: BenchKey): RawState | null | Promise<RawState | null>;
+  get(key: AtlassianOauthStateKey): RawState | null | Promise<RawState | null>;
   /** `INSERT ... ON CONFLICT/DUPLICATE KEY UPDATE` of every column, then the SELECT. */
-  upsert(key: BenchKey, tokens: WrittenTokens): RawState | Promise<RawState>;
+  upsert(key: AtlassianOauthStateKey, tokens: WrittenTokens): RawState | Promise<RawState>;
   /**
    * The conditional upsert of a rotation: read the stored id and refresh token, open and compare
    * it with `expected`, `UPDATE ... WHERE id = ? AND refreshToken = <stored value>`, read back.
    */
-  replaceIfCurrent(key: BenchKey, expected: string, tokens: WrittenTokens): RawState | Promise<RawState>;
+  replaceIfCurrent(key: AtlassianOauthStateKey, expected: string, tokens: WrittenTokens): RawState | Promise<RawState>;
 }
 
 /** One database engine as the engine worker drives it. */
@@ -83,7 +83,7 @@ export interface EngineTarget {
   /** The settings that decide what a call costs (pragmas, server version). */
   settings(): Promise<Record<string, unknown>>;
   /** True when the stored refresh token of `key` is a sealed envelope. */
-  storedSealed(key: BenchKey): Promise<boolean>;
+  storedSealed(key: AtlassianOauthStateKey): Promise<boolean>;
   close(): Promise<void>;
 }
 

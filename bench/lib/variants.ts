@@ -1,7 +1,7 @@
-import { AtlassianOauthStateEntity } from '../../src/atlassian';
+import { AtlassianOauthStateEntity, AtlassianOauthStateKey } from '../../src/atlassian';
 import { TokenCipher } from '../../src/database/token-cipher';
 import { BenchApp } from './app';
-import { BenchKey, tokensOf } from './keys';
+import { tokensOf } from './keys';
 import { Variant } from './measure';
 import { Floor, locate } from './target';
 
@@ -22,7 +22,7 @@ function opened(cipher: TokenCipher, row: AtlassianOauthStateEntity): AtlassianO
  * Both the floor and `findOneBy` open the tokens with the repo's cipher, as the repo does.
  * Add a variant here and every table gains a row.
  */
-export function getVariants(app: BenchApp, floor: Floor): Variant<BenchKey>[] {
+export function getVariants(app: BenchApp, floor: Floor): Variant<AtlassianOauthStateKey>[] {
   return [
     { name: 'raw', run: (key) => floor.get(key) },
     { name: 'repo.get', run: (key) => app.repo.get(key.platform, key.tenantId) },
@@ -41,12 +41,12 @@ const ALWAYS_REFRESH = { minValidityMs: Number.MAX_SAFE_INTEGER };
 
 /**
  * The database side of a token refresh: read the state, then store the new tokens only if the
- * stored refresh token is still the one read (issue 3's conditional upsert). The raw floor does
+ * stored refresh token is still the one read (the repo's conditional upsert). The raw floor does
  * it by hand (SELECT, compare-and-swap UPDATE, read-back); the repo as a caller would with
  * `get` + `upsert(..., { expectedRefreshToken })`; and `rotate` adds its lease (taken and
  * released in the database) around the same conditional write.
  */
-export function rotateVariants(app: BenchApp, floor: Floor): Variant<BenchKey>[] {
+export function rotateVariants(app: BenchApp, floor: Floor): Variant<AtlassianOauthStateKey>[] {
   return [
     {
       name: 'raw',
@@ -69,7 +69,7 @@ export function rotateVariants(app: BenchApp, floor: Floor): Variant<BenchKey>[]
     },
     {
       name: 'repo.rotate (forced refresh)',
-      run: (key, seq) => app.repo.rotate(key.platform, key.tenantId, () => tokensOf(seq), ALWAYS_REFRESH),
+      run: (key, seq) => app.rotation.rotate(key.platform, key.tenantId, () => tokensOf(seq), ALWAYS_REFRESH),
     },
   ];
 }
@@ -80,7 +80,7 @@ export function rotateVariants(app: BenchApp, floor: Floor): Variant<BenchKey>[]
  * cipher) plus `findOneByOrFail` and opening, which is what the repo would be without its
  * validation and wrapping.
  */
-export function upsertVariants(app: BenchApp, floor: Floor): Variant<BenchKey>[] {
+export function upsertVariants(app: BenchApp, floor: Floor): Variant<AtlassianOauthStateKey>[] {
   return [
     { name: 'raw', run: (key, seq) => floor.upsert(key, tokensOf(seq)) },
     { name: 'repo.upsert', run: (key, seq) => app.repo.upsert(key.platform, key.tenantId, tokensOf(seq)) },

@@ -1,8 +1,9 @@
 import type { AtlassianOauthStateEntity } from '../database/entities';
 
 /**
- * Bad input to {@link AtlassianOauthStateRepo}: thrown before anything is written, so the stored
- * state stays as it was. The message names the field and what it must be; it never contains the
+ * Bad input to `AtlassianOauthStateRepo`, `AtlassianOauthRotationService` or
+ * `AtlassianOauthReencryptionService`: thrown before anything is written, so the stored state
+ * stays as it was. The message names the field and what it must be; it never contains the
  * value, which may be a token.
  */
 export class AtlassianOauthStateValidationError extends Error {
@@ -11,8 +12,8 @@ export class AtlassianOauthStateValidationError extends Error {
   constructor(
     /**
      * The offending field: `platform`, `tenantId`, `tokens`, `accessToken`, `refreshToken`,
-     * `expiresAt`, `options`, `expectedRefreshToken`, or for `rotate` `refresh`, `minValidityMs`,
-     * `leaseMs` or `waitMs`.
+     * `expiresAt`, `options`, `expectedRefreshToken`, for `rotate` `refresh`, `minValidityMs`,
+     * `leaseMs` or `waitMs`, for `reencryptAll` `batchSize` or `onProgress`.
      */
     readonly field: string,
     requirement: string,

@@ -3,9 +3,15 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from '../database/entities';
 import { TokenCipherModule } from '../database/token-cipher.module';
 import { AtlassianOauthStateRepo } from './atlassian-oauth-state.repo';
+import { AtlassianOauthTokenSealer } from './atlassian-oauth-token-sealer';
+import { AtlassianOauthReencryptionService } from './reencryption/atlassian-oauth-reencryption.service';
+import { AtlassianOauthRefreshLeaseRepo } from './rotation/atlassian-oauth-refresh-lease.repo';
+import { AtlassianOauthRotationService } from './rotation/atlassian-oauth-rotation.service';
 
 /**
- * The Atlassian integration: import it to inject {@link AtlassianOauthStateRepo}.
+ * The Atlassian integration: import it to inject {@link AtlassianOauthStateRepo} (the store),
+ * {@link AtlassianOauthRotationService} (`rotate`: one refresh at a time, fleet-wide) and
+ * {@link AtlassianOauthReencryptionService} (`reencryptAll`, after a key rotation).
  *
  * It needs the TypeORM connection of `DatabaseModule` (or any `TypeOrmModule.forRoot` whose
  * entities include `AtlassianOauthStateEntity` and `AtlassianOauthRefreshLeaseEntity`) in the
@@ -14,7 +20,13 @@ import { AtlassianOauthStateRepo } from './atlassian-oauth-state.repo';
  */
 @Module({
   imports: [TypeOrmModule.forFeature([AtlassianOauthStateEntity, AtlassianOauthRefreshLeaseEntity]), TokenCipherModule],
-  providers: [AtlassianOauthStateRepo],
-  exports: [AtlassianOauthStateRepo],
+  providers: [
+    AtlassianOauthTokenSealer,
+    AtlassianOauthStateRepo,
+    AtlassianOauthRefreshLeaseRepo,
+    AtlassianOauthRotationService,
+    AtlassianOauthReencryptionService,
+  ],
+  exports: [AtlassianOauthStateRepo, AtlassianOauthRotationService, AtlassianOauthReencryptionService],
 })
 export class AtlassianModule {}

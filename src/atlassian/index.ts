@@ -1,8 +1,11 @@
 export { AtlassianModule } from './atlassian.module';
+export { AtlassianOauthStateRepo } from './atlassian-oauth-state.repo';
+export { AtlassianOauthRotationService } from './rotation/atlassian-oauth-rotation.service';
+export { AtlassianOauthReencryptionService } from './reencryption/atlassian-oauth-reencryption.service';
 export {
   AtlassianOauthRefresh,
   AtlassianOauthRotateOptions,
-  AtlassianOauthStateRepo,
+  AtlassianOauthStateKey,
   AtlassianOauthStateSummary,
   AtlassianOauthTokens,
   AtlassianOauthUpsertOptions,
@@ -10,11 +13,11 @@ export {
   DEFAULT_MIN_VALIDITY_MS,
   DEFAULT_REENCRYPT_BATCH_SIZE,
   DEFAULT_WAIT_MS,
-  MAX_KEY_LENGTH,
   ReencryptCounts,
   ReencryptOptions,
   ReencryptProgress,
-} from './atlassian-oauth-state.repo';
+} from './atlassian-oauth-state.types';
+export { MAX_KEY_LENGTH } from './atlassian-oauth-state.validation';
 export { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from '../database/entities';
 export {
   AtlassianOauthRefreshFailedError,

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import type { INestApplicationContext, LoggerService } from '@nestjs/common';
 import { Command, CommanderError, Option } from 'commander';
 import type {
+  AtlassianOauthReencryptionService,
   AtlassianOauthStateRepo,
   AtlassianOauthTokens,
   AtlassianOauthUpsertOptions,
@@ -53,9 +54,10 @@ class CliLogger implements LoggerService {
   }
 }
 
-/** The repo of a booted context, and the warnings logged so far. */
+/** The repo and the re-encryption service of a booted context, and the warnings logged so far. */
 interface States {
   readonly repo: AtlassianOauthStateRepo;
+  readonly reencryption: AtlassianOauthReencryptionService;
   readonly warnings: readonly string[];
 }
 
@@ -252,9 +254,9 @@ function buildProgram(io: CliIo, secrets: string[]): Command {
           print([formatProgressLine(progress)]);
         }
       };
-      const { counts, failures } = await withStates(io, { create: false }, async ({ repo, warnings }) => {
+      const { counts, failures } = await withStates(io, { create: false }, async ({ reencryption, warnings }) => {
         const before = warnings.length;
-        const result = await repo.reencryptAll({ batchSize, onProgress });
+        const result = await reencryption.reencryptAll({ batchSize, onProgress });
         return { counts: result, failures: warnings.slice(before) };
       });
       if (barDrawn) {
@@ -364,11 +366,11 @@ async function withStates<T>(
     );
   }
   // Loaded here, not at the top: `--help` and usage errors answer without loading Nest and TypeORM.
-  const [{ NestFactory }, { AppModule }, { AtlassianOauthStateRepo: Repo }] = await Promise.all([
-    import('@nestjs/core'),
-    import('../app.module'),
-    import('../atlassian'),
-  ]);
+  const [
+    { NestFactory },
+    { AppModule },
+    { AtlassianOauthStateRepo: Repo, AtlassianOauthReencryptionService: Reencryption },
+  ] = await Promise.all([import('@nestjs/core'), import('../app.module'), import('../atlassian')]);
   const logger = new CliLogger();
   let app: INestApplicationContext;
   try {
@@ -380,7 +382,7 @@ async function withStates<T>(
     throw new CliError(ExitCode.Unavailable, `cannot open the database ${database}: ${toFailure(error).message}`);
   }
   try {
-    return await work({ repo: app.get(Repo), warnings: logger.warnings });
+    return await work({ repo: app.get(Repo), reencryption: app.get(Reencryption), warnings: logger.warnings });
   } finally {
     await app.close();
   }

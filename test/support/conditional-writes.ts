@@ -26,7 +26,7 @@ export async function conflictOf(promise: Promise<unknown>): Promise<AtlassianOa
 }
 
 /**
- * The conditional upsert and `delete` cases (issue 3), written once: the database file suite runs
+ * The conditional upsert and `delete` cases, written once: the database file suite runs
  * them on a SQLite file, the repository suite on every engine (SQLite, PostgreSQL, MariaDB), where
  * the concurrent callers use several pooled connections at once.
  */

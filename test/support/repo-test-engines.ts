@@ -98,6 +98,8 @@ export function repoTestEngines(): [string, RepoTestEngine][] {
 export interface BootedRepo {
   readonly sut: AtlassianOauthStateRepo;
   readonly dataSource: DataSource;
+  /** The booted module, to get the feature's other providers (e.g. its services). */
+  readonly moduleRef: TestingModule;
 }
 
 /**
@@ -117,6 +119,7 @@ export function bootRepoPerTest(engine: RepoTestEngine): () => BootedRepo {
     booted = {
       sut: moduleRef.get(AtlassianOauthStateRepo),
       dataSource: moduleRef.get<DataSource>(getDataSourceToken()),
+      moduleRef,
     };
     await engine.reset(booted.dataSource);
   });

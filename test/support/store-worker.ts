@@ -10,11 +10,14 @@ import { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AppModule } from '../../src/app.module';
 import { PLATFORM } from './store-processes';
 import {
+  AtlassianOauthReencryptionService,
   AtlassianOauthRefreshLeaseEntity,
   AtlassianOauthRotateOptions,
+  AtlassianOauthRotationService,
   AtlassianOauthStateConflictError,
   AtlassianOauthStateRepo,
 } from '../../src/atlassian';
@@ -114,7 +117,7 @@ export interface LeaseRow {
 
 /** Lets processes that booted at different speeds start their work together. */
 async function waitUntil(startAt = 0): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, Math.max(0, startAt - Date.now())));
+  await sleep(Math.max(0, startAt - Date.now()));
 }
 
 async function write(
@@ -149,9 +152,7 @@ async function race(repo: AtlassianOauthStateRepo, args: RaceArgs): Promise<Race
   return Promise.all(attempts);
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function rotateLoop(repo: AtlassianOauthStateRepo, args: RotateLoopArgs): Promise<RotateLoopResult> {
+async function rotateLoop(rotation: AtlassianOauthRotationService, args: RotateLoopArgs): Promise<RotateLoopResult> {
   await waitUntil(args.startAt);
   const refreshes: RefreshRecord[] = [];
   const calls: RotateCallRecord[] = [];
@@ -159,7 +160,7 @@ async function rotateLoop(repo: AtlassianOauthStateRepo, args: RotateLoopArgs): 
     for (let i = 0; i < args.iterations; i++) {
       let own: RefreshRecord | undefined;
       const start = Date.now();
-      const state = await repo.rotate(
+      const state = await rotation.rotate(
         PLATFORM,
         args.tenantId,
         async (current) => {
@@ -217,7 +218,7 @@ async function rotateOnce(app: INestApplicationContext, args: RotateOnceArgs): P
   let refresh: RefreshRecord | null = null;
   const start = Date.now();
   try {
-    const state = await app.get(AtlassianOauthStateRepo).rotate(
+    const state = await app.get(AtlassianOauthRotationService).rotate(
       PLATFORM,
       args.tenantId,
       async (current) => {
@@ -273,7 +274,7 @@ async function main(): Promise<void> {
       return;
     }
     case 'rotate-loop':
-      result = await rotateLoop(repo, args as RotateLoopArgs);
+      result = await rotateLoop(app.get(AtlassianOauthRotationService), args as RotateLoopArgs);
       break;
     case 'rotate-once':
       result = await rotateOnce(app, args as RotateOnceArgs);
@@ -286,7 +287,7 @@ async function main(): Promise<void> {
     case 'reencrypt': {
       const { batchSize } = args as ReencryptArgs;
       // One `{"event":"progress",...}` line per batch, so that a parent can kill the process mid-run.
-      result = await repo.reencryptAll({
+      result = await app.get(AtlassianOauthReencryptionService).reencryptAll({
         batchSize,
         onProgress: (progress) => process.stdout.write(`${JSON.stringify({ event: 'progress', ...progress })}\n`),
       });

@@ -1,24 +1,24 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource, Repository } from 'typeorm';
-import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../../test/support/repo-test-engines';
-import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from '../database/entities';
+import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../../../test/support/repo-test-engines';
+import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from '../../database/entities';
 import {
   AtlassianOauthRefreshFailedError,
-  AtlassianOauthRotateTimeoutError,
   AtlassianOauthStateNotFoundError,
   AtlassianOauthStateValidationError,
-} from './atlassian-oauth-state.errors';
+} from '../atlassian-oauth-state.errors';
+import { AtlassianOauthStateRepo } from '../atlassian-oauth-state.repo';
 import {
   AtlassianOauthRefresh,
   AtlassianOauthRotateOptions,
-  AtlassianOauthStateRepo,
   AtlassianOauthTokens,
-} from './atlassian-oauth-state.repo';
+} from '../atlassian-oauth-state.types';
+import { AtlassianOauthRotationService } from './atlassian-oauth-rotation.service';
 
 const JIRA = 'jira';
 const TENANT = 'tenant-a';
 const HOUR_MS = 3_600_000;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const inMs = (ms: number) => new Date(Date.now() + ms);
 
 /** A refresh that counts its calls, records the refresh tokens it was given, and returns `refresh-<n>` valid for an hour. */
@@ -35,39 +35,24 @@ function countingRefresh(delayMs = 0) {
 
 // Run on SQLite always and on each server whose TEST_POSTGRES_URL / TEST_MARIADB_URL is set.
 describe.each(repoTestEngines())(
-  `${AtlassianOauthStateRepo.name}.rotate on %s`,
+  `${AtlassianOauthRotationService.name}.rotate on %s`,
   (engineName: string, engine: RepoTestEngine) => {
-    let sut: AtlassianOauthStateRepo;
+    let sut: AtlassianOauthRotationService;
+    let states: AtlassianOauthStateRepo;
     let dataSource: DataSource;
     let leases: Repository<AtlassianOauthRefreshLeaseEntity>;
 
     const seed = (
       tokens: AtlassianOauthTokens = { accessToken: 'access-0', refreshToken: 'refresh-0', expiresAt: null },
-    ) => sut.upsert(JIRA, TENANT, tokens);
-    const foreignLease = (expiresAt: Date) =>
-      leases.insert({ platform: JIRA, tenantId: TENANT, holder: 'another-process', expiresAt });
+    ) => states.upsert(JIRA, TENANT, tokens);
 
     const booted = bootRepoPerTest(engine);
     beforeEach(() => {
-      ({ sut, dataSource } = booted());
+      const current = booted();
+      ({ sut: states, dataSource } = current);
+      sut = current.moduleRef.get(AtlassianOauthRotationService);
       leases = dataSource.getRepository(AtlassianOauthRefreshLeaseEntity);
     });
-
-    // The server engines' lease columns are checked in information_schema by test/server-databases.e2e-spec.ts.
-    if (engineName === 'SQLite') {
-      it('keeps the lease in a table of its own, keyed by (platform, tenant_id)', async () => {
-        const columns = await dataSource.query<{ name: string; pk: number; notnull: number }[]>(
-          `PRAGMA table_info('atlassian_oauth_refresh_lease')`,
-        );
-
-        expect(columns.map(({ name, pk, notnull }) => ({ name, pk, notnull }))).toEqual([
-          { name: 'platform', pk: 1, notnull: 1 },
-          { name: 'tenant_id', pk: 2, notnull: 1 },
-          { name: 'holder', pk: 0, notnull: 1 },
-          { name: 'expires_at', pk: 0, notnull: 1 },
-        ]);
-      });
-    }
 
     describe('when a refresh happens', () => {
       it('returns a state valid for longer than minValidityMs without calling refresh', async () => {
@@ -91,7 +76,7 @@ describe.each(repoTestEngines())(
           accessToken: 'access-1',
           refreshToken: 'refresh-1',
         });
-        await expect(sut.get(JIRA, TENANT)).resolves.toEqual(rotated);
+        await expect(states.get(JIRA, TENANT)).resolves.toEqual(rotated);
       });
 
       it('honours a custom minValidityMs', async () => {
@@ -181,12 +166,12 @@ describe.each(repoTestEngines())(
         expect(results.map((r) => r.refreshToken).sort()).toEqual(
           Array.from({ length: 10 }, (_, i) => `refresh-${i + 1}`).sort(),
         );
-        await expect(sut.get(JIRA, TENANT)).resolves.toMatchObject({ refreshToken: 'refresh-10' });
+        await expect(states.get(JIRA, TENANT)).resolves.toMatchObject({ refreshToken: 'refresh-10' });
       });
 
       it('keeps different tenants apart: their refreshes do not wait for each other', async () => {
         await seed();
-        await sut.upsert(JIRA, 'tenant-b', { refreshToken: 'b-0' });
+        await states.upsert(JIRA, 'tenant-b', { refreshToken: 'b-0' });
         let release!: () => void;
         const blocked = new Promise<void>((resolve) => (release = resolve));
         const slow = sut.rotate(JIRA, TENANT, async () => {
@@ -202,135 +187,6 @@ describe.each(repoTestEngines())(
       });
     });
 
-    describe('the lease', () => {
-      it('is held in the database while refresh runs and removed afterwards', async () => {
-        await seed();
-        const during: AtlassianOauthRefreshLeaseEntity[][] = [];
-
-        await sut.rotate(JIRA, TENANT, async () => {
-          during.push(await leases.find());
-          return { refreshToken: 'refresh-1' };
-        });
-
-        expect(during).toEqual([
-          [{ platform: JIRA, tenantId: TENANT, holder: expect.any(String), expiresAt: expect.any(Date) }],
-        ]);
-        await expect(leases.count()).resolves.toBe(0);
-      });
-
-      it('lasts leaseMs', async () => {
-        await seed();
-        let expiresAt: Date | undefined;
-
-        await sut.rotate(
-          JIRA,
-          TENANT,
-          async () => {
-            expiresAt = (await leases.findOneByOrFail({ platform: JIRA, tenantId: TENANT })).expiresAt;
-            return { refreshToken: 'refresh-1' };
-          },
-          { leaseMs: 5_000 },
-        );
-        const after = Date.now();
-
-        expect(expiresAt?.getTime()).toBeGreaterThan(after + 5_000 - 1_000);
-        expect(expiresAt?.getTime()).toBeLessThanOrEqual(after + 5_000);
-      });
-
-      it("makes callers wait while another process's live lease is held, then rejects after waitMs", async () => {
-        await seed();
-        await foreignLease(inMs(HOUR_MS));
-        const { refresh, received } = countingRefresh();
-
-        const rejection = sut.rotate(JIRA, TENANT, refresh, { waitMs: 100 });
-
-        await expect(rejection).rejects.toBeInstanceOf(AtlassianOauthRotateTimeoutError);
-        await expect(rejection).rejects.toMatchObject({
-          platform: JIRA,
-          tenantId: TENANT,
-          waitMs: 100,
-          message: expect.stringContaining('100 ms'),
-        });
-        expect(received).toEqual([]);
-        await expect(sut.get(JIRA, TENANT)).resolves.toMatchObject({ refreshToken: 'refresh-0' });
-        await expect(leases.findOneByOrFail({ platform: JIRA, tenantId: TENANT })).resolves.toMatchObject({
-          holder: 'another-process',
-        });
-      });
-
-      it('gives up at waitMs also while queued behind a slow refresh of the same process', async () => {
-        await seed();
-        const slow = sut.rotate(JIRA, TENANT, async () => {
-          await sleep(300);
-          return { refreshToken: 'refresh-1' };
-        });
-        const { refresh, received } = countingRefresh();
-
-        await expect(sut.rotate(JIRA, TENANT, refresh, { waitMs: 50 })).rejects.toBeInstanceOf(
-          AtlassianOauthRotateTimeoutError,
-        );
-        await expect(slow).resolves.toMatchObject({ refreshToken: 'refresh-1' });
-        expect(received).toEqual([]);
-        // The timed-out caller gave its place up: the next one is served.
-        await expect(
-          sut.rotate(JIRA, TENANT, refresh, { minValidityMs: Number.MAX_SAFE_INTEGER, waitMs: 0 }),
-        ).resolves.toMatchObject({ refreshToken: 'refresh-1' });
-      });
-
-      it('uses the state that another process stored while the caller waited, without refreshing', async () => {
-        await seed();
-        await foreignLease(inMs(HOUR_MS));
-        const { refresh, received } = countingRefresh();
-
-        const waiting = sut.rotate(JIRA, TENANT, refresh);
-        await sleep(50);
-        await sut.upsert(
-          JIRA,
-          TENANT,
-          { refreshToken: 'from-the-other-process', expiresAt: inMs(HOUR_MS) },
-          { expectedRefreshToken: 'refresh-0' },
-        );
-        await leases.delete({ holder: 'another-process' });
-
-        await expect(waiting).resolves.toMatchObject({ refreshToken: 'from-the-other-process' });
-        expect(received).toEqual([]);
-      });
-
-      it('takes over a lease that lapsed (its holder died) and refreshes', async () => {
-        await seed();
-        await foreignLease(inMs(-1));
-        const { refresh, received } = countingRefresh();
-
-        await expect(sut.rotate(JIRA, TENANT, refresh, { waitMs: 0 })).resolves.toMatchObject({
-          refreshToken: 'refresh-1',
-        });
-        expect(received).toEqual(['refresh-0']);
-        await expect(leases.count()).resolves.toBe(0);
-      });
-
-      it('releases only its own lease: one taken over after it lapsed stays with the new holder', async () => {
-        await seed();
-
-        await sut.rotate(
-          JIRA,
-          TENANT,
-          async () => {
-            // Our lease lapses mid-refresh and another process takes it over.
-            await leases.update(
-              { platform: JIRA, tenantId: TENANT },
-              { holder: 'another-process', expiresAt: inMs(HOUR_MS) },
-            );
-            return { refreshToken: 'refresh-1' };
-          },
-          { leaseMs: 10 },
-        );
-
-        await expect(leases.find()).resolves.toEqual([
-          { platform: JIRA, tenantId: TENANT, holder: 'another-process', expiresAt: expect.any(Date) },
-        ]);
-      });
-    });
-
     describe('fencing', () => {
       it('a holder overtaken mid-refresh does not overwrite the newer token and resolves with it', async () => {
         await seed();
@@ -338,7 +194,7 @@ describe.each(repoTestEngines())(
 
         const rotated = await sut.rotate(JIRA, TENANT, async (current) => {
           // Meanwhile another holder rotated the token past ours.
-          await sut.upsert(
+          await states.upsert(
             JIRA,
             TENANT,
             { refreshToken: 'newer', expiresAt: inMs(HOUR_MS) },
@@ -349,7 +205,7 @@ describe.each(repoTestEngines())(
 
         expect(received).toEqual(['refresh-0']);
         expect(rotated).toMatchObject({ refreshToken: 'newer' });
-        await expect(sut.get(JIRA, TENANT)).resolves.toMatchObject({ refreshToken: 'newer' });
+        await expect(states.get(JIRA, TENANT)).resolves.toMatchObject({ refreshToken: 'newer' });
       });
 
       it('rejects with not-found when the state was deleted during the refresh', async () => {
@@ -357,11 +213,11 @@ describe.each(repoTestEngines())(
 
         await expect(
           sut.rotate(JIRA, TENANT, async () => {
-            await sut.delete(JIRA, TENANT);
+            await states.delete(JIRA, TENANT);
             return { refreshToken: 'refresh-1' };
           }),
         ).rejects.toBeInstanceOf(AtlassianOauthStateNotFoundError);
-        await expect(sut.get(JIRA, TENANT)).resolves.toBeNull();
+        await expect(states.get(JIRA, TENANT)).resolves.toBeNull();
         await expect(leases.count()).resolves.toBe(0);
       });
     });
@@ -386,7 +242,7 @@ describe.each(repoTestEngines())(
         expect(error.cause).toBe(cause);
         expect(error.message).not.toContain('secret');
         expect(error.message).toContain('Error: Atlassian said invalid_grant for [redacted]');
-        await expect(sut.get(JIRA, TENANT)).resolves.toEqual(before);
+        await expect(states.get(JIRA, TENANT)).resolves.toEqual(before);
         await expect(leases.count()).resolves.toBe(0);
         // Released, not lapsed: the next caller refreshes at once.
         await expect(
@@ -401,7 +257,7 @@ describe.each(repoTestEngines())(
         const rejection = sut.rotate(JIRA, TENANT, () => Promise.reject(cause));
 
         await expect(rejection).rejects.toMatchObject({ name: 'AtlassianOauthRefreshFailedError', cause });
-        await expect(sut.get(JIRA, TENANT)).resolves.toEqual(before);
+        await expect(states.get(JIRA, TENANT)).resolves.toEqual(before);
         await expect(leases.count()).resolves.toBe(0);
       });
 
@@ -414,7 +270,7 @@ describe.each(repoTestEngines())(
           name: 'AtlassianOauthStateValidationError',
           field: 'refreshToken',
         });
-        await expect(sut.get(JIRA, TENANT)).resolves.toEqual(before);
+        await expect(states.get(JIRA, TENANT)).resolves.toEqual(before);
         await expect(leases.count()).resolves.toBe(0);
       });
     });
@@ -455,7 +311,7 @@ describe.each(repoTestEngines())(
 
         await expect(rejection).rejects.toBeInstanceOf(AtlassianOauthStateValidationError);
         await expect(rejection).rejects.toMatchObject({ field, message: expect.stringContaining(field) });
-        await expect(sut.get(JIRA, TENANT)).resolves.toEqual(before);
+        await expect(states.get(JIRA, TENANT)).resolves.toEqual(before);
         await expect(leases.count()).resolves.toBe(0);
       });
     });

@@ -1,14 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
 import { LessThan, Repository } from 'typeorm';
-import { AtlassianOauthRefreshLeaseEntity } from '../database/entities';
-import { isUniqueViolation } from '../database/unique-violation';
-
-/** The `(platform, tenantId)` a lease guards. */
-export interface LeaseKey {
-  platform: string;
-  tenantId: string;
-}
+import { AtlassianOauthRefreshLeaseEntity } from '../../database/entities';
+import { isUniqueViolation } from '../../database/unique-violation';
+import { AtlassianOauthStateKey } from '../atlassian-oauth-state.types';
 
 /**
  * The database-held refresh lease of {@link AtlassianOauthRefreshLeaseEntity}: at most one holder
@@ -20,15 +17,19 @@ export interface LeaseKey {
  * one changes a row. Expiry times come from the callers' clocks, so replicas on several hosts
  * need synchronized clocks (NTP); a skew of `s` ms shortens or lengthens a lease by `s`.
  */
-export class RefreshLeases {
-  constructor(private readonly repository: Repository<AtlassianOauthRefreshLeaseEntity>) {}
+@Injectable()
+export class AtlassianOauthRefreshLeaseRepo {
+  constructor(
+    @InjectRepository(AtlassianOauthRefreshLeaseEntity)
+    private readonly repository: Repository<AtlassianOauthRefreshLeaseEntity>,
+  ) {}
 
   /**
    * Takes the lease of `key` for `leaseMs` if it is free or has lapsed.
    *
    * @returns the holder id to release it with, or `null` when someone else holds it.
    */
-  async tryAcquire(key: LeaseKey, leaseMs: number): Promise<string | null> {
+  async tryAcquire(key: AtlassianOauthStateKey, leaseMs: number): Promise<string | null> {
     const holder = `${hostname().slice(0, 64)}:${process.pid}:${randomUUID()}`;
     const now = new Date();
     const expiresAt = new Date(now.getTime() + leaseMs);
@@ -54,52 +55,7 @@ export class RefreshLeases {
   }
 
   /** Gives the lease back, only if `holder` still holds it: a lease taken over after it lapsed stays with its new holder. */
-  async release(key: LeaseKey, holder: string): Promise<void> {
+  async release(key: AtlassianOauthStateKey, holder: string): Promise<void> {
     await this.repository.delete({ ...key, holder });
-  }
-}
-
-/** One string per `(platform, tenantId)`, unambiguous whatever characters the two contain. */
-export function leaseKeyId({ platform, tenantId }: LeaseKey): string {
-  return JSON.stringify([platform, tenantId]);
-}
-
-/**
- * First-come, first-served turns per key within one process, so that of N concurrent callers
- * only the one whose turn it is polls the database; the others wait in memory.
- */
-export class InProcessTurns {
-  private readonly tails = new Map<string, Promise<void>>();
-
-  /**
-   * Waits for the turn on `key` until `deadline` (epoch ms).
-   *
-   * @returns the function that ends the turn (call it exactly once, also on failure), or `null`
-   *   when the deadline passed first; the place in the queue is then given up.
-   */
-  async take(key: LeaseKey, deadline: number): Promise<(() => void) | null> {
-    const id = leaseKeyId(key);
-    const previous = this.tails.get(id) ?? Promise.resolve();
-    let end!: () => void;
-    const ended = new Promise<void>((resolve) => (end = resolve));
-    const tail = previous.then(() => ended);
-    this.tails.set(id, tail);
-    void tail.then(() => {
-      if (this.tails.get(id) === tail) {
-        this.tails.delete(id);
-      }
-    });
-
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<false>(
-      (resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))),
-    );
-    const turn = await Promise.race([previous.then(() => true), expired]);
-    clearTimeout(timer);
-    if (!turn) {
-      end();
-      return null;
-    }
-    return end;
   }
 }

@@ -1,0 +1,125 @@
+import { DataSource } from 'typeorm';
+import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../../test/support/repo-test-engines';
+import { AtlassianOauthStateEntity } from '../database/entities';
+import { AtlassianOauthStateValidationError } from './atlassian-oauth-state.errors';
+import { AtlassianOauthStateRepo } from './atlassian-oauth-state.repo';
+import { AtlassianOauthTokens } from './atlassian-oauth-state.types';
+
+const JIRA = 'jira';
+const TENANT = 'tenant-a';
+const FIRST: AtlassianOauthTokens = {
+  accessToken: 'access-1',
+  refreshToken: 'refresh-1',
+  expiresAt: new Date('2026-01-01T10:00:00.000Z'),
+};
+const SECOND: AtlassianOauthTokens = {
+  accessToken: 'access-2',
+  refreshToken: 'refresh-2',
+  expiresAt: new Date('2026-01-01T11:00:00.000Z'),
+};
+
+// The store's input checks, seen as its callers see them: a clear error naming the field, and
+// nothing written. Run on SQLite always and on each server whose TEST_*_URL is set.
+describe.each(repoTestEngines())(
+  `${AtlassianOauthStateRepo.name} input validation on %s`,
+  (_engineName: string, engine: RepoTestEngine) => {
+    let sut: AtlassianOauthStateRepo;
+    let dataSource: DataSource;
+
+    const rowCount = async (): Promise<number> => dataSource.getRepository(AtlassianOauthStateEntity).count();
+
+    const booted = bootRepoPerTest(engine);
+    beforeEach(() => {
+      ({ sut, dataSource } = booted());
+    });
+
+    describe('bad input', () => {
+      let before: AtlassianOauthStateEntity;
+
+      beforeEach(async () => {
+        before = await sut.upsert(JIRA, TENANT, FIRST);
+      });
+
+      const badUpserts: [string, string, () => Promise<unknown>][] = [
+        ['empty refreshToken', 'refreshToken', () => sut.upsert(JIRA, TENANT, { ...SECOND, refreshToken: '' })],
+        [
+          'a NUL in refreshToken',
+          'refreshToken',
+          () => sut.upsert(JIRA, TENANT, { ...SECOND, refreshToken: 'refresh\u0000-2' }),
+        ],
+        [
+          'a NUL in accessToken',
+          'accessToken',
+          () => sut.upsert(JIRA, TENANT, { ...SECOND, accessToken: 'access\u0000-2' }),
+        ],
+        ['a NUL in tenantId', 'tenantId', () => sut.upsert(JIRA, 'tenant\u0000', SECOND)],
+        ['whitespace refreshToken', 'refreshToken', () => sut.upsert(JIRA, TENANT, { ...SECOND, refreshToken: '  ' })],
+        [
+          'missing refreshToken',
+          'refreshToken',
+          () => sut.upsert(JIRA, TENANT, { accessToken: 'access-2' } as AtlassianOauthTokens),
+        ],
+        [
+          'non-string refreshToken',
+          'refreshToken',
+          () => sut.upsert(JIRA, TENANT, { refreshToken: 42 } as unknown as AtlassianOauthTokens),
+        ],
+        ['empty platform', 'platform', () => sut.upsert('', TENANT, SECOND)],
+        ['whitespace platform', 'platform', () => sut.upsert(' \t', TENANT, SECOND)],
+        ['empty tenantId', 'tenantId', () => sut.upsert(JIRA, '', SECOND)],
+        ['whitespace tenantId', 'tenantId', () => sut.upsert(JIRA, '   ', SECOND)],
+        ['non-string tenantId', 'tenantId', () => sut.upsert(JIRA, 7 as unknown as string, SECOND)],
+        ['over-long tenantId', 'tenantId', () => sut.upsert(JIRA, 't'.repeat(256), SECOND)],
+        [
+          'non-string accessToken',
+          'accessToken',
+          () => sut.upsert(JIRA, TENANT, { ...SECOND, accessToken: 1 as unknown as string }),
+        ],
+        [
+          'invalid Date expiresAt',
+          'expiresAt',
+          () => sut.upsert(JIRA, TENANT, { ...SECOND, expiresAt: new Date('not a date') }),
+        ],
+        [
+          'string expiresAt',
+          'expiresAt',
+          () => sut.upsert(JIRA, TENANT, { ...SECOND, expiresAt: '2026-01-01' as unknown as Date }),
+        ],
+        ['null tokens', 'tokens', () => sut.upsert(JIRA, TENANT, null as unknown as AtlassianOauthTokens)],
+      ];
+
+      it.each(badUpserts)(
+        'refuses %s, naming %s, and leaves the stored state as it was',
+        async (_case, field, call) => {
+          const rejection = call();
+
+          await expect(rejection).rejects.toBeInstanceOf(AtlassianOauthStateValidationError);
+          await expect(rejection).rejects.toMatchObject({ field, message: expect.stringContaining(field) });
+          await expect(sut.get(JIRA, TENANT)).resolves.toEqual(before);
+          await expect(rowCount()).resolves.toBe(1);
+        },
+      );
+
+      it('never puts a token value into the error message', async () => {
+        const error = (await sut
+          .upsert(JIRA, TENANT, { ...SECOND, accessToken: 'secret-access-value', expiresAt: new Date(NaN) })
+          .catch((e: unknown) => e)) as Error;
+
+        expect(error).toBeInstanceOf(AtlassianOauthStateValidationError);
+        expect(error.message).not.toContain('secret-access-value');
+        expect(error.message).not.toContain(SECOND.refreshToken);
+      });
+
+      it('refuses a blank key on get', async () => {
+        await expect(sut.get(JIRA, ' ')).rejects.toMatchObject({
+          name: 'AtlassianOauthStateValidationError',
+          field: 'tenantId',
+        });
+        await expect(sut.get('', TENANT)).rejects.toMatchObject({
+          name: 'AtlassianOauthStateValidationError',
+          field: 'platform',
+        });
+      });
+    });
+  },
+);

@@ -1,0 +1,114 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { AtlassianOauthStateEntity } from '../../database/entities';
+import { RedactsQueryFailures } from '../../database/query-failure-redaction';
+import {
+  TokenEncryptionConfigError,
+  TokenIntegrityError,
+  UnknownTokenKeyError,
+} from '../../database/token-cipher.errors';
+import { AtlassianOauthStateRepo } from '../atlassian-oauth-state.repo';
+import { ReencryptCounts, ReencryptOptions } from '../atlassian-oauth-state.types';
+import { validateReencryptOptions } from '../atlassian-oauth-state.validation';
+import { AtlassianOauthTokenSealer } from '../atlassian-oauth-token-sealer';
+
+/** How often a row that a concurrent writer keeps changing is read again before it counts as failed. */
+const RACE_ATTEMPTS = 5;
+
+type ReencryptOutcome = keyof ReencryptCounts | 'deleted';
+
+/**
+ * Moves every stored token under the active key of `OAUTH_STATE_ENCRYPTION_KEYS` (after a key
+ * rotation, or to seal legacy plaintext rows), reading and writing through
+ * {@link AtlassianOauthStateRepo}. Inject it through `AtlassianModule`; the CLI's `reencrypt`
+ * runs it.
+ */
+@Injectable()
+export class AtlassianOauthReencryptionService {
+  private readonly logger = new Logger(AtlassianOauthReencryptionService.name);
+
+  constructor(
+    private readonly states: AtlassianOauthStateRepo,
+    private readonly sealer: AtlassianOauthTokenSealer,
+  ) {}
+
+  /**
+   * Rewrites every row whose tokens are not yet sealed under the active key (the first of
+   * `OAUTH_STATE_ENCRYPTION_KEYS`): rows under an older key and legacy plaintext rows. Run it after
+   * putting a new key first in the ring; afterwards the old key can be removed.
+   *
+   * - It reads the table in batches of `batchSize` rows in `id` order (keyset pagination), so
+   *   memory stays flat however large the table is.
+   * - Each row is rewritten by one compare-and-swap `UPDATE` that matches only while both stored
+   *   token values are still the ones read. A token that a concurrent writer changed meanwhile is
+   *   never overwritten: the row is read again and is usually already current.
+   * - `updatedAt` is kept: the token state itself did not change.
+   * - It is idempotent and safe to re-run after a crash: every row is either fully rewritten or
+   *   untouched, and a re-run counts finished rows as `alreadyCurrent`.
+   * - A row that cannot be opened (`TokenIntegrityError`, `UnknownTokenKeyError`) is counted as
+   *   `failed`, logged with its key (never a token) and left as it was; the run goes on.
+   *
+   * @returns how many rows were sealed, already current, and failed.
+   * @throws TokenEncryptionConfigError when no keys are configured (there is nothing to seal with).
+   * @throws AtlassianOauthStateValidationError when `batchSize` is not a positive integer or
+   *   `onProgress` is not a function, before anything is read.
+   */
+  @RedactsQueryFailures()
+  async reencryptAll(options: ReencryptOptions = {}): Promise<ReencryptCounts> {
+    const { batchSize, onProgress } = validateReencryptOptions(options);
+    if (!this.sealer.encrypts) {
+      throw new TokenEncryptionConfigError(
+        'reencryptAll needs OAUTH_STATE_ENCRYPTION_KEYS: without a key there is nothing to seal with.',
+      );
+    }
+    const counts: ReencryptCounts = { sealed: 0, alreadyCurrent: 0, failed: 0 };
+    const total = await this.states.count();
+    let processed = 0;
+    let lastId: string | undefined;
+    for (;;) {
+      const batch = await this.states.findSealedPage(lastId, batchSize);
+      if (batch.length === 0) {
+        return counts;
+      }
+      for (const row of batch) {
+        const outcome = await this.reencryptRow(row);
+        if (outcome !== 'deleted') {
+          counts[outcome]++;
+          processed++;
+        }
+      }
+      lastId = batch[batch.length - 1]?.id;
+      onProgress?.({ ...counts, processed, total });
+    }
+  }
+
+  /** Brings one stored row under the active key with a compare-and-swap on its raw token values. */
+  private async reencryptRow(row: AtlassianOauthStateEntity): Promise<ReencryptOutcome> {
+    let current: AtlassianOauthStateEntity | null = row;
+    for (let attempt = 1; attempt <= RACE_ATTEMPTS && current; attempt++) {
+      if (this.sealer.isCurrent(current)) {
+        return 'alreadyCurrent';
+      }
+      let resealed: AtlassianOauthStateEntity;
+      try {
+        resealed = this.sealer.seal(this.sealer.open(current));
+      } catch (error) {
+        if (error instanceof TokenIntegrityError || error instanceof UnknownTokenKeyError) {
+          this.logger.warn(`reencryptAll left (${current.platform}, ${current.tenantId}) as it was: ${error.message}`);
+          return 'failed';
+        }
+        throw error;
+      }
+      if (await this.states.replaceSealedTokens(current, resealed)) {
+        return 'sealed';
+      }
+      current = await this.states.findSealedById(current.id);
+    }
+    if (!current) {
+      return 'deleted';
+    }
+    this.logger.warn(
+      `reencryptAll left (${current.platform}, ${current.tenantId}) as it was: it kept changing under ${RACE_ATTEMPTS} attempts`,
+    );
+    return 'failed';
+  }
+}

@@ -1,0 +1,171 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Injectable, Logger } from '@nestjs/common';
+import { AtlassianOauthStateEntity } from '../../database/entities';
+import { RedactsQueryFailures } from '../../database/query-failure-redaction';
+import {
+  AtlassianOauthRefreshFailedError,
+  AtlassianOauthRotateTimeoutError,
+  AtlassianOauthStateConflictError,
+  AtlassianOauthStateNotFoundError,
+} from '../atlassian-oauth-state.errors';
+import { AtlassianOauthStateRepo } from '../atlassian-oauth-state.repo';
+import {
+  AtlassianOauthRefresh,
+  AtlassianOauthRotateOptions,
+  AtlassianOauthStateKey,
+  AtlassianOauthTokens,
+} from '../atlassian-oauth-state.types';
+import { validateKey, validateRefresh, validateRotateOptions } from '../atlassian-oauth-state.validation';
+import { AtlassianOauthRefreshLeaseRepo } from './atlassian-oauth-refresh-lease.repo';
+import { InProcessTurns } from './in-process-turns';
+
+/** The first pause of a caller polling for another process's lease, doubled up to {@link MAX_POLL_MS}. */
+const FIRST_POLL_MS = 10;
+const MAX_POLL_MS = 200;
+
+type RotateLimits = Required<AtlassianOauthRotateOptions>;
+
+/**
+ * Refreshes Atlassian OAuth state once at a time per `(platform, tenantId)` across every process
+ * that shares the database: a lease row decides who refreshes, callers of one process queue in
+ * memory, and the result is stored with the conditional upsert of {@link AtlassianOauthStateRepo},
+ * which fences out a holder whose lease lapsed. Inject it through `AtlassianModule`.
+ */
+@Injectable()
+export class AtlassianOauthRotationService {
+  private readonly logger = new Logger(AtlassianOauthRotationService.name);
+  private readonly turns = new InProcessTurns();
+
+  constructor(
+    private readonly states: AtlassianOauthStateRepo,
+    private readonly leases: AtlassianOauthRefreshLeaseRepo,
+  ) {}
+
+  /**
+   * Returns a state of one `(platform, tenantId)` that is valid for at least `minValidityMs`,
+   * calling `refresh` only when the stored one is not, and never while another `refresh` of the
+   * same key runs anywhere: single flight across every process that shares the database.
+   *
+   * - A stored `expiresAt` later than now plus `minValidityMs` is returned without a refresh; a
+   *   `null` `expiresAt` always needs one.
+   * - Otherwise the caller takes the key's lease (a row of `atlassian_oauth_refresh_lease`, taken
+   *   atomically by the database and lasting `leaseMs`), reads the state again, calls
+   *   `refresh(state)` if it still needs it, and stores the result with the conditional upsert,
+   *   expecting the refresh token it refreshed with. Callers of the same process queue in memory;
+   *   the first of them polls the lease with a backoff of 10 to 200 ms. When the lease is
+   *   released they re-read the state and refresh only if it still needs it.
+   * - A holder that died keeps the others out only until its lease lapses. A holder whose lease
+   *   lapsed and was taken over cannot overwrite the newer token: its write is refused and it
+   *   resolves with the state that won.
+   *
+   * @returns the stored state that is valid afterwards (the newest one).
+   * @throws AtlassianOauthStateValidationError for a blank key, a `refresh` that is not a
+   *   function, or an option that is not a number in range (`minValidityMs` >= 0, `leaseMs` > 0,
+   *   `waitMs` >= 0), before anything is read or written; also when `refresh` returns invalid tokens.
+   * @throws AtlassianOauthStateNotFoundError when nothing is stored for the key (or it was deleted
+   *   during the refresh): there is nothing to refresh from.
+   * @throws AtlassianOauthRotateTimeoutError when `waitMs` passed while another caller held the
+   *   lease; nothing was written.
+   * @throws AtlassianOauthRefreshFailedError when `refresh` threw; the error it threw is `cause`,
+   *   the stored state is unchanged and the lease is released.
+   */
+  @RedactsQueryFailures()
+  async rotate(
+    platform: string,
+    tenantId: string,
+    refresh: AtlassianOauthRefresh,
+    options: AtlassianOauthRotateOptions = {},
+  ): Promise<AtlassianOauthStateEntity> {
+    const key = validateKey(platform, tenantId);
+    validateRefresh(refresh);
+    const limits = validateRotateOptions(options);
+    const deadline = Date.now() + limits.waitMs;
+    const endTurn = await this.turns.take(key, deadline);
+    if (!endTurn) {
+      throw new AtlassianOauthRotateTimeoutError(key.platform, key.tenantId, limits.waitMs);
+    }
+    try {
+      return await this.rotateInTurn(key, refresh, limits, deadline);
+    } finally {
+      endTurn();
+    }
+  }
+
+  /** The in-process turn is ours: poll until the state is valid or the database lease is ours. */
+  private async rotateInTurn(
+    key: AtlassianOauthStateKey,
+    refresh: AtlassianOauthRefresh,
+    limits: RotateLimits,
+    deadline: number,
+  ): Promise<AtlassianOauthStateEntity> {
+    for (let pause = FIRST_POLL_MS; ; pause = Math.min(2 * pause, MAX_POLL_MS)) {
+      const state = await this.requireState(key);
+      if (isValidFor(state, limits.minValidityMs)) {
+        return state;
+      }
+      const holder = await this.leases.tryAcquire(key, limits.leaseMs);
+      if (holder !== null) {
+        try {
+          return await this.refreshHoldingLease(key, refresh, limits.minValidityMs);
+        } finally {
+          await this.leases.release(key, holder).catch((error: unknown) => {
+            // Not fatal: the lease lapses after leaseMs by itself.
+            this.logger.warn(
+              `Could not release the refresh lease of (${key.platform}, ${key.tenantId}): ${error instanceof Error ? error.name : 'error'}`,
+            );
+          });
+        }
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        throw new AtlassianOauthRotateTimeoutError(key.platform, key.tenantId, limits.waitMs);
+      }
+      await sleep(Math.min(remaining, pause / 2 + Math.random() * pause));
+    }
+  }
+
+  /** The lease is ours: re-read (someone may have refreshed just before we took it), refresh, store with fencing. */
+  private async refreshHoldingLease(
+    key: AtlassianOauthStateKey,
+    refresh: AtlassianOauthRefresh,
+    minValidityMs: number,
+  ): Promise<AtlassianOauthStateEntity> {
+    const state = await this.requireState(key);
+    if (isValidFor(state, minValidityMs)) {
+      return state;
+    }
+    let tokens: AtlassianOauthTokens;
+    try {
+      tokens = await refresh(Object.assign(new AtlassianOauthStateEntity(), state));
+    } catch (cause) {
+      throw new AtlassianOauthRefreshFailedError(key.platform, key.tenantId, cause, [
+        state.refreshToken,
+        state.accessToken,
+      ]);
+    }
+    try {
+      return await this.states.upsert(key.platform, key.tenantId, tokens, { expectedRefreshToken: state.refreshToken });
+    } catch (error) {
+      if (error instanceof AtlassianOauthStateConflictError) {
+        // Fenced: our lease lapsed and another holder stored a newer token; theirs wins.
+        if (error.current) {
+          return error.current;
+        }
+        throw new AtlassianOauthStateNotFoundError(key.platform, key.tenantId);
+      }
+      throw error;
+    }
+  }
+
+  private async requireState(key: AtlassianOauthStateKey): Promise<AtlassianOauthStateEntity> {
+    const state = await this.states.get(key.platform, key.tenantId);
+    if (!state) {
+      throw new AtlassianOauthStateNotFoundError(key.platform, key.tenantId);
+    }
+    return state;
+  }
+}
+
+function isValidFor(state: AtlassianOauthStateEntity, minValidityMs: number): boolean {
+  return state.expiresAt !== null && state.expiresAt.getTime() > Date.now() + minValidityMs;
+}

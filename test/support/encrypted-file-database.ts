@@ -1,0 +1,99 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Test, TestingModule } from '@nestjs/testing';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { AtlassianModule } from '../../src/atlassian/atlassian.module';
+import { DatabaseModule } from '../../src/database/database.module';
+import { setEnv } from './env';
+
+/** A row of `atlassian_oauth_state` as SQLite stores it: tokens as written, sealed or not. */
+export interface RawRow {
+  id: string;
+  platform: string;
+  tenant_id: string;
+  accessToken: string | null;
+  refreshToken: string;
+  updatedAt: string;
+}
+
+/** What {@link encryptedFileDatabase} hands its suite. */
+export interface EncryptedFileDatabase {
+  /** (Re)boots `DatabaseModule` + `AtlassianModule` on the suite's file with the given key ring (`undefined`: none). */
+  boot: (keys: string | undefined) => Promise<TestingModule>;
+  /** The module of the last {@link boot}. */
+  moduleRef: () => TestingModule;
+  dataSource: () => DataSource;
+  /** Every row as stored, ordered by platform, then tenant. */
+  rawRows: () => Promise<RawRow[]>;
+  /** One row as stored; throws when there is none. */
+  rawRow: (tenantId: string, platform?: string) => Promise<RawRow>;
+  /** Writes a row of `jira` as agent-core did before encryption was switched on. */
+  insertPlaintextRow: (tenantId: string, accessToken: string | null, refreshToken: string) => Promise<void>;
+}
+
+/**
+ * A fresh SQLite file per test of the calling `describe`, so that the same rows outlive a reboot
+ * with another key ring; the module is closed and the file removed after each test.
+ */
+export function encryptedFileDatabase(): EncryptedFileDatabase {
+  let dir: string;
+  let restoreEnv: () => void;
+  let current: TestingModule | undefined;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'agent-core-encryption-'));
+    restoreEnv = setEnv({ OAUTH_STATE_ENCRYPTION_KEYS: undefined, DATABASE_PATH: join(dir, 'agent-core.sqlite') });
+  });
+
+  afterEach(async () => {
+    await current?.close();
+    current = undefined;
+    restoreEnv();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const moduleRef = (): TestingModule => {
+    if (!current) {
+      throw new Error('encryptedFileDatabase: boot() first');
+    }
+    return current;
+  };
+  const dataSource = (): DataSource => moduleRef().get<DataSource>(getDataSourceToken());
+
+  return {
+    boot: async (keys) => {
+      await current?.close();
+      current = undefined;
+      setEnv({ OAUTH_STATE_ENCRYPTION_KEYS: keys });
+      current = await Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule] }).compile();
+      return current;
+    },
+    moduleRef,
+    dataSource,
+    rawRows: () => dataSource().query<RawRow[]>('SELECT * FROM atlassian_oauth_state ORDER BY platform, tenant_id'),
+    rawRow: async (tenantId, platform = 'jira') => {
+      const [row] = await dataSource().query<RawRow[]>(
+        'SELECT * FROM atlassian_oauth_state WHERE platform = ? AND tenant_id = ?',
+        [platform, tenantId],
+      );
+      if (!row) {
+        throw new Error(`no row for ${tenantId}`);
+      }
+      return row;
+    },
+    insertPlaintextRow: async (tenantId, accessToken, refreshToken) => {
+      await dataSource().query(
+        `INSERT INTO atlassian_oauth_state (id, platform, tenant_id, accessToken, refreshToken, updatedAt) VALUES (?, ?, ?, ?, ?, '2025-06-01 12:00:00.000')`,
+        [
+          `00000000-0000-4000-8000-${tenantId.padStart(12, '0').slice(-12)}`,
+          'jira',
+          tenantId,
+          accessToken,
+          refreshToken,
+        ],
+      );
+    },
+  };
+}
