@@ -32,3 +32,17 @@ export {
   TokenLocation,
   UnknownTokenKeyError,
 } from '../database/token-cipher.errors';
+export {
+  ATLASSIAN_API_AUDIENCE,
+  AtlassianOauthAuthorizationRequest,
+  AtlassianOauthClient,
+  AtlassianOauthIssuedTokens,
+} from './client/atlassian-oauth-client';
+export { AtlassianOauthClientModule } from './client/atlassian-oauth-client.module';
+export {
+  AtlassianOauthClientConfigError,
+  AtlassianOauthGrantRevokedError,
+  AtlassianOauthGrantType,
+  AtlassianOauthTokenEndpointError,
+  AtlassianOauthTokenEndpointFailure,
+} from './client/atlassian-oauth-client.errors';

@@ -1,0 +1,31 @@
+import { Module } from '@nestjs/common';
+import { AtlassianOauthClient } from './atlassian-oauth-client';
+import {
+  ATLASSIAN_OAUTH_SETTINGS,
+  AtlassianOauthSettings,
+  atlassianOauthClientOptions,
+  atlassianOauthSettingsFromEnv,
+} from './atlassian-oauth-client.options';
+
+/**
+ * Provides {@link AtlassianOauthClient}. Import it only where Atlassian's token endpoint is called:
+ * it refuses to boot (with `AtlassianOauthClientConfigError` naming the variable) when
+ * `ATLASSIAN_CLIENT_ID` or `ATLASSIAN_CLIENT_SECRET` is missing or an endpoint URL is not https.
+ *
+ * It is a module of its own, not part of `AtlassianModule`, because Nest builds every provider of
+ * an imported module at boot whether anyone injects it or not: a service or the CLI that only
+ * stores tokens must keep booting without Atlassian credentials, and a service that does call
+ * Atlassian must fail at boot, not at its first refresh.
+ */
+@Module({
+  providers: [
+    { provide: ATLASSIAN_OAUTH_SETTINGS, useFactory: () => atlassianOauthSettingsFromEnv(process.env) },
+    {
+      provide: AtlassianOauthClient,
+      useFactory: (settings: AtlassianOauthSettings) => new AtlassianOauthClient(atlassianOauthClientOptions(settings)),
+      inject: [ATLASSIAN_OAUTH_SETTINGS],
+    },
+  ],
+  exports: [AtlassianOauthClient],
+})
+export class AtlassianOauthClientModule {}
