@@ -17,7 +17,7 @@ import {
 
 const PASSWORD = 'S3cret-Pw-that-must-not-leak';
 /** Migrations per engine so far: the state table, then the refresh lease table. */
-const MIGRATIONS = 2;
+const MIGRATIONS = 3;
 
 const open = (url: string): Promise<DataSource> =>
   openServerDatabase(serverDataSourceOptions(serverConfig(url), DATABASE_ENTITIES));
@@ -66,6 +66,7 @@ describe.each(SERVERS_UNDER_TEST.map((server) => [server.label, server] as const
         ).resolves.toEqual([
           { name: 'CreateAtlassianOauthState1795805829419' },
           { name: 'CreateAtlassianOauthRefreshLease1795807105148' },
+          { name: 'CreateAtlassianOauthRefreshHealth1796001986618' },
         ]);
       });
 
@@ -155,6 +156,33 @@ describe.each(SERVERS_UNDER_TEST.map((server) => [server.label, server] as const
               }
             : { platform: 'varchar', tenant_id: 'varchar', holder: 'varchar', expires_at: 'datetime(3)' },
         );
+      });
+
+      it(`has the ${server.label} column types for the refresh health, none of them for a token`, async () => {
+        const schema = server.type === 'postgres' ? 'current_schema()' : 'DATABASE()';
+        const rows = await dataSource.query<{ name: string; type: string }[]>(
+          `SELECT column_name AS name, data_type AS type
+         FROM information_schema.columns WHERE table_name = 'atlassian_oauth_refresh_health' AND table_schema = ${schema}`,
+        );
+        const columns = Object.fromEntries(rows.map((r) => [r.name, r.type]));
+        const [text, time, int] =
+          server.type === 'postgres'
+            ? ['character varying', 'timestamp with time zone', 'integer']
+            : ['varchar', 'datetime', 'int'];
+
+        expect(columns).toEqual({
+          platform: text,
+          tenant_id: text,
+          status: text,
+          state_id: text,
+          state_updated_at: time,
+          failure: text,
+          http_status: int,
+          failures: int,
+          first_failed_at: time,
+          last_failed_at: time,
+          retry_at: time,
+        });
       });
 
       it('has a unique constraint on (platform, tenant_id)', async () => {

@@ -46,3 +46,7 @@ export {
   AtlassianOauthTokenEndpointError,
   AtlassianOauthTokenEndpointFailure,
 } from './client/atlassian-oauth-client.errors';
+export { AtlassianOauthTokensModule } from './tokens/atlassian-oauth-tokens.module';
+export { AtlassianOauthAccessTokenOptions, AtlassianOauthTokenService } from './tokens/atlassian-oauth-token.service';
+export { DEFAULT_REFRESH_COOLDOWN_MS, MAX_RETRY_AFTER_MS } from './tokens/atlassian-oauth-token.options';
+export { AtlassianOauthRefreshHealthEntity } from '../database/entities';

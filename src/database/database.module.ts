@@ -2,7 +2,11 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule, TypeOrmModuleOptions } from '@nestjs/typeorm';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { DatabaseConfig, loadDatabaseConfig } from './database.config';
-import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from './entities';
+import {
+  AtlassianOauthRefreshHealthEntity,
+  AtlassianOauthRefreshLeaseEntity,
+  AtlassianOauthStateEntity,
+} from './entities';
 import { RedactingTypeOrmLogger } from './redacting-typeorm-logger';
 import { openServerDatabase, serverDataSourceOptions } from './server-database';
 
@@ -13,7 +17,11 @@ import { openServerDatabase, serverDataSourceOptions } from './server-database';
 export const SQLITE_BUSY_TIMEOUT_MS = 30_000;
 
 /** Every entity of agent-core: registered with the connection and for injection. */
-export const DATABASE_ENTITIES = [AtlassianOauthStateEntity, AtlassianOauthRefreshLeaseEntity];
+export const DATABASE_ENTITIES = [
+  AtlassianOauthStateEntity,
+  AtlassianOauthRefreshLeaseEntity,
+  AtlassianOauthRefreshHealthEntity,
+];
 
 /**
  * Builds the TypeORM options for a resolved {@link DatabaseConfig}.

@@ -26,6 +26,6 @@ import {
       inject: [ATLASSIAN_OAUTH_SETTINGS],
     },
   ],
-  exports: [AtlassianOauthClient],
+  exports: [AtlassianOauthClient, ATLASSIAN_OAUTH_SETTINGS],
 })
 export class AtlassianOauthClientModule {}

@@ -21,6 +21,8 @@ export interface AtlassianOauthSettings {
   authorizeUrl: string;
   /** How long one token endpoint request may take, answer included. */
   tokenEndpointTimeoutMs?: number;
+  /** `ATLASSIAN_REFRESH_COOLDOWN_MS`: the token service's wait after a transient refresh failure. */
+  refreshCooldownMs?: number;
 }
 
 /** The Nest injection token of the {@link AtlassianOauthSettings}; tests override it. */
@@ -69,6 +71,7 @@ export function atlassianOauthSettingsFromEnv(env: NodeJS.ProcessEnv): Atlassian
     clientSecret: env.ATLASSIAN_CLIENT_SECRET,
     tokenUrl: env.ATLASSIAN_OAUTH_TOKEN_URL || DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL,
     authorizeUrl: env.ATLASSIAN_OAUTH_AUTHORIZE_URL || DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL,
+    refreshCooldownMs: env.ATLASSIAN_REFRESH_COOLDOWN_MS ? Number(env.ATLASSIAN_REFRESH_COOLDOWN_MS) : undefined,
   };
 }
 

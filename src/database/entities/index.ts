@@ -1,2 +1,6 @@
 export { AtlassianOauthStateEntity } from './atlassian-oauth-state.entity';
 export { AtlassianOauthRefreshLeaseEntity } from './atlassian-oauth-refresh-lease.entity';
+export {
+  AtlassianOauthRefreshHealthEntity,
+  AtlassianOauthRefreshHealthStatus,
+} from './atlassian-oauth-refresh-health.entity';

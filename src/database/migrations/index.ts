@@ -2,14 +2,24 @@ import { MigrationInterface } from 'typeorm';
 import { ServerDatabaseType } from '../database.config';
 import { CreateAtlassianOauthState1795805829419 as MysqlCreateAtlassianOauthState } from './mysql/1795805829419-CreateAtlassianOauthState';
 import { CreateAtlassianOauthRefreshLease1795807105148 as MysqlCreateAtlassianOauthRefreshLease } from './mysql/1795807105148-CreateAtlassianOauthRefreshLease';
+import { CreateAtlassianOauthRefreshHealth1796001986618 as MysqlCreateAtlassianOauthRefreshHealth } from './mysql/1796001986618-CreateAtlassianOauthRefreshHealth';
 import { CreateAtlassianOauthState1795805829419 as PostgresCreateAtlassianOauthState } from './postgres/1795805829419-CreateAtlassianOauthState';
 import { CreateAtlassianOauthRefreshLease1795807105148 as PostgresCreateAtlassianOauthRefreshLease } from './postgres/1795807105148-CreateAtlassianOauthRefreshLease';
+import { CreateAtlassianOauthRefreshHealth1796001986618 as PostgresCreateAtlassianOauthRefreshHealth } from './postgres/1796001986618-CreateAtlassianOauthRefreshHealth';
 
 /**
  * The versioned schema of each server engine, oldest first: boot runs the ones a database has
  * not seen yet. Append a generated migration here (README: "Running on PostgreSQL or MariaDB").
  */
 export const SERVER_MIGRATIONS: Readonly<Record<ServerDatabaseType, readonly (new () => MigrationInterface)[]>> = {
-  postgres: [PostgresCreateAtlassianOauthState, PostgresCreateAtlassianOauthRefreshLease],
-  mysql: [MysqlCreateAtlassianOauthState, MysqlCreateAtlassianOauthRefreshLease],
+  postgres: [
+    PostgresCreateAtlassianOauthState,
+    PostgresCreateAtlassianOauthRefreshLease,
+    PostgresCreateAtlassianOauthRefreshHealth,
+  ],
+  mysql: [
+    MysqlCreateAtlassianOauthState,
+    MysqlCreateAtlassianOauthRefreshLease,
+    MysqlCreateAtlassianOauthRefreshHealth,
+  ],
 };

@@ -1,0 +1,238 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { AtlassianOauthRefreshHealthEntity, AtlassianOauthStateEntity } from '../../database/entities';
+import { AtlassianOauthRefreshFailedError, AtlassianOauthStateNotFoundError } from '../atlassian-oauth-state.errors';
+import { AtlassianOauthStateValidationError } from '../atlassian-oauth-state.errors';
+import { AtlassianOauthStateRepo } from '../atlassian-oauth-state.repo';
+import { DEFAULT_MIN_VALIDITY_MS } from '../atlassian-oauth-state.types';
+import { validateKey } from '../atlassian-oauth-state.validation';
+import { AtlassianOauthRotationService } from '../rotation/atlassian-oauth-rotation.service';
+import { AtlassianOauthClient } from '../client/atlassian-oauth-client';
+import {
+  AtlassianOauthGrantRevokedError,
+  AtlassianOauthTokenEndpointError,
+  AtlassianOauthTokenEndpointFailure,
+} from '../client/atlassian-oauth-client.errors';
+import { AtlassianOauthRefreshHealthRepo } from './atlassian-oauth-refresh-health.repo';
+import { AtlassianOauthTokenOptions, MAX_RETRY_AFTER_MS } from './atlassian-oauth-token.options';
+
+/** The Nest injection token of the {@link AtlassianOauthTokenOptions}. */
+export const ATLASSIAN_OAUTH_TOKEN_OPTIONS = Symbol('AtlassianOauthTokenOptions');
+
+/** Options of {@link AtlassianOauthTokenService.accessToken}. */
+export interface AtlassianOauthAccessTokenOptions {
+  /** The access token returned is valid for at least this long (ms, default 60 000). */
+  minValidityMs?: number;
+}
+
+/**
+ * A valid Atlassian access token in one call: connects a tenant (code exchange), and hands out
+ * access tokens, refreshing them through the single-flight `rotate` with {@link AtlassianOauthClient}.
+ *
+ * It records how a key's refresh failed in `atlassian_oauth_refresh_health`, so that every
+ * process sharing the database stops calling Atlassian for a dead grant, and waits out a cooldown
+ * after a transient failure instead of hammering an endpoint that is down or rate limiting.
+ */
+@Injectable()
+export class AtlassianOauthTokenService {
+  private readonly logger = new Logger(AtlassianOauthTokenService.name);
+
+  constructor(
+    private readonly states: AtlassianOauthStateRepo,
+    private readonly rotation: AtlassianOauthRotationService,
+    private readonly health: AtlassianOauthRefreshHealthRepo,
+    private readonly client: AtlassianOauthClient,
+    @Inject(ATLASSIAN_OAUTH_TOKEN_OPTIONS) private readonly options: AtlassianOauthTokenOptions,
+  ) {}
+
+  /**
+   * Exchanges the authorization code of a consent and stores the tokens for the key, replacing
+   * any earlier state (a reconnect). A revoked grant or a cooldown recorded for the key no longer
+   * applies afterwards.
+   *
+   * @returns the stored state.
+   * @throws AtlassianOauthStateValidationError for a blank key, `code` or `redirectUri`, before
+   *   anything is sent or written.
+   * @throws AtlassianOauthGrantRevokedError, AtlassianOauthClientConfigError or
+   *   AtlassianOauthTokenEndpointError from the code exchange; nothing is written then.
+   */
+  async connect(
+    platform: string,
+    tenantId: string,
+    code: string,
+    redirectUri: string,
+  ): Promise<AtlassianOauthStateEntity> {
+    validateKey(platform, tenantId); // before the code is spent
+    const tokens = await this.client.exchangeCode(code, redirectUri);
+    const stored = await this.states.upsert(platform, tenantId, tokens);
+    await this.health.clear(platform, tenantId);
+    return stored;
+  }
+
+  /**
+   * An access token of the key valid for at least `minValidityMs`. Usually one read of the stored
+   * state; when it expires sooner, one caller in the whole fleet refreshes (through `rotate`) and
+   * the others use its result.
+   *
+   * - After Atlassian answered `invalid_grant`, rejects at once with
+   *   {@link AtlassianOauthGrantRevokedError}, without calling Atlassian, until a new state is
+   *   stored for the key by any path (`connect`, `upsert`, the CLI's `put`).
+   * - After a transient failure (429, 5xx, timeout, network, invalid answer), calls within the
+   *   cooldown (`ATLASSIAN_REFRESH_COOLDOWN_MS`, default 30 s, longer if the server's
+   *   `Retry-After` says so, at most 15 min) do not call Atlassian: they reject at once with
+   *   {@link AtlassianOauthTokenEndpointError}. The first call after it tries again.
+   * - While refreshing fails transiently, a stored access token that has not expired yet is
+   *   returned anyway (with a warning logged): it may still serve calls a short outage would
+   *   otherwise stop.
+   *
+   * @throws AtlassianOauthStateValidationError for a blank key or a negative `minValidityMs`.
+   * @throws AtlassianOauthStateNotFoundError when nothing is stored: connect the tenant first.
+   * @throws AtlassianOauthGrantRevokedError, AtlassianOauthTokenEndpointError,
+   *   AtlassianOauthClientConfigError themselves (never wrapped), and
+   *   AtlassianOauthRotateTimeoutError when another caller's refresh took too long.
+   */
+  async accessToken(
+    platform: string,
+    tenantId: string,
+    options: AtlassianOauthAccessTokenOptions = {},
+  ): Promise<string> {
+    const minValidityMs = options.minValidityMs ?? DEFAULT_MIN_VALIDITY_MS;
+    if (typeof minValidityMs !== 'number' || Number.isNaN(minValidityMs) || minValidityMs < 0) {
+      throw new AtlassianOauthStateValidationError('minValidityMs', 'must be a number of milliseconds, 0 or more');
+    }
+    const state = await this.states.get(platform, tenantId);
+    if (!state) {
+      throw new AtlassianOauthStateNotFoundError(platform, tenantId);
+    }
+    if (state.accessToken !== null && validFor(state, minValidityMs)) {
+      return state.accessToken;
+    }
+    const blocked = await this.blocked(state);
+    if (blocked) {
+      return this.servedDespite(state, blocked);
+    }
+
+    let refreshedFrom: AtlassianOauthStateEntity = state;
+    let reachedEndpoint = false;
+    try {
+      const fresh = await this.rotation.rotate(
+        platform,
+        tenantId,
+        async (current) => {
+          refreshedFrom = current;
+          // Under the lease: callers that queued behind a failed refresh see its record here.
+          const stillBlocked = await this.blocked(current);
+          if (stillBlocked) {
+            throw stillBlocked;
+          }
+          reachedEndpoint = true;
+          return this.client.refresh(current.refreshToken);
+        },
+        // A state without an access token needs a refresh whatever its expiry says.
+        { minValidityMs: state.accessToken === null ? Infinity : minValidityMs },
+      );
+      if (reachedEndpoint) {
+        await this.health.clear(platform, tenantId);
+      }
+      if (fresh.accessToken === null) {
+        throw new AtlassianOauthStateNotFoundError(platform, tenantId);
+      }
+      return fresh.accessToken;
+    } catch (error) {
+      const cause = error instanceof AtlassianOauthRefreshFailedError ? error.cause : error;
+      if (cause instanceof AtlassianOauthGrantRevokedError) {
+        if (reachedEndpoint) {
+          await this.record(refreshedFrom, 'revoked', 'invalid_grant', null, null);
+        }
+        throw new AtlassianOauthGrantRevokedError('refresh_token', { platform, tenantId });
+      }
+      if (cause instanceof AtlassianOauthTokenEndpointError) {
+        if (reachedEndpoint) {
+          const waitMs = Math.max(
+            this.options.refreshCooldownMs,
+            Math.min(cause.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS),
+          );
+          await this.record(refreshedFrom, 'failing', cause.failure, cause.status, new Date(Date.now() + waitMs));
+        }
+        return this.servedDespite(refreshedFrom, cause);
+      }
+      throw cause;
+    }
+  }
+
+  /** The error a recorded failure of `state` calls for now, or `null` when a refresh may be tried. */
+  private async blocked(state: AtlassianOauthStateEntity): Promise<Error | null> {
+    const row = await this.health.get(state.platform, state.tenantId);
+    if (!row || !recordedOn(row, state)) {
+      return null;
+    }
+    if (row.status === 'revoked') {
+      return new AtlassianOauthGrantRevokedError('refresh_token', {
+        platform: state.platform,
+        tenantId: state.tenantId,
+      });
+    }
+    const leftMs = (row.retryAt?.getTime() ?? 0) - Date.now();
+    if (leftMs <= 0) {
+      return null;
+    }
+    return new AtlassianOauthTokenEndpointError(
+      'refresh_token',
+      row.failure as AtlassianOauthTokenEndpointFailure,
+      row.httpStatus,
+      leftMs,
+    );
+  }
+
+  /** The stored access token if it has not expired yet and the failure may pass; otherwise `error`. */
+  private servedDespite(state: AtlassianOauthStateEntity, error: Error): string {
+    const expiresAt = state.expiresAt?.getTime() ?? 0;
+    if (error instanceof AtlassianOauthTokenEndpointError && state.accessToken !== null && expiresAt > Date.now()) {
+      this.logger.warn(
+        `Refreshing the Atlassian OAuth state of (${state.platform}, ${state.tenantId}) fails (${error.failure}); ` +
+          `serving the stored access token, which expires at ${new Date(expiresAt).toISOString()}.`,
+      );
+      return state.accessToken;
+    }
+    throw error;
+  }
+
+  private async record(
+    state: AtlassianOauthStateEntity,
+    status: AtlassianOauthRefreshHealthEntity['status'],
+    failure: string,
+    httpStatus: number | null,
+    retryAt: Date | null,
+  ): Promise<void> {
+    const previous = await this.health.get(state.platform, state.tenantId);
+    const again = previous !== null && recordedOn(previous, state);
+    const now = new Date();
+    await this.health.save(
+      Object.assign(new AtlassianOauthRefreshHealthEntity(), {
+        platform: state.platform,
+        tenantId: state.tenantId,
+        status,
+        stateId: state.id,
+        stateUpdatedAt: state.updatedAt,
+        failure,
+        httpStatus,
+        failures: again ? previous.failures + 1 : 1,
+        firstFailedAt: again ? previous.firstFailedAt : now,
+        lastFailedAt: now,
+        retryAt,
+      }),
+    );
+  }
+}
+
+function validFor(state: AtlassianOauthStateEntity, minValidityMs: number): boolean {
+  return state.expiresAt !== null && state.expiresAt.getTime() - Date.now() > minValidityMs;
+}
+
+/**
+ * Whether `row` was recorded on this very state. Every write of a state advances its `updatedAt`
+ * (the repo guarantees it), so a row recorded on an earlier state stops applying as soon as a new
+ * one is stored, by whatever path: no write path has to clear this table.
+ */
+function recordedOn(row: AtlassianOauthRefreshHealthEntity, state: AtlassianOauthStateEntity): boolean {
+  return row.stateId === state.id && row.stateUpdatedAt.getTime() === state.updatedAt.getTime();
+}

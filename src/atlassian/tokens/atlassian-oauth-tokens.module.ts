@@ -1,0 +1,31 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AtlassianOauthRefreshHealthEntity } from '../../database/entities';
+import { AtlassianModule } from '../atlassian.module';
+import { AtlassianOauthClientModule } from '../client/atlassian-oauth-client.module';
+import { ATLASSIAN_OAUTH_SETTINGS, AtlassianOauthSettings } from '../client/atlassian-oauth-client.options';
+import { AtlassianOauthRefreshHealthRepo } from './atlassian-oauth-refresh-health.repo';
+import { atlassianOauthTokenOptions } from './atlassian-oauth-token.options';
+import { ATLASSIAN_OAUTH_TOKEN_OPTIONS, AtlassianOauthTokenService } from './atlassian-oauth-token.service';
+
+/**
+ * Provides {@link AtlassianOauthTokenService} (and, through `AtlassianOauthClientModule`,
+ * `AtlassianOauthClient`): import it, next to a TypeORM connection that knows agent-core's
+ * entities, where access tokens are needed. Like the client's module it refuses to boot without
+ * `ATLASSIAN_CLIENT_ID` / `ATLASSIAN_CLIENT_SECRET`, naming the variable; a service that only
+ * stores tokens imports `AtlassianModule` alone and needs neither.
+ */
+@Module({
+  imports: [AtlassianModule, AtlassianOauthClientModule, TypeOrmModule.forFeature([AtlassianOauthRefreshHealthEntity])],
+  providers: [
+    AtlassianOauthRefreshHealthRepo,
+    AtlassianOauthTokenService,
+    {
+      provide: ATLASSIAN_OAUTH_TOKEN_OPTIONS,
+      useFactory: (settings: AtlassianOauthSettings) => atlassianOauthTokenOptions(settings.refreshCooldownMs),
+      inject: [ATLASSIAN_OAUTH_SETTINGS],
+    },
+  ],
+  exports: [AtlassianOauthTokenService, AtlassianOauthClientModule],
+})
+export class AtlassianOauthTokensModule {}
