@@ -24,16 +24,23 @@ export interface RunningWorker {
 }
 
 /**
- * Starts test/support/store-worker.ts as a separate Node process on `database`: a SQLite file's
- * path (given as `DATABASE_PATH`) or a server URL such as `postgres://...` (given as `DATABASE_URL`).
+ * Starts test/support/store-worker.ts (or `options.worker`) as a separate Node process on `database`:
+ * a SQLite file's path (given as `DATABASE_PATH`) or a server URL such as `postgres://...` (given as
+ * `DATABASE_URL`). `options.env` adds variables, e.g. secrets that must not go on the command line.
  */
-export function startWorker(database: string, mode: string, args: object): RunningWorker {
-  const env: NodeJS.ProcessEnv = { ...process.env };
+export function startWorker(
+  database: string,
+  mode: string,
+  args: object,
+  options: { worker?: string; env?: Record<string, string> } = {},
+): RunningWorker {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...options.env };
   delete env.NODE_ENV;
   delete env.DATABASE_PATH;
   delete env.DATABASE_URL;
   env[/^[a-z][a-z0-9+.-]*:\/\//i.test(database) ? 'DATABASE_URL' : 'DATABASE_PATH'] = database;
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', WORKER, mode, JSON.stringify(args)], {
+  const worker = options.worker ?? WORKER;
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', worker, mode, JSON.stringify(args)], {
     cwd: ROOT,
     env,
   });
