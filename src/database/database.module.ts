@@ -8,7 +8,7 @@ import {
   AtlassianOauthStateEntity,
 } from './entities';
 import { RedactingTypeOrmLogger } from './redacting-typeorm-logger';
-import { openServerDatabase, serverDataSourceOptions } from './server-database';
+import { isServerDatabase, openServerDatabase, serverDataSourceOptions } from './server-database';
 
 /**
  * How long a SQLite writer waits for another process's write lock before SQLITE_BUSY.
@@ -31,7 +31,7 @@ export const DATABASE_ENTITIES = [
  * being killed and the machine losing power. Writers in several processes wait up to
  * {@link SQLITE_BUSY_TIMEOUT_MS} for each other instead of failing with SQLITE_BUSY.
  * See https://www.sqlite.org/wal.html and https://www.sqlite.org/pragma.html#pragma_synchronous.
- * The entities are synchronized, as plan BJ-5 says.
+ * The entities are synchronized: on SQLite the entity classes are the schema, with no migrations.
  *
  * On a server database (see {@link serverDataSourceOptions}) nothing is synchronized: the
  * versioned migrations run at boot, and a failed connection is not retried, so boot fails at
@@ -46,7 +46,7 @@ export function typeOrmOptions(config: DatabaseConfig): TypeOrmModuleOptions {
     type: 'better-sqlite3',
     database: config.database,
     entities: DATABASE_ENTITIES,
-    // Plan BJ-5: the entity is the de-facto migration on the embedded SQLite database.
+    // The entity classes are the schema of the embedded database: one file per service, no migration history to keep.
     synchronize: true,
     logging: config.logging,
     // better-sqlite3's `timeout` is SQLite's busy timeout.
@@ -74,7 +74,7 @@ export function isSqliteLockContention(error: unknown): boolean {
 
 /** Creates the `DataSource`; a server database is connected and migrated here, SQLite by Nest. */
 export async function createDataSource(options: DataSourceOptions): Promise<DataSource> {
-  if (options.type === 'postgres' || options.type === 'mysql' || options.type === 'mariadb') {
+  if (isServerDatabase(options)) {
     return openServerDatabase(options);
   }
   return new DataSource(options);

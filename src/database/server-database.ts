@@ -2,6 +2,7 @@ import { DataSource, DataSourceOptions, MigrationExecutor, QueryRunner } from 't
 import { ServerDatabaseConfig, ServerDatabaseType } from './database.config';
 import { DatabaseConnectionError } from './database.errors';
 import { SERVER_MIGRATIONS } from './migrations';
+import { isMariaDb } from './migrations/mysql/server-flavor';
 import { RedactingTypeOrmLogger } from './redacting-typeorm-logger';
 import { serverEntitySchema } from './server-entity-schema';
 
@@ -13,6 +14,14 @@ export const MIGRATION_LOCK_TIMEOUT_S = 120;
 
 /** `pg_advisory_lock` key that serializes agent-core's migrations within one PostgreSQL database. */
 const POSTGRES_MIGRATION_LOCK = 0x61676e74; // "agnt"
+
+/** TypeORM options of a server database, by driver: PostgreSQL, or MariaDB/MySQL (`mysql` or `mariadb`). */
+export type ServerDataSourceOptions = Extract<DataSourceOptions, { type: 'postgres' | 'mysql' | 'mariadb' }>;
+
+/** True for the options of a server database, which {@link openServerDatabase} connects and migrates. */
+export function isServerDatabase(options: DataSourceOptions): options is ServerDataSourceOptions {
+  return options.type === 'postgres' || options.type === 'mysql' || options.type === 'mariadb';
+}
 
 /**
  * The TypeORM options of a server database: the entities mapped to the engine's types by
@@ -28,7 +37,7 @@ const POSTGRES_MIGRATION_LOCK = 0x61676e74; // "agnt"
 export function serverDataSourceOptions(
   config: ServerDatabaseConfig,
   entities: readonly (new () => unknown)[],
-): DataSourceOptions {
+): ServerDataSourceOptions {
   const common = {
     host: config.host,
     port: config.port,
@@ -72,10 +81,7 @@ export function serverDataSourceOptions(
  * @throws DatabaseConnectionError when the server cannot be reached or refuses the login: the
  *   message names the engine, host, port, database and user, never the password.
  */
-export async function openServerDatabase(options: DataSourceOptions): Promise<DataSource> {
-  if (options.type !== 'postgres' && options.type !== 'mysql' && options.type !== 'mariadb') {
-    throw new Error(`openServerDatabase expects postgres or mysql options, got ${options.type}`);
-  }
+export async function openServerDatabase(options: ServerDataSourceOptions): Promise<DataSource> {
   const type = options.type === 'postgres' ? 'postgres' : 'mysql';
   let dataSource = await connect(type, options);
   if (options.type === 'mysql' && (await isMariaDb(dataSource))) {
@@ -99,11 +105,6 @@ async function connect(type: ServerDatabaseType, options: DataSourceOptions): Pr
   } catch (error) {
     throw connectionError(type, options, error);
   }
-}
-
-async function isMariaDb(dataSource: DataSource): Promise<boolean> {
-  const [row] = await dataSource.query<{ version: string }[]>(`SELECT VERSION() AS version`);
-  return row?.version.includes('MariaDB') ?? false;
 }
 
 async function runMigrationsExclusively(

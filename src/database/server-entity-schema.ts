@@ -10,7 +10,7 @@ export const SERVER_VARCHAR_LENGTH = 255;
 /**
  * How a server engine stores the entity's portable column types.
  *
- * The decorated entities are written for SQLite (plan BJ-5): `datetime` and TypeORM's date-mode
+ * The decorated entities are written for SQLite, the default engine: `datetime` and TypeORM's date-mode
  * columns, `varchar` without a length. PostgreSQL has no `datetime` (TypeORM rejects the entity),
  * and its `@UpdateDateColumn` default would be `timestamp` without a time zone. So:
  * - PostgreSQL: every time is `timestamptz`; `varchar` is `varchar(255)`.

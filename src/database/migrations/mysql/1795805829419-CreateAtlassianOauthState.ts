@@ -2,7 +2,7 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
 import { serverFlavor } from './server-flavor';
 
 /**
- * Plan BJ-5's `atlassian_oauth_state` on MariaDB/MySQL: `datetime(3)` times (milliseconds, stored
+ * `atlassian_oauth_state` on MariaDB/MySQL: `datetime(3)` times (milliseconds, stored
  * as UTC by the connection), `text` tokens, and the uuid TypeORM generates stored as MariaDB's
  * native `uuid` (10.7+) or else as `varchar(36)`, as TypeORM's own mapping does. Strings compare
  * exactly (see `ServerFlavor.exactCollation`).

@@ -1,7 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 import { serverFlavor } from './server-flavor';
 
-/** The refresh lease of `rotate()` (issue 8) on MariaDB/MySQL, its key compared exactly like the state's. */
+/** The refresh lease of `rotate()` on MariaDB/MySQL, its key compared exactly like the state's. */
 export class CreateAtlassianOauthRefreshLease1795807105148 implements MigrationInterface {
   name = 'CreateAtlassianOauthRefreshLease1795807105148';
 

@@ -1,6 +1,6 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 
-/** The refresh lease of `rotate()` (issue 8) on PostgreSQL: `timestamptz` expiry, primary key `(platform, tenant_id)`. */
+/** The refresh lease of `rotate()` on PostgreSQL: `timestamptz` expiry, primary key `(platform, tenant_id)`. */
 export class CreateAtlassianOauthRefreshLease1795807105148 implements MigrationInterface {
   name = 'CreateAtlassianOauthRefreshLease1795807105148';
 
