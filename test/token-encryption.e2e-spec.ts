@@ -14,7 +14,7 @@ import {
   AtlassianOauthStateRepo,
   TokenEncryptionConfigError,
 } from '../src/atlassian';
-import { PLAINTEXT_WARNING } from '../src/database/token-cipher.module';
+import { PLAINTEXT_WARNING } from '../src/token-cipher/token-cipher.module';
 import { newTokenKey, setEnv } from './support/env';
 import { PLATFORM, startWorker } from './support/store-processes';
 

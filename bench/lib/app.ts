@@ -10,7 +10,7 @@ import {
   AtlassianOauthStateRepo,
 } from '../../src/atlassian';
 import { DatabaseConfig, loadDatabaseConfig } from '../../src/database/database.config';
-import { TokenCipher } from '../../src/database/token-cipher';
+import { TokenCipher } from '../../src/token-cipher/token-cipher';
 import { createDataSource, typeOrmOptions } from '../../src/database/database.module';
 
 /**

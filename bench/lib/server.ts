@@ -2,7 +2,7 @@ import { AtlassianOauthStateKey } from '../../src/atlassian';
 import { randomUUID } from 'node:crypto';
 import { createConnection, ExecuteValues, RowDataPacket } from 'mysql2/promise';
 import { Client } from 'pg';
-import { ENVELOPE_PREFIX, TokenCipher } from '../../src/database/token-cipher';
+import { ENVELOPE_PREFIX, TokenCipher } from '../../src/token-cipher/token-cipher';
 import { keyOf, seedIdOf, tokensOf } from './keys';
 import { measureLoad } from './load';
 import {

@@ -1,7 +1,7 @@
 import { AtlassianOauthStateKey } from '../../src/atlassian';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { ENVELOPE_PREFIX, TokenCipher } from '../../src/database/token-cipher';
+import { ENVELOPE_PREFIX, TokenCipher } from '../../src/token-cipher/token-cipher';
 import { keyOf, seedIdOf, tokensOf } from './keys';
 import { LoadStats, measureLoad } from './load';
 import {

@@ -1,5 +1,6 @@
-import { TokenCipher } from '../../src/database/token-cipher';
-import { TokenLocation } from '../../src/database/token-cipher.errors';
+import { ATLASSIAN_OAUTH_STATE_TABLE } from '../../src/database/entities/atlassian-oauth-state.entity';
+import { TokenCipher } from '../../src/token-cipher/token-cipher';
+import { TokenLocation } from '../../src/token-cipher/token-cipher.errors';
 import { LoadStats } from './load';
 import { AtlassianOauthStateKey } from '../../src/atlassian';
 
@@ -32,8 +33,9 @@ export interface StoredRow<When> {
   updatedAt: When;
 }
 
-/** Where a token lives, as the cipher binds it. */
-export const locate = (key: AtlassianOauthStateKey, column: TokenLocation['column']): TokenLocation => ({
+/** Where a token lives, as the cipher binds it: the same location the repo names. */
+export const locate = (key: AtlassianOauthStateKey, column: 'accessToken' | 'refreshToken'): TokenLocation => ({
+  table: ATLASSIAN_OAUTH_STATE_TABLE,
   platform: key.platform,
   tenantId: key.tenantId,
   column,

@@ -1,5 +1,5 @@
 import { AtlassianOauthStateEntity, AtlassianOauthStateKey } from '../../src/atlassian';
-import { TokenCipher } from '../../src/database/token-cipher';
+import { TokenCipher } from '../../src/token-cipher/token-cipher';
 import { BenchApp } from './app';
 import { tokensOf } from './keys';
 import { Variant } from './measure';

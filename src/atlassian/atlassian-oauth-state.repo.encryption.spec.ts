@@ -3,7 +3,7 @@ import { DataSource, QueryFailedError } from 'typeorm';
 import { encryptedFileDatabase } from '../../test/support/encrypted-file-database';
 import { newTokenKey } from '../../test/support/env';
 import { AtlassianOauthStateEntity } from '../database/entities';
-import { TokenIntegrityError } from '../database/token-cipher.errors';
+import { TokenIntegrityError } from '../token-cipher/token-cipher.errors';
 import { AtlassianOauthStateConflictError } from './atlassian-oauth-state.errors';
 import { AtlassianOauthStateRepo } from './atlassian-oauth-state.repo';
 import { AtlassianOauthRotationService } from './rotation/atlassian-oauth-rotation.service';

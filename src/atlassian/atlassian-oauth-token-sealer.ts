@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { AtlassianOauthStateEntity } from '../database/entities';
-import { ENVELOPE_PREFIX, TokenCipher } from '../database/token-cipher';
-import { TokenLocation } from '../database/token-cipher.errors';
+import { ATLASSIAN_OAUTH_STATE_TABLE } from '../database/entities/atlassian-oauth-state.entity';
+import { ENVELOPE_PREFIX, TokenCipher } from '../token-cipher/token-cipher';
+import { TokenLocation } from '../token-cipher/token-cipher.errors';
 import { AtlassianOauthStateValidationError } from './atlassian-oauth-state.errors';
 import { AtlassianOauthStateKey } from './atlassian-oauth-state.types';
 
@@ -74,6 +75,6 @@ export class AtlassianOauthTokenSealer {
 }
 
 /** Where a token of the row `key` belongs, for the cipher's associated data. */
-function locate(key: AtlassianOauthStateKey, column: TokenLocation['column']): TokenLocation {
-  return { platform: key.platform, tenantId: key.tenantId, column };
+function locate(key: AtlassianOauthStateKey, column: 'accessToken' | 'refreshToken'): TokenLocation {
+  return { table: ATLASSIAN_OAUTH_STATE_TABLE, platform: key.platform, tenantId: key.tenantId, column };
 }

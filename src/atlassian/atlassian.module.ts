@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from '../database/entities';
-import { TokenCipherModule } from '../database/token-cipher.module';
+import { TokenCipherModule } from '../token-cipher/token-cipher.module';
 import { AtlassianOauthStateRepo } from './atlassian-oauth-state.repo';
 import { AtlassianOauthTokenSealer } from './atlassian-oauth-token-sealer';
 import { AtlassianOauthReencryptionService } from './reencryption/atlassian-oauth-reencryption.service';

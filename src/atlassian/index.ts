@@ -31,7 +31,7 @@ export {
   TokenIntegrityError,
   TokenLocation,
   UnknownTokenKeyError,
-} from '../database/token-cipher.errors';
+} from '../token-cipher/token-cipher.errors';
 export {
   ATLASSIAN_API_AUDIENCE,
   AtlassianOauthAuthorizationRequest,

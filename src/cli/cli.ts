@@ -8,7 +8,7 @@ import type {
   AtlassianOauthUpsertOptions,
   ReencryptProgress,
 } from '../atlassian';
-import { TokenEncryptionConfigError } from '../database/token-cipher.errors';
+import { TokenEncryptionConfigError } from '../token-cipher/token-cipher.errors';
 import { loadDatabaseConfig } from '../database/database.config';
 import { CliError, ExitCode, toFailure, toOneSafeLine } from './cli-errors';
 import {

@@ -9,7 +9,7 @@ import {
   redactDatabaseUrl,
 } from './database.config';
 import { DatabaseConfigError } from './database.errors';
-import { TokenEncryptionConfigError } from './token-cipher.errors';
+import { TokenEncryptionConfigError } from '../token-cipher/token-cipher.errors';
 
 const KEY_A = randomBytes(32).toString('base64');
 const KEY_B = randomBytes(32).toString('base64');

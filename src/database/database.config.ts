@@ -1,8 +1,8 @@
 import { createSecretKey } from 'node:crypto';
 import { resolve } from 'node:path';
 import { DatabaseConfigError } from './database.errors';
-import { TokenKey } from './token-cipher';
-import { TokenEncryptionConfigError } from './token-cipher.errors';
+import { TokenKey } from '../token-cipher/token-cipher';
+import { TokenEncryptionConfigError } from '../token-cipher/token-cipher.errors';
 
 /** Where the embedded SQLite database lives when nothing else is configured. */
 export const DEFAULT_DATABASE_PATH = 'data/agent-core.sqlite';

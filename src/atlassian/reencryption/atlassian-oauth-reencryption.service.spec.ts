@@ -4,7 +4,7 @@ import { encryptedFileDatabase } from '../../../test/support/encrypted-file-data
 import { newTokenKey } from '../../../test/support/env';
 import { DatabaseModule } from '../../database/database.module';
 import { AtlassianOauthStateEntity } from '../../database/entities';
-import { TokenEncryptionConfigError, UnknownTokenKeyError } from '../../database/token-cipher.errors';
+import { TokenEncryptionConfigError, UnknownTokenKeyError } from '../../token-cipher/token-cipher.errors';
 import { AtlassianOauthStateValidationError } from '../atlassian-oauth-state.errors';
 import { AtlassianOauthStateRepo } from '../atlassian-oauth-state.repo';
 import { ReencryptProgress } from '../atlassian-oauth-state.types';

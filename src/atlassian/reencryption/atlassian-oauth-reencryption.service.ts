@@ -5,7 +5,7 @@ import {
   TokenEncryptionConfigError,
   TokenIntegrityError,
   UnknownTokenKeyError,
-} from '../../database/token-cipher.errors';
+} from '../../token-cipher/token-cipher.errors';
 import { AtlassianOauthStateRepo } from '../atlassian-oauth-state.repo';
 import { ReencryptCounts, ReencryptOptions } from '../atlassian-oauth-state.types';
 import { validateReencryptOptions } from '../atlassian-oauth-state.validation';

@@ -5,7 +5,12 @@ import { TokenIntegrityError, TokenLocation, UnknownTokenKeyError } from './toke
 const key = (id: string): TokenKey => ({ id, key: createSecretKey(randomBytes(32)) });
 const K1 = key('k1');
 const K2 = key('k2');
-const HERE: TokenLocation = { platform: 'jira', tenantId: 'tenant-a', column: 'refreshToken' };
+const HERE: TokenLocation = {
+  table: 'atlassian_oauth_state',
+  platform: 'jira',
+  tenantId: 'tenant-a',
+  column: 'refreshToken',
+};
 const TOKEN = 'refresh-token-värde-令牌';
 
 describe(TokenCipher.name, () => {
@@ -30,6 +35,7 @@ describe(TokenCipher.name, () => {
     ['another tenant', { ...HERE, tenantId: 'tenant-b' }],
     ['another platform', { ...HERE, platform: 'confluence' }],
     ['another column', { ...HERE, column: 'accessToken' }],
+    ['another table', { ...HERE, table: 'other_state' }],
   ])('refuses a value moved to %s with an integrity error', (_case, elsewhere) => {
     const sealed = sut.seal(TOKEN, HERE);
 
@@ -105,6 +111,30 @@ describe(TokenCipher.name, () => {
     expect(rotated.isCurrent(rotated.seal(TOKEN, HERE))).toBe(true);
     expect(rotated.isCurrent(sut.seal(TOKEN, HERE))).toBe(false);
     expect(rotated.isCurrent('legacy-plaintext-token')).toBe(false);
+  });
+
+  describe('envelopes stored by earlier releases', () => {
+    // Sealed with this fixed key before the cipher took its location from the caller: the envelope
+    // format and the associated data bytes must never change, or stored rows stop opening.
+    const fixed = new TokenCipher([
+      { id: 'k1', key: createSecretKey(Buffer.from('AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=', 'base64')) },
+    ]);
+    const row = { table: 'atlassian_oauth_state', platform: 'jira', tenantId: 'tenant-a' };
+
+    it('opens both tokens of a row sealed then', () => {
+      expect(
+        fixed.open(
+          'enc:v1:k1:namThQBJ1InwDC_u:tx4H2xkHc6vSq10atN9rtKi8FyWdooq1lXpW5xTcigrYgqFR:EPhs76N8oK4oJt8-JBX2eg',
+          { ...row, column: 'refreshToken' },
+        ),
+      ).toBe('refresh-token-sealed-before-the-move');
+      expect(
+        fixed.open(
+          'enc:v1:k1:K6y-bD0pHsbXxA1q:HK3MfLsFwdGXWzE_SpJyqWJ1UEpJij17E62WYbIy2z4VXzg:LaLyUsP0KNzku4ro-xsoOQ',
+          { ...row, column: 'accessToken' },
+        ),
+      ).toBe('access-token-sealed-before-the-move');
+    });
   });
 
   describe('in plaintext mode (no keys)', () => {

@@ -1,5 +1,4 @@
 import { createCipheriv, createDecipheriv, KeyObject, randomBytes } from 'node:crypto';
-import { ATLASSIAN_OAUTH_STATE_TABLE } from './entities/atlassian-oauth-state.entity';
 import { TokenIntegrityError, TokenLocation, UnknownTokenKeyError } from './token-cipher.errors';
 
 /** One entry of the key ring: an id (stored in every envelope it seals) and a 32-byte AES key. */
@@ -19,12 +18,13 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
 /**
- * Seals and opens the OAuth tokens of `atlassian_oauth_state` with AES-256-GCM.
+ * Seals and opens stored secrets (OAuth tokens) with AES-256-GCM.
  *
  * Every sealed value gets a fresh random 96-bit IV and is stored as a versioned envelope that
- * names its key id. Its associated data is the envelope header plus the table, `platform`,
- * `tenantId` and column it belongs to, so a value copied to another row or column fails with
- * {@link TokenIntegrityError} instead of decrypting.
+ * names its key id. Its associated data is the envelope header plus the {@link TokenLocation} the
+ * caller names (table, `platform`, `tenantId`, column), so a value copied to another row, column
+ * or table fails with {@link TokenIntegrityError} instead of decrypting. The cipher knows no table
+ * of its own: whoever stores the value says where it lives.
  *
  * The first key of the ring seals; every key opens. With an empty ring the cipher is in plaintext
  * mode: `seal` returns its input. In both modes `open` returns a stored value without the
@@ -117,7 +117,10 @@ export class TokenCipher {
   }
 }
 
-/** Unambiguous encoding (a JSON array of strings) of what a ciphertext is bound to. */
-function associatedData(header: string, { platform, tenantId, column }: TokenLocation): Buffer {
-  return Buffer.from(JSON.stringify([header, ATLASSIAN_OAUTH_STATE_TABLE, platform, tenantId, column]), 'utf8');
+/**
+ * Unambiguous encoding (a JSON array of strings) of what a ciphertext is bound to. These bytes are
+ * part of every stored envelope: changing their order or encoding makes every stored value unreadable.
+ */
+function associatedData(header: string, { table, platform, tenantId, column }: TokenLocation): Buffer {
+  return Buffer.from(JSON.stringify([header, table, platform, tenantId, column]), 'utf8');
 }

@@ -1,5 +1,5 @@
 import { Logger, Module } from '@nestjs/common';
-import { DatabaseConfig, loadDatabaseConfig } from './database.config';
+import { DatabaseConfig, loadDatabaseConfig } from '../database/database.config';
 import { TokenCipher } from './token-cipher';
 
 /** Logged once at boot when no key ring is configured. */

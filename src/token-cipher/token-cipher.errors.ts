@@ -16,11 +16,18 @@ export class TokenEncryptionConfigError extends Error {
   }
 }
 
-/** Where a stored token belongs: the associated data its ciphertext is bound to. */
+/**
+ * Where a stored token belongs: the associated data its ciphertext is bound to. The caller that
+ * stores the value names it; a value opened with any other location fails the integrity check.
+ */
 export interface TokenLocation {
+  /** The table the value is stored in, e.g. `atlassian_oauth_state`. */
+  readonly table: string;
+  /** The row's key: its platform and tenant. */
   readonly platform: string;
   readonly tenantId: string;
-  readonly column: 'accessToken' | 'refreshToken';
+  /** The column the value is stored in, e.g. `refreshToken`. */
+  readonly column: string;
 }
 
 const locationText = ({ platform, tenantId, column }: TokenLocation): string =>
