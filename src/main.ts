@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module';
 import { AtlassianOauthStateRepo } from './atlassian';
-import { loadDatabaseConfig } from './database/database.config';
+import { DatabaseConfig, databaseConfig } from './config/database.config';
 
 const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
@@ -20,7 +20,8 @@ async function bootstrap(): Promise<void> {
     abortOnError: false,
   });
   const states = await app.get(AtlassianOauthStateRepo).count();
-  logger.log(`Database ${loadDatabaseConfig().location} holds ${states} Atlassian OAuth state(s)`);
+  const { location } = app.get<DatabaseConfig>(databaseConfig.KEY);
+  logger.log(`Database ${location} holds ${states} Atlassian OAuth state(s)`);
 
   // An application context has no server of its own to keep the event loop alive.
   const keepAlive = setInterval(() => undefined, 1 << 30);

@@ -5,31 +5,26 @@ import { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { AppModule } from '../src/app.module';
 import { AtlassianOauthStateRepo } from '../src/atlassian';
+import { testConfig, withConfig } from './support/config';
 
 describe('AppModule on a database file', () => {
   let dir: string;
   let app: INestApplicationContext | undefined;
-  const savedPath = process.env.DATABASE_PATH;
 
   const boot = async (): Promise<INestApplicationContext> => {
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
+    const config = testConfig({ DATABASE_PATH: join(dir, 'nested', 'agent-core.sqlite') });
+    const moduleRef = await withConfig(Test.createTestingModule({ imports: [AppModule] }), config).compile();
     return moduleRef.init();
   };
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'agent-core-e2e-'));
-    process.env.DATABASE_PATH = join(dir, 'nested', 'agent-core.sqlite');
   });
 
   afterEach(async () => {
     await app?.close();
     app = undefined;
     rmSync(dir, { recursive: true, force: true });
-    if (savedPath === undefined) {
-      delete process.env.DATABASE_PATH;
-    } else {
-      process.env.DATABASE_PATH = savedPath;
-    }
   });
 
   it('keeps the stored state across a close and a fresh boot', async () => {

@@ -582,25 +582,16 @@ describe('the agent-core CLI (built, as a process)', () => {
 
 describe('reencrypt on a terminal (runCli in this process, its stdout a TTY)', () => {
   let dir: string;
-  const saved = {
-    DATABASE_PATH: process.env.DATABASE_PATH,
-    OAUTH_STATE_ENCRYPTION_KEYS: process.env.OAUTH_STATE_ENCRYPTION_KEYS,
-  };
+  /** The environment runCli reads its configuration from (not this process's). */
+  let env: Record<string, string>;
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'agent-core-cli-tty-'));
-    process.env.DATABASE_PATH = join(dir, 'agent-core.sqlite');
+    env = { DATABASE_PATH: join(dir, 'agent-core.sqlite') };
   });
 
   afterEach(() => {
     rmSync(dir, { recursive: true, force: true });
-    for (const [name, value] of Object.entries(saved)) {
-      if (value === undefined) {
-        delete process.env[name];
-      } else {
-        process.env[name] = value;
-      }
-    }
   });
 
   /** Runs one command with a terminal-like stdout, and resolves with its exit code and output. */
@@ -611,7 +602,7 @@ describe('reencrypt on a terminal (runCli in this process, its stdout a TTY)', (
     let err = '';
     stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-    const code = await runCli(args, { stdout, stderr, stdin: Readable.from([]), now: () => new Date() });
+    const code = await runCli(args, { stdout, stderr, stdin: Readable.from([]), env, now: () => new Date() });
     return { code, stdout: out, stderr: err };
   }
 
@@ -621,7 +612,7 @@ describe('reencrypt on a terminal (runCli in this process, its stdout a TTY)', (
         onTerminal(['put', 'jira', tenant, '--refresh-token', `${REFRESH}-${tenant}`]),
       ).resolves.toMatchObject({ code: 0 });
     }
-    process.env.OAUTH_STATE_ENCRYPTION_KEYS = `k1:${randomBytes(32).toString('base64')}`;
+    env.OAUTH_STATE_ENCRYPTION_KEYS = `k1:${randomBytes(32).toString('base64')}`;
 
     const result = await onTerminal(['reencrypt', '--batch-size', '1']);
 

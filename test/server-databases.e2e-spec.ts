@@ -7,6 +7,7 @@ import { DatabaseConnectionError } from '../src/database/database.errors';
 import { DATABASE_ENTITIES } from '../src/database/database.module';
 import { openServerDatabase, serverDataSourceOptions } from '../src/database/server-database';
 import { bootError } from './support/boot';
+import { testConfig, withConfig } from './support/config';
 import {
   FreshDatabase,
   SERVERS_UNDER_TEST,
@@ -276,19 +277,12 @@ describe.each(SERVERS_UNDER_TEST.map((server) => [server.label, server] as const
 
     describeOnServer(server, 'several service instances on one database', (adminUrl) => {
       let database: FreshDatabase;
-      const savedUrl = process.env.DATABASE_URL;
 
       beforeAll(async () => {
         database = await createFreshDatabase(adminUrl);
-        process.env.DATABASE_URL = database.url;
       });
 
       afterAll(async () => {
-        if (savedUrl === undefined) {
-          delete process.env.DATABASE_URL;
-        } else {
-          process.env.DATABASE_URL = savedUrl;
-        }
         await database?.drop();
       });
 
@@ -299,7 +293,12 @@ describe.each(SERVERS_UNDER_TEST.map((server) => [server.label, server] as const
         work: (repos: AtlassianOauthStateRepo[]) => Promise<void>,
       ): Promise<void> => {
         const instances = await Promise.all(
-          Array.from({ length: count }, () => Test.createTestingModule({ imports: [AppModule] }).compile()),
+          Array.from({ length: count }, () =>
+            withConfig(
+              Test.createTestingModule({ imports: [AppModule] }),
+              testConfig({ DATABASE_URL: database.url }),
+            ).compile(),
+          ),
         );
         try {
           await instances[0]!.get<DataSource>(getDataSourceToken()).query('DELETE FROM atlassian_oauth_state');

@@ -9,7 +9,8 @@ import {
   AtlassianOauthStateEntity,
   AtlassianOauthStateRepo,
 } from '../../src/atlassian';
-import { DatabaseConfig, loadDatabaseConfig } from '../../src/database/database.config';
+import { AgentCoreConfig, loadConfig } from '../../src/config/config';
+import { AgentCoreConfigModule } from '../../src/config/config.module';
 import { TokenCipher } from '../../src/token-cipher/token-cipher';
 import { createDataSource, typeOrmOptions } from '../../src/database/database.module';
 
@@ -36,13 +37,17 @@ export class SqlRecorder implements Logger {
 
 @Module({})
 class BenchAppModule {
-  /** `DatabaseModule`'s connection (its options and its data source factory, which migrates a server), on `config`. */
-  static on(config: DatabaseConfig, logger: SqlRecorder): DynamicModule {
+  /**
+   * `DatabaseModule`'s connection (its options and its data source factory, which migrates a
+   * server) on `config`, as a service with its own TypeORM connection would import the store.
+   */
+  static on(config: AgentCoreConfig, logger: SqlRecorder): DynamicModule {
     return {
       module: BenchAppModule,
       imports: [
+        AgentCoreConfigModule.forConfig(config),
         TypeOrmModule.forRootAsync({
-          useFactory: () => ({ ...typeOrmOptions(config), logger }),
+          useFactory: () => ({ ...typeOrmOptions(config.database), logger }),
           dataSourceFactory: async (options) => createDataSource(options as DataSourceOptions),
         }),
         AtlassianModule,
@@ -70,9 +75,13 @@ export interface BenchApp {
  */
 export async function bootBenchApp(database: string): Promise<BenchApp> {
   const recorder = new SqlRecorder();
-  const config = loadDatabaseConfig(
-    database.includes('://') ? { DATABASE_URL: database } : { DATABASE_PATH: database },
-  );
+  // The key ring comes from this process's environment (see ./processes.ts); the database from `database`.
+  const config = loadConfig({
+    ...process.env,
+    ...(database.includes('://')
+      ? { DATABASE_URL: database, DATABASE_PATH: undefined }
+      : { DATABASE_PATH: database, DATABASE_URL: undefined }),
+  });
   const context = await NestFactory.createApplicationContext(BenchAppModule.on(config, recorder), { logger: false });
   return {
     context,

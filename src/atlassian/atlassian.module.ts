@@ -13,10 +13,11 @@ import { AtlassianOauthRotationService } from './rotation/atlassian-oauth-rotati
  * {@link AtlassianOauthRotationService} (`rotate`: one refresh at a time, fleet-wide) and
  * {@link AtlassianOauthReencryptionService} (`reencryptAll`, after a key rotation).
  *
- * It needs the TypeORM connection of `DatabaseModule` (or any `TypeOrmModule.forRoot` whose
- * entities include `AtlassianOauthStateEntity` and `AtlassianOauthRefreshLeaseEntity`) in the
- * importing application. It brings its own `TokenCipherModule`, so the tokens are sealed with
- * `OAUTH_STATE_ENCRYPTION_KEYS` whichever connection that is.
+ * It needs the TypeORM connection and configuration of `DatabaseModule` in the importing
+ * application, or else any `TypeOrmModule.forRoot` whose entities include
+ * `AtlassianOauthStateEntity` and `AtlassianOauthRefreshLeaseEntity` plus
+ * `AgentCoreConfigModule.forEnvironment()`. Its `TokenCipherModule` seals the tokens with the
+ * key ring of that configuration (`OAUTH_STATE_ENCRYPTION_KEYS`), whichever connection it is.
  */
 @Module({
   imports: [TypeOrmModule.forFeature([AtlassianOauthStateEntity, AtlassianOauthRefreshLeaseEntity]), TokenCipherModule],

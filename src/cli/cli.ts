@@ -8,8 +8,9 @@ import type {
   AtlassianOauthUpsertOptions,
   ReencryptProgress,
 } from '../atlassian';
+import { loadConfig } from '../config/config';
+import { Environment } from '../config/environment';
 import { TokenEncryptionConfigError } from '../token-cipher/token-cipher.errors';
-import { loadDatabaseConfig } from '../database/database.config';
 import { CliError, ExitCode, toFailure, toOneSafeLine } from './cli-errors';
 import {
   describeKey,
@@ -23,8 +24,10 @@ import {
   summaryJson,
 } from './cli-format';
 
-/** The streams and clock one CLI run uses: the process's own in `main.ts`. */
+/** The streams, clock and environment one CLI run uses: the process's own in `main.ts`. */
 export interface CliIo {
+  /** What the configuration is read from, once per command that opens the database (`process.env` in `main.ts`). */
+  readonly env: Environment;
   /** Where results go; when it is a terminal (`isTTY`), `reencrypt` draws a progress bar. */
   readonly stdout: NodeJS.WritableStream & { readonly isTTY?: boolean };
   readonly stderr: NodeJS.WritableStream;
@@ -345,8 +348,9 @@ async function readStdin(io: CliIo): Promise<string> {
 }
 
 /**
- * Boots the service's `AppModule` as a standalone application context with a quiet logger, hands
- * its injected repo to `work` and closes the context again.
+ * Reads the configuration from `io.env` (once: the application is booted on that very object),
+ * boots the service's `AppModule` on it as a standalone application context with a quiet logger,
+ * hands its injected repo to `work` and closes the context again.
  *
  * Without `create`, a database file that does not exist is an error rather than a fresh, empty
  * database: `list` run from the wrong directory must not answer "nothing stored".
@@ -356,10 +360,15 @@ async function withStates<T>(
   options: { create: boolean },
   work: (states: States) => Promise<T>,
 ): Promise<T> {
-  const config = loadDatabaseConfig();
+  const config = loadConfig(io.env);
   // A server database (DATABASE_URL) has no file to look for; `location` never shows its password.
-  const database = config.location;
-  if (config.type === 'better-sqlite3' && !options.create && database !== ':memory:' && !existsSync(database)) {
+  const database = config.database.location;
+  if (
+    config.database.type === 'better-sqlite3' &&
+    !options.create &&
+    database !== ':memory:' &&
+    !existsSync(database)
+  ) {
     throw new CliError(
       ExitCode.Unavailable,
       `no database at ${database}: set DATABASE_PATH to the service's database file`,
@@ -374,7 +383,7 @@ async function withStates<T>(
   const logger = new CliLogger();
   let app: INestApplicationContext;
   try {
-    app = await NestFactory.createApplicationContext(AppModule, { logger, abortOnError: false });
+    app = await NestFactory.createApplicationContext(AppModule.forConfig(config), { logger, abortOnError: false });
   } catch (error) {
     if (error instanceof TokenEncryptionConfigError) {
       throw error;

@@ -14,6 +14,7 @@ void runCli(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   stdin: process.stdin,
+  env: process.env,
   now: () => new Date(),
 }).then((exitCode) => {
   process.exitCode = exitCode;

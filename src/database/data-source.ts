@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
-import { loadDatabaseConfig } from './database.config';
+import { loadConfig } from '../config/config';
 import { DatabaseConfigError } from './database.errors';
 import { DATABASE_ENTITIES } from './database.module';
 import { serverDataSourceOptions } from './server-database';
@@ -10,7 +10,7 @@ import { serverDataSourceOptions } from './server-database';
  * `migration:revert`): the server database `DATABASE_URL` names, mapped exactly as the service
  * maps it. Use `mariadb://` for a MariaDB server so TypeORM reads its catalogue as MariaDB's.
  */
-const config = loadDatabaseConfig();
+const config = loadConfig(process.env).database;
 if (config.type === 'better-sqlite3') {
   throw new DatabaseConfigError(
     'DATABASE_URL',

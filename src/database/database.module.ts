@@ -1,7 +1,9 @@
-import { Module } from '@nestjs/common';
+import { DynamicModule, Module, ModuleMetadata } from '@nestjs/common';
 import { TypeOrmModule, TypeOrmModuleOptions } from '@nestjs/typeorm';
 import { DataSource, DataSourceOptions } from 'typeorm';
-import { DatabaseConfig, loadDatabaseConfig } from './database.config';
+import { AgentCoreConfig } from '../config/config';
+import { AgentCoreConfigModule } from '../config/config.module';
+import { DatabaseConfig, databaseConfig } from '../config/database.config';
 import {
   AtlassianOauthRefreshHealthEntity,
   AtlassianOauthRefreshLeaseEntity,
@@ -80,22 +82,43 @@ export async function createDataSource(options: DataSourceOptions): Promise<Data
   return new DataSource(options);
 }
 
+/** The connection and its entities, on the `database` namespace of whichever configuration is registered. */
+function databaseModuleMetadata(configModule: Promise<DynamicModule>): ModuleMetadata {
+  return {
+    imports: [
+      configModule,
+      TypeOrmModule.forRootAsync({
+        inject: [databaseConfig.KEY],
+        useFactory: (config: DatabaseConfig) => typeOrmOptions(config),
+        dataSourceFactory: async (options) => createDataSource(options as DataSourceOptions),
+      }),
+      TypeOrmModule.forFeature(DATABASE_ENTITIES),
+    ],
+    exports: [TypeOrmModule],
+  };
+}
+
 /**
  * The database connection of agent-core and its entities.
  *
- * The configuration comes from {@link loadDatabaseConfig}. With `DATABASE_URL` it is that
+ * It registers the application's configuration ({@link AgentCoreConfigModule}, global), read from
+ * `process.env` once at boot, so an application that imports `DatabaseModule` and
+ * `AtlassianModule` and nothing else is configured. With `DATABASE_URL` the database is that
  * PostgreSQL or MariaDB/MySQL server, migrated at boot. Otherwise SQLite: with `NODE_ENV=test`
- * the database is `:memory:`; otherwise the file at `DATABASE_PATH` (default
- * `data/agent-core.sqlite`), whose folder is created if missing.
+ * `:memory:`; otherwise the file at `DATABASE_PATH` (default `data/agent-core.sqlite`), whose
+ * folder is created if missing.
  */
-@Module({
-  imports: [
-    TypeOrmModule.forRootAsync({
-      useFactory: () => typeOrmOptions(loadDatabaseConfig()),
-      dataSourceFactory: async (options) => createDataSource(options as DataSourceOptions),
-    }),
-    TypeOrmModule.forFeature(DATABASE_ENTITIES),
-  ],
-  exports: [TypeOrmModule],
-})
-export class DatabaseModule {}
+@Module(databaseModuleMetadata(AgentCoreConfigModule.forEnvironment()))
+export class DatabaseModule {
+  /**
+   * The same connection on a configuration the caller already read with `loadConfig` (the CLI
+   * reads it before it opens the database): `process.env` is not read again.
+   */
+  static forConfig(config: AgentCoreConfig): DynamicModule {
+    return { module: ConfiguredDatabaseModule, ...databaseModuleMetadata(AgentCoreConfigModule.forConfig(config)) };
+  }
+}
+
+/** {@link DatabaseModule.forConfig}'s module: a class of its own, since Nest adds a class's static imports to its dynamic ones. */
+@Module({})
+class ConfiguredDatabaseModule {}

@@ -1,5 +1,5 @@
 import { DataSource, DataSourceOptions, MigrationExecutor, QueryRunner } from 'typeorm';
-import { ServerDatabaseConfig, ServerDatabaseType } from './database.config';
+import { ServerDatabaseConfig, ServerDatabaseType } from '../config/database.config';
 import { DatabaseConnectionError } from './database.errors';
 import { SERVER_MIGRATIONS } from './migrations';
 import { isMariaDb } from './migrations/mysql/server-flavor';

@@ -1,5 +1,5 @@
 import { ColumnType, EntitySchema, EntitySchemaColumnOptions, getMetadataArgsStorage } from 'typeorm';
-import { ServerDatabaseType } from './database.config';
+import { ServerDatabaseType } from '../config/database.config';
 
 type MetadataArgsStorage = ReturnType<typeof getMetadataArgsStorage>;
 type ColumnArgs = ReturnType<MetadataArgsStorage['filterColumns']>[number];

@@ -1,5 +1,5 @@
 import { Logger, Module } from '@nestjs/common';
-import { DatabaseConfig, loadDatabaseConfig } from '../database/database.config';
+import { TokenEncryptionConfig, tokenEncryptionConfig } from '../config/token-encryption.config';
 import { TokenCipher } from './token-cipher';
 
 /** Logged once at boot when no key ring is configured. */
@@ -8,8 +8,8 @@ export const PLAINTEXT_WARNING =
   'Set it (see the README, Security) before this database holds real tokens.';
 
 /** Builds the {@link TokenCipher} of a resolved configuration and warns once if it is in plaintext mode. */
-export function createTokenCipher(config: DatabaseConfig): TokenCipher {
-  const cipher = new TokenCipher(config.tokenKeys);
+export function createTokenCipher(config: TokenEncryptionConfig): TokenCipher {
+  const cipher = new TokenCipher(config.keys);
   if (!cipher.encrypts) {
     new Logger(TokenCipher.name).warn(PLAINTEXT_WARNING);
   }
@@ -17,15 +17,18 @@ export function createTokenCipher(config: DatabaseConfig): TokenCipher {
 }
 
 /**
- * Provides the {@link TokenCipher} configured by `OAUTH_STATE_ENCRYPTION_KEYS`.
- *
- * `AtlassianModule` imports it, so whatever TypeORM connection an application brings, its tokens
- * are sealed with the same ring. Creating it fails with `TokenEncryptionConfigError` (and so does
- * the application's boot) for a malformed key entry, or for `NODE_ENV=production` without keys
- * unless `OAUTH_STATE_ALLOW_PLAINTEXT=true`.
+ * Provides the {@link TokenCipher} of the application's `tokenEncryption` configuration (the key
+ * ring of `OAUTH_STATE_ENCRYPTION_KEYS`), injected from the `AgentCoreConfigModule` that
+ * `DatabaseModule` registers, so whichever module seals tokens uses the one ring read at boot.
  */
 @Module({
-  providers: [{ provide: TokenCipher, useFactory: () => createTokenCipher(loadDatabaseConfig()) }],
+  providers: [
+    {
+      provide: TokenCipher,
+      useFactory: (config: TokenEncryptionConfig) => createTokenCipher(config),
+      inject: [tokenEncryptionConfig.KEY],
+    },
+  ],
   exports: [TokenCipher],
 })
 export class TokenCipherModule {}

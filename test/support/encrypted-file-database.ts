@@ -6,7 +6,7 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AtlassianModule } from '../../src/atlassian/atlassian.module';
 import { DatabaseModule } from '../../src/database/database.module';
-import { setEnv } from './env';
+import { testConfig, withConfig } from './config';
 
 /** A row of `atlassian_oauth_state` as SQLite stores it: tokens as written, sealed or not. */
 export interface RawRow {
@@ -22,6 +22,11 @@ export interface RawRow {
 export interface EncryptedFileDatabase {
   /** (Re)boots `DatabaseModule` + `AtlassianModule` on the suite's file with the given key ring (`undefined`: none). */
   boot: (keys: string | undefined) => Promise<TestingModule>;
+  /**
+   * Boots one more, independent `DatabaseModule` + `AtlassianModule` on the same file with the given
+   * key ring (another replica); the caller closes it.
+   */
+  openReplica: (keys: string | undefined) => Promise<TestingModule>;
   /** The module of the last {@link boot}. */
   moduleRef: () => TestingModule;
   dataSource: () => DataSource;
@@ -39,20 +44,24 @@ export interface EncryptedFileDatabase {
  */
 export function encryptedFileDatabase(): EncryptedFileDatabase {
   let dir: string;
-  let restoreEnv: () => void;
   let current: TestingModule | undefined;
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'agent-core-encryption-'));
-    restoreEnv = setEnv({ OAUTH_STATE_ENCRYPTION_KEYS: undefined, DATABASE_PATH: join(dir, 'agent-core.sqlite') });
   });
 
   afterEach(async () => {
     await current?.close();
     current = undefined;
-    restoreEnv();
     rmSync(dir, { recursive: true, force: true });
   });
+
+  /** The modules on the suite's file, configured with `keys` alone: `process.env` is not read. */
+  const compile = (keys: string | undefined): Promise<TestingModule> =>
+    withConfig(
+      Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule] }),
+      testConfig({ DATABASE_PATH: join(dir, 'agent-core.sqlite'), OAUTH_STATE_ENCRYPTION_KEYS: keys }),
+    ).compile();
 
   const moduleRef = (): TestingModule => {
     if (!current) {
@@ -66,10 +75,10 @@ export function encryptedFileDatabase(): EncryptedFileDatabase {
     boot: async (keys) => {
       await current?.close();
       current = undefined;
-      setEnv({ OAUTH_STATE_ENCRYPTION_KEYS: keys });
-      current = await Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule] }).compile();
+      current = await compile(keys);
       return current;
     },
+    openReplica: compile,
     moduleRef,
     dataSource,
     rawRows: () => dataSource().query<RawRow[]>('SELECT * FROM atlassian_oauth_state ORDER BY platform, tenant_id'),

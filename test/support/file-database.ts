@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Test, TestingModule } from '@nestjs/testing';
 import { AtlassianModule } from '../../src/atlassian';
+import { Environment } from '../../src/config/environment';
 import { DatabaseModule } from '../../src/database/database.module';
+import { testConfig, withConfig } from './config';
 import { createFreshDatabase } from './server-databases';
 
 /** A fresh database that this test process and worker processes share. */
@@ -22,11 +24,14 @@ export interface FileDatabase extends SharedDatabase {
   path: string;
 }
 
-/** Creates the file (named after `prefix`) and connects to it through the same modules as the service. */
-export async function openFileDatabase(prefix: string): Promise<FileDatabase> {
+/**
+ * Creates the file (named after `prefix`) and connects to it through the same modules as the
+ * service, configured by `env` (e.g. a key ring) plus the file's path.
+ */
+export async function openFileDatabase(prefix: string, env: Environment = {}): Promise<FileDatabase> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const path = join(dir, 'agent-core.sqlite');
-  const moduleRef = await connectWith('DATABASE_PATH', path);
+  const moduleRef = await connectWith({ ...env, DATABASE_PATH: path });
   return {
     path,
     target: path,
@@ -42,7 +47,7 @@ export async function openFileDatabase(prefix: string): Promise<FileDatabase> {
 export async function openFreshServerDatabase(adminUrl: string): Promise<SharedDatabase> {
   const database = await createFreshDatabase(adminUrl);
   try {
-    const moduleRef = await connectWith('DATABASE_URL', database.url);
+    const moduleRef = await connectWith({ DATABASE_URL: database.url });
     return {
       target: database.url,
       moduleRef,
@@ -57,21 +62,10 @@ export async function openFreshServerDatabase(adminUrl: string): Promise<SharedD
   }
 }
 
-/** Boots the modules with only `variable` of the two database variables set, then restores the environment. */
-async function connectWith(variable: 'DATABASE_PATH' | 'DATABASE_URL', value: string): Promise<TestingModule> {
-  const saved = { DATABASE_PATH: process.env.DATABASE_PATH, DATABASE_URL: process.env.DATABASE_URL };
-  delete process.env.DATABASE_PATH;
-  delete process.env.DATABASE_URL;
-  process.env[variable] = value;
-  try {
-    return await Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule] }).compile();
-  } finally {
-    for (const [name, previous] of Object.entries(saved)) {
-      if (previous === undefined) {
-        delete process.env[name];
-      } else {
-        process.env[name] = previous;
-      }
-    }
-  }
+/** Boots the modules on the configuration of `env` alone; `process.env` is not read. */
+function connectWith(env: Environment): Promise<TestingModule> {
+  return withConfig(
+    Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule] }),
+    testConfig(env),
+  ).compile();
 }

@@ -3,7 +3,9 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AtlassianOauthStateRepo } from '../../src/atlassian/atlassian-oauth-state.repo';
 import { AtlassianModule } from '../../src/atlassian/atlassian.module';
+import { AgentCoreConfig } from '../../src/config/config';
 import { DatabaseModule } from '../../src/database/database.module';
+import { testConfig, withConfig } from './config';
 import {
   FreshDatabase,
   SERVERS_UNDER_TEST,
@@ -13,36 +15,52 @@ import {
 } from './server-databases';
 
 /**
- * A database engine the repository suite runs on. The suite boots `DatabaseModule` per test
- * from `process.env`, so an engine only has to point the environment at its database.
+ * A database engine the repository suite runs on. A test boots its modules on the engine with
+ * `withConfig(builder, engine.config())` (see `./config`): nothing reads `process.env`.
  */
 export interface RepoTestEngine {
   readonly name: string;
-  /** Before the engine's tests: create its database and point `process.env` at it. */
+  /** Before the engine's tests: create its database. */
   setUp(): Promise<void>;
-  /** Before each test, on a booted module: make the tables empty. */
+  /** The configuration of a module on this engine's database (after {@link setUp}). */
+  config(): AgentCoreConfig;
+  /**
+   * Before each test, on a booted module: make the tables empty.
+   *
+   * @throws Error when the module is connected to another database than this engine's (booted
+   *   without its {@link config}), so such a test fails instead of quietly running on SQLite.
+   */
   reset(dataSource: DataSource): Promise<void>;
-  /** After the engine's tests: restore `process.env` and drop what `setUp` created. */
+  /** After the engine's tests: drop what `setUp` created. */
   tearDown(): Promise<void>;
   /** Column name -> whether the database accepts NULL in it, read from the database's catalog. */
   nullableColumns(dataSource: DataSource): Promise<Record<string, boolean>>;
 }
 
+/** Throws unless `dataSource` is connected to the database that `config` names. */
+function assertBootedOn(engine: string, config: AgentCoreConfig, dataSource: DataSource): void {
+  const { type, database } = config.database;
+  const connected = { type: dataSource.options.type, database: dataSource.options.database };
+  const expected = type === 'mysql' ? ['mysql', 'mariadb'] : [type];
+  if (!expected.includes(connected.type) || connected.database !== database) {
+    throw new Error(
+      `The module is connected to ${connected.type} ${String(connected.database)}, not to the ${engine} test database: boot it with withConfig(builder, engine.config())`,
+    );
+  }
+}
+
 const sqlite: RepoTestEngine = (() => {
-  let savedUrl: string | undefined;
+  // A fresh :memory: database per module.
+  const config = testConfig();
   return {
     name: 'SQLite',
-    setUp: () => {
-      // Plan BJ-5: under test, no DATABASE_URL and NODE_ENV=test make it a fresh :memory: per module.
-      savedUrl = process.env.DATABASE_URL;
-      delete process.env.DATABASE_URL;
+    setUp: () => Promise.resolve(),
+    config: () => config,
+    reset: (dataSource) => {
+      assertBootedOn('SQLite', config, dataSource);
       return Promise.resolve();
     },
-    reset: () => Promise.resolve(),
-    tearDown: () => {
-      restore('DATABASE_URL', savedUrl);
-      return Promise.resolve();
-    },
+    tearDown: () => Promise.resolve(),
     nullableColumns: async (dataSource) => {
       const columns = await dataSource.query<{ name: string; notnull: number }[]>(
         `PRAGMA table_info('atlassian_oauth_state')`,
@@ -54,21 +72,28 @@ const sqlite: RepoTestEngine = (() => {
 
 function serverEngine(server: ServerUnderTest, adminUrl: string): RepoTestEngine {
   let database: FreshDatabase | undefined;
-  let savedUrl: string | undefined;
+  let config: AgentCoreConfig | undefined;
+  const configured = (): AgentCoreConfig => {
+    if (!config) {
+      throw new Error(`${server.label}: the engine's config is only there between setUp and tearDown`);
+    }
+    return config;
+  };
   return {
     name: server.label,
     setUp: async () => {
       database = await createFreshDatabase(adminUrl);
-      savedUrl = process.env.DATABASE_URL;
-      process.env.DATABASE_URL = database.url;
+      config = testConfig({ DATABASE_URL: database.url });
     },
+    config: configured,
     reset: async (dataSource) => {
+      assertBootedOn(server.label, configured(), dataSource);
       for (const { tableName } of dataSource.entityMetadatas) {
         await dataSource.query(`DELETE FROM ${dataSource.driver.escape(tableName)}`);
       }
     },
     tearDown: async () => {
-      restore('DATABASE_URL', savedUrl);
+      config = undefined;
       await database?.drop();
     },
     nullableColumns: async (dataSource) => {
@@ -115,7 +140,10 @@ export function bootRepoPerTest(engine: RepoTestEngine): () => BootedRepo {
   beforeAll(() => engine.setUp());
   afterAll(() => engine.tearDown());
   beforeEach(async () => {
-    moduleRef = await Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule] }).compile();
+    moduleRef = await withConfig(
+      Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule] }),
+      engine.config(),
+    ).compile();
     booted = {
       sut: moduleRef.get(AtlassianOauthStateRepo),
       dataSource: moduleRef.get<DataSource>(getDataSourceToken()),
@@ -135,12 +163,4 @@ export function bootRepoPerTest(engine: RepoTestEngine): () => BootedRepo {
     }
     return booted;
   };
-}
-
-function restore(variable: string, value: string | undefined): void {
-  if (value === undefined) {
-    delete process.env[variable];
-  } else {
-    process.env[variable] = value;
-  }
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { ServerDatabaseConfig, ServerDatabaseType, loadDatabaseConfig } from '../../src/database/database.config';
+import { ServerDatabaseConfig, ServerDatabaseType, readDatabaseConfig } from '../../src/config/database.config';
 import { serverDataSourceOptions } from '../../src/database/server-database';
 
 /** A server engine the server suites run on, and the variable that points them at a server. */
@@ -41,7 +41,7 @@ export function describeOnServer(server: ServerUnderTest, name: string, body: (a
 
 /** The server config of `url`, as the service would read it from `DATABASE_URL`. */
 export function serverConfig(url: string): ServerDatabaseConfig {
-  const config = loadDatabaseConfig({ DATABASE_URL: url });
+  const config = readDatabaseConfig({ DATABASE_URL: url });
   if (config.type === 'better-sqlite3') {
     throw new Error('not a server URL');
   }

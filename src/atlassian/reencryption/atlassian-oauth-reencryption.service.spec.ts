@@ -1,14 +1,11 @@
-import { Test } from '@nestjs/testing';
 import { DataSource, QueryFailedError } from 'typeorm';
 import { encryptedFileDatabase } from '../../../test/support/encrypted-file-database';
 import { newTokenKey } from '../../../test/support/env';
-import { DatabaseModule } from '../../database/database.module';
 import { AtlassianOauthStateEntity } from '../../database/entities';
 import { TokenEncryptionConfigError, UnknownTokenKeyError } from '../../token-cipher/token-cipher.errors';
 import { AtlassianOauthStateValidationError } from '../atlassian-oauth-state.errors';
 import { AtlassianOauthStateRepo } from '../atlassian-oauth-state.repo';
 import { ReencryptProgress } from '../atlassian-oauth-state.types';
-import { AtlassianModule } from '../atlassian.module';
 import { AtlassianOauthReencryptionService } from './atlassian-oauth-reencryption.service';
 
 const JIRA = 'jira';
@@ -116,8 +113,7 @@ describe(AtlassianOauthReencryptionService.name, () => {
     it('never overwrites a token that a concurrent rotation changed between its read and its write', async () => {
       await seed(60);
       // An old replica that still seals with k1 (a rolling deploy) and one that already has k2.
-      process.env.OAUTH_STATE_ENCRYPTION_KEYS = K1;
-      const oldReplica = await Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule] }).compile();
+      const oldReplica = await database.openReplica(K1);
       await boot(`${K2},${K1}`);
       const name = (i: number): string => `t${String(i).padStart(4, '0')}`;
       const rotate = async (repo: AtlassianOauthStateRepo, i: number): Promise<void> => {

@@ -1,6 +1,7 @@
 import { Test, TestingModule } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
+import { withConfig } from '../../../test/support/config';
 import { RepoTestEngine, repoTestEngines } from '../../../test/support/repo-test-engines';
 import { DatabaseModule } from '../../database/database.module';
 import { AtlassianOauthRefreshLeaseEntity } from '../../database/entities';
@@ -32,7 +33,7 @@ describe.each(repoTestEngines())(
     });
 
     beforeEach(async () => {
-      moduleRef = await Test.createTestingModule({ imports: [DatabaseModule] }).compile();
+      moduleRef = await withConfig(Test.createTestingModule({ imports: [DatabaseModule] }), engine.config()).compile();
       rows = moduleRef.get<DataSource>(getDataSourceToken()).getRepository(AtlassianOauthRefreshLeaseEntity);
       sut = new AtlassianOauthRefreshLeaseRepo(rows);
       await engine.reset(moduleRef.get<DataSource>(getDataSourceToken()));

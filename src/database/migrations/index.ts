@@ -1,5 +1,5 @@
 import { MigrationInterface } from 'typeorm';
-import { ServerDatabaseType } from '../database.config';
+import { ServerDatabaseType } from '../../config/database.config';
 import { CreateAtlassianOauthState1795805829419 as MysqlCreateAtlassianOauthState } from './mysql/1795805829419-CreateAtlassianOauthState';
 import { CreateAtlassianOauthRefreshLease1795807105148 as MysqlCreateAtlassianOauthRefreshLease } from './mysql/1795807105148-CreateAtlassianOauthRefreshLease';
 import { CreateAtlassianOauthRefreshHealth1796001986618 as MysqlCreateAtlassianOauthRefreshHealth } from './mysql/1796001986618-CreateAtlassianOauthRefreshHealth';
