@@ -1,3 +1,4 @@
+import { AtlassianConfig, atlassianConfig } from './atlassian.config';
 import { DatabaseConfig, databaseConfig } from './database.config';
 import { Environment } from './environment';
 import { TokenEncryptionConfig, tokenEncryptionConfig } from './token-encryption.config';
@@ -10,12 +11,14 @@ import { TokenEncryptionConfig, tokenEncryptionConfig } from './token-encryption
 export interface AgentCoreConfig {
   readonly database: DatabaseConfig;
   readonly tokenEncryption: TokenEncryptionConfig;
+  readonly atlassian: AtlassianConfig;
 }
 
 /** Every `registerAs` namespace, under its key in {@link AgentCoreConfig}. */
 export const CONFIG_NAMESPACES = {
   database: databaseConfig,
   tokenEncryption: tokenEncryptionConfig,
+  atlassian: atlassianConfig,
 } as const satisfies Record<keyof AgentCoreConfig, unknown>;
 
 /**
@@ -29,5 +32,5 @@ export const CONFIG_NAMESPACES = {
  */
 export function loadConfig(env: Environment = process.env): AgentCoreConfig {
   const tokenEncryption = tokenEncryptionConfig(env);
-  return { database: databaseConfig(env), tokenEncryption };
+  return { database: databaseConfig(env), tokenEncryption, atlassian: atlassianConfig(env) };
 }

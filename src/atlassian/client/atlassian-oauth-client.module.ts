@@ -1,14 +1,15 @@
 import { Module } from '@nestjs/common';
+import { AtlassianConfig, atlassianConfig } from '../../config/atlassian.config';
 import { AtlassianOauthClient } from './atlassian-oauth-client';
 import {
   ATLASSIAN_OAUTH_SETTINGS,
   AtlassianOauthSettings,
   atlassianOauthClientOptions,
-  atlassianOauthSettingsFromEnv,
 } from './atlassian-oauth-client.options';
 
 /**
- * Provides {@link AtlassianOauthClient}. Import it only where Atlassian's token endpoint is called:
+ * Provides {@link AtlassianOauthClient}, configured by the application's `atlassian`
+ * configuration (registered by `DatabaseModule`). Import it only where Atlassian's token endpoint is called:
  * it refuses to boot (with `AtlassianOauthClientConfigError` naming the variable) when
  * `ATLASSIAN_CLIENT_ID` or `ATLASSIAN_CLIENT_SECRET` is missing or an endpoint URL is not https.
  *
@@ -19,7 +20,11 @@ import {
  */
 @Module({
   providers: [
-    { provide: ATLASSIAN_OAUTH_SETTINGS, useFactory: () => atlassianOauthSettingsFromEnv(process.env) },
+    {
+      provide: ATLASSIAN_OAUTH_SETTINGS,
+      useFactory: (config: AtlassianConfig): AtlassianOauthSettings => ({ ...config }),
+      inject: [atlassianConfig.KEY],
+    },
     {
       provide: AtlassianOauthClient,
       useFactory: (settings: AtlassianOauthSettings) => new AtlassianOauthClient(atlassianOauthClientOptions(settings)),

@@ -1,7 +1,9 @@
 import { AtlassianOauthClientConfigError } from './atlassian-oauth-client.errors';
 
-export const DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL = 'https://auth.atlassian.com/oauth/token';
-export const DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL = 'https://auth.atlassian.com/authorize';
+export {
+  DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL,
+  DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL,
+} from '../../config/atlassian.config';
 /** Well under the rotation lease (30 s by default), so a hung request never outlives the lease. */
 export const DEFAULT_TOKEN_ENDPOINT_TIMEOUT_MS = 10_000;
 
@@ -58,20 +60,6 @@ export function atlassianOauthClientOptions(settings: AtlassianOauthSettings): A
     tokenUrl: endpoint(settings.tokenUrl, 'ATLASSIAN_OAUTH_TOKEN_URL'),
     authorizeUrl: endpoint(settings.authorizeUrl, 'ATLASSIAN_OAUTH_AUTHORIZE_URL'),
     timeoutMs,
-  };
-}
-
-/**
- * The settings from the environment, with the documented defaults.
- * TODO(config): replaced by the validated `atlassian` configuration once it exists.
- */
-export function atlassianOauthSettingsFromEnv(env: NodeJS.ProcessEnv): AtlassianOauthSettings {
-  return {
-    clientId: env.ATLASSIAN_CLIENT_ID,
-    clientSecret: env.ATLASSIAN_CLIENT_SECRET,
-    tokenUrl: env.ATLASSIAN_OAUTH_TOKEN_URL || DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL,
-    authorizeUrl: env.ATLASSIAN_OAUTH_AUTHORIZE_URL || DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL,
-    refreshCooldownMs: env.ATLASSIAN_REFRESH_COOLDOWN_MS ? Number(env.ATLASSIAN_REFRESH_COOLDOWN_MS) : undefined,
   };
 }
 

@@ -1,11 +1,12 @@
 import { AtlassianOauthStateValidationError } from '../atlassian-oauth-state.errors';
 import { AtlassianOauthClient, retryAfterMs } from './atlassian-oauth-client';
-import { atlassianOauthClientOptions, atlassianOauthSettingsFromEnv } from './atlassian-oauth-client.options';
+import { readAtlassianConfig } from '../../config/atlassian.config';
+import { atlassianOauthClientOptions } from './atlassian-oauth-client.options';
 
 describe(AtlassianOauthClient.name, () => {
   const sut = new AtlassianOauthClient(
     atlassianOauthClientOptions({
-      ...atlassianOauthSettingsFromEnv({}),
+      ...readAtlassianConfig({}),
       clientId: 'client-1',
       clientSecret: 'secret-1',
     }),
