@@ -1,0 +1,129 @@
+import { existsSync } from 'node:fs';
+import type { INestApplicationContext, LoggerService } from '@nestjs/common';
+import type { AtlassianOauthReencryptionService, AtlassianOauthStateRepo } from '../atlassian';
+import { loadConfig } from '../config/config';
+import { Environment } from '../config/environment';
+import { TokenEncryptionConfigError } from '../token-cipher/token-cipher.errors';
+import { CliError, ExitCode, toFailure } from './cli-errors';
+
+/** The command's name, as the `bin` entry installs it. */
+export const CLI_NAME = 'agent-core';
+
+/** An option value of `-` means: read the value from stdin (keeps secrets out of shell history). */
+export const FROM_STDIN = '-';
+
+/** The streams, clock and environment one CLI run uses: the process's own in `main.ts`. */
+export interface CliIo {
+  /** What the configuration is read from, once per command that opens the database (`process.env` in `main.ts`). */
+  readonly env: Environment;
+  /** Where results go; when it is a terminal (`isTTY`), `reencrypt` draws a progress bar. */
+  readonly stdout: NodeJS.WritableStream & { readonly isTTY?: boolean };
+  readonly stderr: NodeJS.WritableStream;
+  readonly stdin: NodeJS.ReadableStream & { readonly isTTY?: boolean };
+  readonly now: () => Date;
+}
+
+/** The repo and the re-encryption service of a booted context, and the warnings logged so far. */
+export interface States {
+  readonly repo: AtlassianOauthStateRepo;
+  readonly reencryption: AtlassianOauthReencryptionService;
+  readonly warnings: readonly string[];
+}
+
+/**
+ * What every command gets: the run's streams, the secrets its one error line must never show, and
+ * the output and database helpers they all share.
+ */
+export class CliContext {
+  /** Token values this run has seen: {@link toOneSafeLine} replaces them in the error line. */
+  readonly secrets: string[] = [];
+
+  constructor(readonly io: CliIo) {}
+
+  /** Writes lines to stdout. */
+  print(lines: readonly string[]): void {
+    this.io.stdout.write(lines.map((line) => `${line}\n`).join(''));
+  }
+
+  /** Writes one JSON document to stdout. */
+  printJson(value: unknown): void {
+    this.print([JSON.stringify(value, null, 2)]);
+  }
+
+  /**
+   * Reads the configuration from `io.env` (once: the application is booted on that very object),
+   * boots the service's `AppModule` on it as a standalone application context with a quiet logger,
+   * hands its injected repo to `work` and closes the context again.
+   *
+   * Without `create`, a database file that does not exist is an error rather than a fresh, empty
+   * database: `list` run from the wrong directory must not answer "nothing stored".
+   */
+  async withStates<T>(options: { create: boolean }, work: (states: States) => Promise<T>): Promise<T> {
+    const config = loadConfig(this.io.env);
+    // A server database (DATABASE_URL) has no file to look for; `location` never shows its password.
+    const database = config.database.location;
+    if (
+      config.database.type === 'better-sqlite3' &&
+      !options.create &&
+      database !== ':memory:' &&
+      !existsSync(database)
+    ) {
+      throw new CliError(
+        ExitCode.Unavailable,
+        `no database at ${database}: set DATABASE_PATH to the service's database file`,
+      );
+    }
+    // Loaded here, not at the top: `--help` and usage errors answer without loading Nest and TypeORM.
+    const [
+      { NestFactory },
+      { AppModule },
+      { AtlassianOauthStateRepo: Repo, AtlassianOauthReencryptionService: Reencryption },
+    ] = await Promise.all([import('@nestjs/core'), import('../app.module'), import('../atlassian')]);
+    const logger = new CliLogger();
+    let app: INestApplicationContext;
+    try {
+      app = await NestFactory.createApplicationContext(AppModule.forConfig(config), { logger, abortOnError: false });
+    } catch (error) {
+      if (error instanceof TokenEncryptionConfigError) {
+        throw error;
+      }
+      throw new CliError(ExitCode.Unavailable, `cannot open the database ${database}: ${toFailure(error).message}`);
+    }
+    try {
+      return await work({ repo: app.get(Repo), reencryption: app.get(Reencryption), warnings: logger.warnings });
+    } finally {
+      await app.close();
+    }
+  }
+
+  /** Reads stdin to its end and drops one trailing line break, so `echo "$TOKEN" |` works. */
+  async readStdin(): Promise<string> {
+    if (this.io.stdin.isTTY) {
+      this.io.stderr.write('Reading the value from stdin: paste it, then press Enter and Ctrl+D.\n');
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of this.io.stdin) {
+      chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    }
+    return Buffer.concat(chunks)
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
+  }
+}
+
+/**
+ * Keeps Nest's log lines out of the CLI's output, which must stay parseable (`--json`) and whose
+ * failures are one line: boot errors are reported by the CLI itself, and warnings are kept for a
+ * command that reports them (`reencrypt`'s rows left as they were) instead of being printed.
+ */
+class CliLogger implements LoggerService {
+  readonly warnings: string[] = [];
+
+  log(): void {}
+
+  error(): void {}
+
+  warn(message: unknown): void {
+    this.warnings.push(String(message));
+  }
+}
