@@ -83,6 +83,9 @@ function updateReadme(result: BenchResult): boolean {
 /** Where the server engines run: an admin URL per server (its user may create databases), or none. */
 export type ServerUrls = Partial<Record<'postgres' | 'mariadb', string>>;
 
+/** The variable that names each server, as the server test suites read it. */
+const SERVER_VARIABLES = { postgres: 'TEST_POSTGRES_URL', mariadb: 'TEST_MARIADB_URL' } as const;
+
 /** Runs one engine job; a server engine gets a fresh database on its server, dropped afterwards. */
 async function runEngine(
   engine: BenchPlan['engines'][number],
@@ -111,6 +114,11 @@ export async function runBench(plan: BenchPlan, outDir: string, servers: ServerU
   const startedAt = new Date();
   const scratch = mkdtempSync(join(tmpdir(), 'agent-core-bench-'));
   try {
+    for (const server of ['postgres', 'mariadb'] as const) {
+      if (servers[server] === undefined) {
+        process.stderr.write(`bench: no ${server} named (--${server} URL or ${SERVER_VARIABLES[server]}): skipped\n`);
+      }
+    }
     const engineRuns = plan.engines
       .filter((engine) => !isServerEngine(engine.engine) || servers[engine.engine] !== undefined)
       .map((engine) => () => runEngine(engine, scratch, servers));
@@ -153,35 +161,45 @@ const DEFAULT_OUT = join(__dirname, 'results');
 /** A quick run only checks that the benchmark works: it never replaces the committed full-run results. */
 const QUICK_OUT = join(DEFAULT_OUT, 'quick');
 
+/** A server URL from the environment, or undefined when the variable is unset or blank. */
+const envUrl = (variable: string): string | undefined => process.env[variable]?.trim() || undefined;
+
 const program = new Command()
   .name('bench')
   .description('the Atlassian OAuth state store against the raw driver, as the table grows')
   .option('--quick', 'tiny sizes and few iterations: checks that the benchmark runs, in seconds')
   .option('--out <dir>', `where latest.json and latest.md go (default ${DEFAULT_OUT}, or ${QUICK_OUT} with --quick)`)
-  // The same servers as the test suites (.ci/run sets TEST_POSTGRES_URL / TEST_MARIADB_URL), else this machine's.
+  // A server is measured only when it is named: here, or by the variables the server suites use
+  // (.ci/run sets TEST_POSTGRES_URL / TEST_MARIADB_URL). A laptop without servers runs SQLite only.
   .option(
     '--postgres <url>',
-    'PostgreSQL server whose user may create the fresh bench database',
-    process.env.TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test',
+    'PostgreSQL server whose user may create the fresh bench database (default: TEST_POSTGRES_URL, else none)',
+    envUrl(SERVER_VARIABLES.postgres),
   )
   .option(
     '--mariadb <url>',
-    'MariaDB/MySQL server whose user may create the fresh bench database',
-    process.env.TEST_MARIADB_URL || 'mariadb://root@127.0.0.1:3306/test',
+    'MariaDB/MySQL server whose user may create the fresh bench database (default: TEST_MARIADB_URL, else none)',
+    envUrl(SERVER_VARIABLES.mariadb),
   )
-  .option('--no-servers', 'SQLite only: skip PostgreSQL and MariaDB')
+  .option('--no-servers', 'SQLite only, even when a server URL is given or set')
   .option('--render <latest.json>', 'measure nothing: re-render latest.md (and the README table) from a saved run')
   .action(
     async (options: {
       quick?: boolean;
       out?: string;
-      postgres: string;
-      mariadb: string;
+      postgres?: string;
+      mariadb?: string;
       servers: boolean;
       render?: string;
     }) => {
       const outDir = resolve(options.out ?? (options.quick ? QUICK_OUT : DEFAULT_OUT));
-      const servers: ServerUrls = options.servers ? { postgres: options.postgres, mariadb: options.mariadb } : {};
+      const servers: ServerUrls = {};
+      if (options.servers && options.postgres !== undefined) {
+        servers.postgres = options.postgres;
+      }
+      if (options.servers && options.mariadb !== undefined) {
+        servers.mariadb = options.mariadb;
+      }
       let result: BenchResult;
       if (options.render) {
         result = JSON.parse(readFileSync(options.render, 'utf8')) as BenchResult;
