@@ -174,6 +174,21 @@ describe.each(repoTestEngines())(
         await expect(rowCount()).resolves.toBe(tenants.length);
       });
 
+      if (engine.name === 'SQLite') {
+        // A rewritten key costs a second page (the unique index's) in every commit to the WAL file.
+        it('replaces the tokens of a stored key without rewriting its key columns (SQLite UPDATE OF trigger)', async () => {
+          await sut.upsert(JIRA, TENANT, FIRST);
+          await dataSource.query('CREATE TABLE key_rewrites (platform TEXT)');
+          await dataSource.query(
+            'CREATE TRIGGER key_rewrite AFTER UPDATE OF platform, tenant_id ON atlassian_oauth_state ' +
+              'BEGIN INSERT INTO key_rewrites VALUES (new.platform); END',
+          );
+          await sut.upsert(JIRA, TENANT, SECOND);
+          await expect(sut.get(JIRA, TENANT)).resolves.toMatchObject({ refreshToken: SECOND.refreshToken });
+          await expect(dataSource.query('SELECT platform FROM key_rewrites')).resolves.toEqual([]);
+        });
+      }
+
       it('leaves exactly one row after 50 concurrent upserts on one key', async () => {
         const writes = Array.from({ length: 50 }, (_, i) => sut.upsert(JIRA, TENANT, { refreshToken: `refresh-${i}` }));
         const results = await Promise.all(writes);

@@ -47,6 +47,7 @@ export class AtlassianOauthStateRepo {
   private readonly clock = new UpdateClock();
   /** `findOneBy(key)` with the SQL built once: `get` is on the path of every Atlassian API call. */
   private readonly byKey = new PreparedLookup(this.repository, ['platform', 'tenantId']);
+  private upsertColumns?: { replaced: string[]; keys: string[] };
 
   constructor(
     @InjectRepository(AtlassianOauthStateEntity)
@@ -76,8 +77,9 @@ export class AtlassianOauthStateRepo {
    * (https://github.com/typeorm/typeorm/issues/9015): the repo stamps it itself, and within one
    * process two writes of a key never get the same stamp, even in the same millisecond.
    *
-   * Without `expectedRefreshToken` the write is `Repository.upsert(..., ['platform', 'tenantId'])`
-   * (one `INSERT ... ON CONFLICT` statement). On a driver without upsert support it falls back to
+   * Without `expectedRefreshToken` the write is one `INSERT ... ON CONFLICT ("platform", "tenant_id")
+   * DO UPDATE` statement (`ON DUPLICATE KEY UPDATE` on MariaDB/MySQL), as `Repository.upsert` sends it
+   * but without rewriting the key columns or reloading the row (see `upsertRow`). On a driver without upsert support it falls back to
    * find+save, where a unique violation from a concurrent first write is retried as an update:
    * neither path fails or creates a second row when callers race on one key.
    *
@@ -116,7 +118,7 @@ export class AtlassianOauthStateRepo {
     } else if (expected !== undefined) {
       await this.replaceIfCurrent(key, expected, values);
     } else if (this.repository.manager.connection.driver.supportedUpsertTypes.length > 0) {
-      await this.repository.upsert(values, { conflictPaths: ['platform', 'tenantId'] });
+      await this.upsertRow(values);
     } else {
       await this.findAndSave(key, values);
     }
@@ -208,6 +210,37 @@ export class AtlassianOauthStateRepo {
       { accessToken: resealed.accessToken, refreshToken: resealed.refreshToken, updatedAt: row.updatedAt },
     );
     return affected === 1;
+  }
+
+  /**
+   * `Repository.upsert(values, ['platform', 'tenantId'])` as TypeORM builds it, minus two costs.
+   * TypeORM puts the conflict columns in the `DO UPDATE SET` list too: on SQLite that rewrites the
+   * unique index entry on every update (two pages per commit in the WAL instead of one). And it
+   * reloads `id`/`updatedAt` with a second `SELECT` by the uuid it generated, which on the update
+   * path matches no row; `upsert` reads the row back by key anyway. Both cost the lock-holding
+   * writer time under contention (`npm run bench`, contention section).
+   */
+  private async upsertRow(values: StateValues): Promise<void> {
+    const { replaced, keys } = (this.upsertColumns ??= this.columnsOfUpsert());
+    await this.repository
+      .createQueryBuilder()
+      .insert()
+      .values(values)
+      .orUpdate(replaced, keys, { upsertType: this.repository.manager.connection.driver.supportedUpsertTypes[0] })
+      .updateEntity(false)
+      .execute();
+  }
+
+  /** The key columns `upsertRow` conflicts on, and the columns it replaces: all others but the id. */
+  private columnsOfUpsert(): { replaced: string[]; keys: string[] } {
+    const { metadata } = this.repository;
+    const keyColumns = metadata.mapPropertyPathsToColumns(['platform', 'tenantId']);
+    return {
+      replaced: metadata.columns
+        .filter((column) => !column.isPrimary && !keyColumns.includes(column))
+        .map((column) => column.databaseName),
+      keys: keyColumns.map((column) => column.databaseName),
+    };
   }
 
   /** First connect: the unique constraint refuses the insert when the key is already stored. */
