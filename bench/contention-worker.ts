@@ -7,15 +7,20 @@ import { keyOf, prng, tokensOf } from './lib/keys';
 import { nextSeq } from './lib/measure';
 import { seed, SqliteFloor, sqliteHandleOf, sqlitePragmas } from './lib/sqlite';
 
+/** What a writer does in a phase; `raw + repo CPU` burns `spinUs` of CPU before each raw upsert. */
+export type ContentionVariant = 'raw' | 'raw + repo CPU' | 'repo.upsert';
+
 export type ContentionRequest =
   | { type: 'seed'; rows: number }
-  | { type: 'run'; variant: 'raw' | 'repo.upsert'; ops: number; rows: number; seed: number }
+  | { type: 'calibrate'; ops: number; rows: number }
+  | { type: 'run'; variant: ContentionVariant; ops: number; rows: number; seed: number; spinUs: number }
   | { type: 'count' }
   | { type: 'stop' };
 
 export type ContentionReply =
   | { type: 'ready'; pragmas: Record<string, unknown> }
   | { type: 'seeded' }
+  | { type: 'calibrated'; rawCpuUs: number; repoCpuUs: number }
   | { type: 'done'; latenciesNs: number[]; wallNs: number; errors: number }
   | { type: 'count'; rows: number }
   | { type: 'failed'; error: string };
@@ -23,6 +28,14 @@ export type ContentionReply =
 const reply = (message: ContentionReply): void => {
   process.send?.(message);
 };
+
+/** Keeps the CPU busy for `us` microseconds. */
+function spin(us: number): void {
+  const until = process.hrtime.bigint() + BigInt(Math.round(us * 1000));
+  while (process.hrtime.bigint() < until) {
+    // burning CPU is the point
+  }
+}
 
 async function main(database: string): Promise<void> {
   const app = await bootBenchApp(database);
@@ -41,6 +54,28 @@ async function main(database: string): Promise<void> {
         await seed(db, app.cipher, 0, request.rows);
         reply({ type: 'seeded' });
         return;
+      case 'calibrate': {
+        // CPU time (user + system) per upsert of this process alone, raw and repo, on the same keys.
+        const cpuPerOp = async (upsert: (i: number) => unknown): Promise<number> => {
+          const random = prng(0xca1);
+          const before = process.cpuUsage();
+          for (let i = 0; i < request.ops; i++) {
+            await upsert(Math.floor(random() * request.rows));
+          }
+          const used = process.cpuUsage(before);
+          return (used.user + used.system) / request.ops;
+        };
+        await cpuPerOp((i) => floor.upsert(keyOf(i), tokensOf(nextSeq())));
+        const rawCpuUs = await cpuPerOp((i) => floor.upsert(keyOf(i), tokensOf(nextSeq())));
+        const upsertRepo = (i: number) => {
+          const key = keyOf(i);
+          return app.repo.upsert(key.platform, key.tenantId, tokensOf(nextSeq()));
+        };
+        await cpuPerOp(upsertRepo);
+        const repoCpuUs = await cpuPerOp(upsertRepo);
+        reply({ type: 'calibrated', rawCpuUs, repoCpuUs });
+        return;
+      }
       case 'count':
         reply({ type: 'count', rows: await app.repo.count() });
         return;
@@ -60,6 +95,11 @@ async function main(database: string): Promise<void> {
           try {
             if (request.variant === 'raw') {
               floor.upsert(key, tokens);
+            } else if (request.variant === 'raw + repo CPU') {
+              // The repo's extra CPU, spent where the repo spends it: outside the write lock.
+              spin(request.spinUs);
+              floor.upsert(key, tokens);
+              await Promise.resolve();
             } else {
               await app.repo.upsert(key.platform, key.tenantId, tokens);
             }

@@ -146,7 +146,7 @@ export async function runBench(plan: BenchPlan, outDir: string, servers: ServerU
       machine: machineInfo(),
       engines,
       contention,
-      targets: evaluateTargets(engines),
+      targets: evaluateTargets(engines, contention),
     };
     mkdirSync(outDir, { recursive: true });
     writeFileSync(join(outDir, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);

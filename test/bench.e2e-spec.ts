@@ -71,7 +71,12 @@ describe('npm run bench -- --quick', () => {
     for (const engine of result.engines) {
       expect(engine.sizes.map((s) => s.rows)).toEqual([100, 1_000]);
       for (const size of engine.sizes) {
-        expect(size.get).toEqual([variantShape('raw'), variantShape('repo.get'), variantShape('typeorm findOneBy')]);
+        expect(size.get).toEqual([
+          variantShape('raw'),
+          variantShape('repo.get'),
+          variantShape('typeorm findOneBy'),
+          variantShape('repo.rotate (still valid)'),
+        ]);
         expect(size.upsert).toEqual([
           variantShape('raw'),
           variantShape('repo.upsert'),
@@ -141,8 +146,10 @@ describe('npm run bench -- --quick', () => {
     });
     expect(result.contention.variants.map((v) => [v.variant, v.ops, v.errors])).toEqual([
       ['raw', 40, 0],
+      ['raw + repo CPU', 40, 0],
       ['repo.upsert', 40, 0],
     ]);
+    expect(result.contention.cpuPerUpsertUs).toEqual({ raw: expect.any(Number), repo: expect.any(Number) });
   });
 
   it('evaluates every target and reports the machine', () => {
@@ -161,6 +168,8 @@ describe('npm run bench -- --quick', () => {
         'get within 4x of raw',
         'upsert within 1.3x of bare Repository.upsert + read-back',
         'get served by the unique index (EXPLAIN QUERY PLAN)',
+        'rotate on a still-valid token within 1.3x of get',
+        'upsert p99 with 4 writer processes within 3x of raw',
       ]),
     );
     expect(result.machine).toMatchObject({

@@ -1,16 +1,24 @@
 import { join } from 'node:path';
-import { ContentionReply, ContentionRequest } from '../contention-worker';
+import { ContentionReply, ContentionRequest, ContentionVariant } from '../contention-worker';
 import { percentile, round } from './measure';
 import { exited, forkBench, nextMessage } from './processes';
 import { ContentionJob } from './profile';
 import { ContentionPhase, ContentionResult } from './results';
 
-const VARIANTS = ['raw', 'repo.upsert'] as const;
+/**
+ * The raw floor, the repo, and between them the raw floor plus a busy loop as long as the CPU
+ * time the repo adds per upsert (measured by one writer alone before the phases): what SQLite's
+ * lock waits look like when every writer needs the CPU that long, with nothing else of the repo.
+ */
+const VARIANTS: readonly ContentionVariant[] = ['raw', 'raw + repo CPU', 'repo.upsert'];
+
+/** Upserts per variant that one writer runs alone to measure the CPU time per upsert. */
+const CALIBRATION_OPS = 300;
 
 /**
- * Several processes upserting random tenants of one WAL file at once. Phases alternate between
- * the raw floor and the repo; in each phase every writer starts together and does the same
- * number of upserts. Throughput is all writers' upserts over the slowest writer's wall time.
+ * Several processes upserting random tenants of one WAL file at once. Phases rotate through the
+ * variants; in each phase every writer starts together and does the same number of upserts.
+ * Throughput is all writers' upserts over the slowest writer's wall time.
  */
 export async function runContention(job: ContentionJob): Promise<ContentionResult> {
   const script = join(__dirname, '..', 'contention-worker.ts');
@@ -42,16 +50,22 @@ export async function runContention(job: ContentionJob): Promise<ContentionResul
       throw new Error(`a contention writer failed to boot: ${first?.type === 'failed' ? first.error : 'no answer'}`);
     }
     await ask(0, { type: 'seed', rows: job.rows }, 'seeded');
+    const calibration = await ask(
+      0,
+      { type: 'calibrate', ops: Math.min(CALIBRATION_OPS, job.rows), rows: job.rows },
+      'calibrated',
+    );
+    const spinUs = Math.max(0, calibration.repoCpuUs - calibration.rawCpuUs);
     const samples = new Map<string, { latencies: number[]; wallNs: number; ops: number; errors: number }>(
       VARIANTS.map((v) => [v, { latencies: [], wallNs: 0, ops: 0, errors: 0 }]),
     );
     for (let phase = 0; phase < job.phases; phase++) {
-      const variant = VARIANTS[phase % VARIANTS.length] as (typeof VARIANTS)[number];
+      const variant = VARIANTS[phase % VARIANTS.length] as ContentionVariant;
       const done = await Promise.all(
         writers.map((_, index) =>
           ask(
             index,
-            { type: 'run', variant, ops: job.opsPerPhase, rows: job.rows, seed: phase * 64 + index + 1 },
+            { type: 'run', variant, ops: job.opsPerPhase, rows: job.rows, seed: phase * 64 + index + 1, spinUs },
             'done',
           ),
         ),
@@ -81,7 +95,15 @@ export async function runContention(job: ContentionJob): Promise<ContentionResul
         errors: sample.errors,
       };
     });
-    return { engine: 'sqlite-wal', writers: job.writers, rows: job.rows, pragmas: first.pragmas, variants, rowsAfter };
+    return {
+      engine: 'sqlite-wal',
+      writers: job.writers,
+      rows: job.rows,
+      pragmas: first.pragmas,
+      cpuPerUpsertUs: { raw: round(calibration.rawCpuUs, 1), repo: round(calibration.repoCpuUs, 1) },
+      variants,
+      rowsAfter,
+    };
   } finally {
     for (const child of writers) {
       if (child.connected) {

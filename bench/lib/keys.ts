@@ -36,13 +36,16 @@ export function seedIdOf(i: number): string {
   return `${hex8(i)}-${hex8(mix32(i ^ 0x68e31da4)).slice(0, 4)}-7${hex8(mix32(i)).slice(0, 3)}-8${hex8(mix32(i + 1)).slice(0, 3)}-${hex8(mix32(i + 2)).slice(0, 4)}${hex8(mix32(i + 3))}`;
 }
 
-/** Token strings of the lengths above, unique per `seq`. */
+/** Far in the future (2096): every token the bench writes is still valid when `rotate` reads it. */
+const VALID_UNTIL_MS = 4_000_000_000_000;
+
+/** Token strings of the lengths above, unique per `seq`, expiring around {@link VALID_UNTIL_MS}. */
 export function tokensOf(seq: number): { accessToken: string; refreshToken: string; expiresAt: Date } {
   const tag = `-${seq}`;
   return {
     accessToken: ACCESS_PAD.slice(tag.length) + tag,
     refreshToken: REFRESH_PAD.slice(tag.length) + tag,
-    expiresAt: new Date(1_800_000_000_000 + seq * 1000),
+    expiresAt: new Date(VALID_UNTIL_MS + seq * 1000),
   };
 }
 

@@ -1,5 +1,5 @@
 import { VariantStats } from './measure';
-import { BenchResult, EngineResult, TargetResult } from './results';
+import { BenchResult, EngineResult, ROTATE_VALID, TargetResult } from './results';
 import { ratio } from './targets';
 
 const int = (value: number): string => Math.round(value).toLocaleString('en-US');
@@ -72,6 +72,7 @@ export function renderSummary(result: BenchResult): string {
         fixed(find(size.get, 'repo.get')?.p99MedianRoundUs ?? Number.NaN),
         ...cells(size.upsert, 'repo.upsert', 'typeorm upsert+findOneBy'),
         `${ratio(size.rotate, 'repo get+upsert(expected)', 'raw').toFixed(2)}x`,
+        `${ratio(size.get, ROTATE_VALID, 'repo.get').toFixed(2)}x`,
       ];
     }),
   );
@@ -94,6 +95,7 @@ export function renderSummary(result: BenchResult): string {
       'upsert repo/raw',
       'upsert repo/bare',
       'get+conditional upsert repo/raw',
+      'rotate (still valid)/get',
     ],
     rows,
   );
@@ -171,7 +173,7 @@ export function renderMarkdown(result: BenchResult): string {
       .join(', ')})`,
     '',
     table(
-      ['variant', 'upserts', 'ops/s (all writers)', 'p50 µs', 'p99 µs', 'errors', 'time vs raw'],
+      ['variant', 'upserts', 'ops/s (all writers)', 'p50 µs', 'p99 µs', 'errors', 'time vs raw', 'p99 vs raw'],
       contention.variants.map((v) => [
         v.variant,
         int(v.ops),
@@ -180,8 +182,13 @@ export function renderMarkdown(result: BenchResult): string {
         fixed(v.p99Us),
         String(v.errors),
         rawContention ? `${(rawContention.opsPerSec / v.opsPerSec).toFixed(2)}x` : '-',
+        rawContention ? `${(v.p99Us / rawContention.p99Us).toFixed(2)}x` : '-',
       ]),
     ),
+    '',
+    `CPU time per upsert, one writer alone: raw ${fixed(contention.cpuPerUpsertUs.raw)} µs, repo ${fixed(
+      contention.cpuPerUpsertUs.repo,
+    )} µs. \`raw + repo CPU\` is the raw floor with a busy loop of the difference before each upsert, outside the write lock.`,
     '',
     `Rows afterwards: ${int(contention.rowsAfter)}.`,
   );

@@ -1,6 +1,9 @@
 import { VariantStats } from './measure';
 import { LoadStats } from './load';
 
+/** The variant of the get table that is `repo.rotate` on a token that is still valid (no refresh). */
+export const ROTATE_VALID = 'repo.rotate (still valid)';
+
 /** The query plan of the get query: the repo's exact statement, and the raw floor's. */
 export interface ExplainResult {
   readonly repoSql: string;
@@ -50,6 +53,8 @@ export interface ContentionResult {
   readonly writers: number;
   readonly rows: number;
   readonly pragmas: Record<string, unknown>;
+  /** CPU time (user + system) per upsert of one writer alone, raw and through the repo. */
+  readonly cpuPerUpsertUs: { readonly raw: number; readonly repo: number };
   /** One entry per variant, all its phases together. */
   readonly variants: ContentionPhase[];
   /** Rows in the table afterwards: writers only update, so it equals `rows`. */

@@ -1,5 +1,5 @@
 import { pairedRatio, VariantStats } from './measure';
-import { EngineResult, TargetResult } from './results';
+import { ContentionResult, EngineResult, ROTATE_VALID, TargetResult } from './results';
 
 /** The issue's targets, each a ratio measured within one run. */
 export const LIMITS = {
@@ -11,6 +11,10 @@ export const LIMITS = {
   getP99Growth: 1.5,
   /** Growth of the resident set while loading, beyond the pages an in-memory database itself holds (MiB). */
   loadRssGrowthMiB: 256,
+  /** `repo.upsert` p99 over the raw floor's p99, four writer processes on one WAL file. */
+  contentionP99VsRaw: 3,
+  /** `repo.rotate` on a still-valid token (no refresh) mean time over `repo.get`'s. */
+  rotateValidVsGet: 1.3,
 } as const;
 
 function stats(list: readonly VariantStats[], variant: string): VariantStats {
@@ -34,8 +38,8 @@ const target = (name: string, where: string, measured: number, limit: number): T
   met: measured <= limit,
 });
 
-/** Checks every target on every engine and size. */
-export function evaluateTargets(engines: readonly EngineResult[]): TargetResult[] {
+/** Checks every target on every engine and size, and under contention. */
+export function evaluateTargets(engines: readonly EngineResult[], contention?: ContentionResult): TargetResult[] {
   const results: TargetResult[] = [];
   for (const engine of engines) {
     for (const size of engine.sizes) {
@@ -51,6 +55,14 @@ export function evaluateTargets(engines: readonly EngineResult[]): TargetResult[
       );
       results.push(
         target('get served by the unique index (EXPLAIN QUERY PLAN)', where, size.explain.usesUniqueIndex ? 0 : 1, 0),
+      );
+      results.push(
+        target(
+          'rotate on a still-valid token within 1.3x of get',
+          where,
+          ratio(size.get, ROTATE_VALID, 'repo.get'),
+          LIMITS.rotateValidVsGet,
+        ),
       );
     }
     const smallest = engine.sizes[0];
@@ -79,6 +91,18 @@ export function evaluateTargets(engines: readonly EngineResult[]): TargetResult[
         ),
       );
     }
+  }
+  if (contention !== undefined) {
+    const p99 = (variant: string): number =>
+      contention.variants.find((v) => v.variant === variant)?.p99Us ?? Number.NaN;
+    results.push(
+      target(
+        `upsert p99 with ${contention.writers} writer processes within 3x of raw`,
+        `${contention.engine}, ${contention.rows.toLocaleString('en-US')} rows`,
+        Math.round((p99('repo.upsert') / p99('raw')) * 100) / 100,
+        LIMITS.contentionP99VsRaw,
+      ),
+    );
   }
   return results;
 }

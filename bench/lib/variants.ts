@@ -3,6 +3,7 @@ import { TokenCipher } from '../../src/token-cipher/token-cipher';
 import { BenchApp } from './app';
 import { tokensOf } from './keys';
 import { Variant } from './measure';
+import { ROTATE_VALID } from './results';
 import { Floor, locate } from './target';
 
 /** The key columns `Repository.upsert` conflicts on, as the repo passes them. */
@@ -33,8 +34,19 @@ export function getVariants(app: BenchApp, floor: Floor): Variant<AtlassianOauth
         return row && opened(app.cipher, row);
       },
     },
+    {
+      // What a caller pays on every API call when it asks `rotate` for a token: the stored one is
+      // still valid (seeded to expire decades from now), so no lease, no refresh, no write.
+      name: ROTATE_VALID,
+      run: (key) => app.repo.rotate(key.platform, key.tenantId, refuseRefresh, { minValidityMs: 0 }),
+    },
   ];
 }
+
+/** `rotate`'s refresh in {@link ROTATE_VALID}: never called while the stored token is valid. */
+const refuseRefresh = (): never => {
+  throw new Error('the bench seeded a token that has expired: rotate tried to refresh it');
+};
 
 /** Far enough ahead that `rotate` always refreshes: the bench measures the refresh path. */
 const ALWAYS_REFRESH = { minValidityMs: Number.MAX_SAFE_INTEGER };
