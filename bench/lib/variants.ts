@@ -38,7 +38,7 @@ export function getVariants(app: BenchApp, floor: Floor): Variant<AtlassianOauth
       // What a caller pays on every API call when it asks `rotate` for a token: the stored one is
       // still valid (seeded to expire decades from now), so no lease, no refresh, no write.
       name: ROTATE_VALID,
-      run: (key) => app.repo.rotate(key.platform, key.tenantId, refuseRefresh, { minValidityMs: 0 }),
+      run: (key) => app.rotation.rotate(key.platform, key.tenantId, refuseRefresh, { minValidityMs: 0 }),
     },
   ];
 }

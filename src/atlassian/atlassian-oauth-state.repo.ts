@@ -77,11 +77,12 @@ export class AtlassianOauthStateRepo {
    * (https://github.com/typeorm/typeorm/issues/9015): the repo stamps it itself, and within one
    * process two writes of a key never get the same stamp, even in the same millisecond.
    *
-   * Without `expectedRefreshToken` the write is one `INSERT ... ON CONFLICT ("platform", "tenant_id")
-   * DO UPDATE` statement (`ON DUPLICATE KEY UPDATE` on MariaDB/MySQL), as `Repository.upsert` sends it
-   * but without rewriting the key columns or reloading the row (see `upsertRow`). On a driver without upsert support it falls back to
-   * find+save, where a unique violation from a concurrent first write is retried as an update:
-   * neither path fails or creates a second row when callers race on one key.
+   * Without `expectedRefreshToken` the write is one `INSERT ... ON CONFLICT ("platform",
+   * "tenant_id") DO UPDATE` statement (`ON DUPLICATE KEY UPDATE` on MariaDB/MySQL), as
+   * `Repository.upsert` sends it but without rewriting the key columns or reloading the row (see
+   * `upsertRow`). On a driver without upsert support it falls back to find+save, where a unique
+   * violation from a concurrent first write is retried as an update: neither path fails or
+   * creates a second row when callers race on one key.
    *
    * With `expectedRefreshToken` the write is conditional, and the check is made by the database
    * in the same statement as the write: an `INSERT` that the unique constraint refuses when the
