@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { IsNull, MoreThan, Repository } from 'typeorm';
+import { In, IsNull, MoreThan, Repository } from 'typeorm';
 import { AtlassianOauthStateEntity } from '../database/entities';
 import { PreparedLookup } from '../database/prepared-lookup';
 import { RedactsQueryFailures } from '../database/query-failure-redaction';
@@ -20,7 +20,14 @@ import {
   validateTokens,
 } from './atlassian-oauth-state.validation';
 import { AtlassianOauthTokenSealer, TokenColumns } from './atlassian-oauth-token-sealer';
+import { SealedTokenSwap, sealedTokenSwapStatement, SwapDialect } from './sealed-token-swap.sql';
 import { UpdateClock } from './update-clock';
+
+/**
+ * Rows per statement of {@link AtlassianOauthStateRepo.replaceSealedTokensBatch}: 5,000 bound
+ * values on SQLite and PostgreSQL, 7,000 on MariaDB/MySQL, far below every engine's limit.
+ */
+export const MAX_SWAPS_PER_STATEMENT = 1_000;
 
 /** How often a write that lost a race to a concurrent writer reads again and retries. */
 const RACE_ATTEMPTS = 5;
@@ -242,6 +249,53 @@ export class AtlassianOauthStateRepo {
         .map((column) => column.databaseName),
       keys: keyColumns.map((column) => column.databaseName),
     };
+  }
+
+  /**
+   * {@link replaceSealedTokens} for many rows at once: one `UPDATE` per up to
+   * {@link MAX_SWAPS_PER_STATEMENT} rows, each row rewritten only while both its stored token
+   * values are still the ones in `swaps` (see `sealedTokenSwapStatement`). Each statement is
+   * atomic and its own commit, so a batch costs one fsync, not one per row.
+   *
+   * On SQLite the statement runs on TypeORM's one shared connection without a transaction around
+   * it: better-sqlite3 runs it synchronously, so no other write of this process can land inside
+   * it, and it holds the write lock only while it runs. (A batch `BEGIN ... COMMIT` there would
+   * instead take in whatever else this process wrote between its statements; a second connection
+   * would make this process's own writes wait on the lock. Neither is needed for one statement.)
+   *
+   * @returns the ids of the rows rewritten; a row that changed since it was read, or was deleted,
+   *   is not among them and is left as it is.
+   */
+  @RedactsQueryFailures()
+  async replaceSealedTokensBatch(swaps: readonly SealedTokenSwap[]): Promise<Set<string>> {
+    const swapped = new Set<string>();
+    const dialect = this.repository.manager.connection.options.type as SwapDialect;
+    for (let start = 0; start < swaps.length; start += MAX_SWAPS_PER_STATEMENT) {
+      const chunk = swaps.slice(start, start + MAX_SWAPS_PER_STATEMENT);
+      const { sql, parameters, returnsIds } = sealedTokenSwapStatement(dialect, chunk);
+      const runner = this.repository.manager.connection.createQueryRunner();
+      try {
+        const result = await runner.query(sql, parameters, true);
+        if (returnsIds) {
+          for (const row of result.records as { id: string }[]) {
+            swapped.add(row.id);
+          }
+        } else if (result.affected === chunk.length) {
+          chunk.forEach((swap) => swapped.add(swap.id));
+        } else {
+          // No RETURNING: a row holds its new sealed value (a fresh IV every time) only if this wrote it.
+          const stored = await this.repository.find({
+            select: { id: true, refreshToken: true },
+            where: { id: In(chunk.map((swap) => swap.id)) },
+          });
+          const written = new Map(chunk.map((swap) => [swap.id, swap.refreshToken]));
+          stored.filter((row) => written.get(row.id) === row.refreshToken).forEach((row) => swapped.add(row.id));
+        }
+      } finally {
+        await runner.release();
+      }
+    }
+    return swapped;
   }
 
   /** First connect: the unique constraint refuses the insert when the key is already stored. */

@@ -10,6 +10,7 @@ import { AtlassianOauthStateRepo } from '../atlassian-oauth-state.repo';
 import { ReencryptCounts, ReencryptOptions } from '../atlassian-oauth-state.types';
 import { validateReencryptOptions } from '../atlassian-oauth-state.validation';
 import { AtlassianOauthTokenSealer } from '../atlassian-oauth-token-sealer';
+import { SealedTokenSwap } from '../sealed-token-swap.sql';
 
 /** How often a row that a concurrent writer keeps changing is read again before it counts as failed. */
 const RACE_ATTEMPTS = 5;
@@ -38,9 +39,10 @@ export class AtlassianOauthReencryptionService {
    *
    * - It reads the table in batches of `batchSize` rows in `id` order (keyset pagination), so
    *   memory stays flat however large the table is.
-   * - Each row is rewritten by one compare-and-swap `UPDATE` that matches only while both stored
-   *   token values are still the ones read. A token that a concurrent writer changed meanwhile is
-   *   never overwritten: the row is read again and is usually already current.
+   * - Each batch is written back by one compare-and-swap `UPDATE` (one commit) that rewrites a
+   *   row only while both its stored token values are still the ones read. A token that a
+   *   concurrent writer changed meanwhile is never overwritten: that row is read again, alone,
+   *   and is usually already current.
    * - `updatedAt` is kept: the token state itself did not change.
    * - It is idempotent and safe to re-run after a crash: every row is either fully rewritten or
    *   untouched, and a re-run counts finished rows as `alreadyCurrent`.
@@ -69,8 +71,7 @@ export class AtlassianOauthReencryptionService {
       if (batch.length === 0) {
         return counts;
       }
-      for (const row of batch) {
-        const outcome = await this.reencryptRow(row);
+      for (const outcome of await this.reencryptPage(batch)) {
         if (outcome !== 'deleted') {
           counts[outcome]++;
           processed++;
@@ -81,6 +82,56 @@ export class AtlassianOauthReencryptionService {
     }
   }
 
+  /**
+   * Brings one page of stored rows under the active key: every row that needs it is resealed and
+   * the page is written back with one batch compare-and-swap (one commit per page instead of one
+   * per row). A row the batch did not rewrite had changed since the page was read, or is gone: it
+   * takes the one-row path, which reads it again.
+   */
+  private async reencryptPage(page: readonly AtlassianOauthStateEntity[]): Promise<ReencryptOutcome[]> {
+    const outcomes = new Map<string, ReencryptOutcome>();
+    const swaps: SealedTokenSwap[] = [];
+    for (const row of page) {
+      if (this.sealer.isCurrent(row)) {
+        outcomes.set(row.id, 'alreadyCurrent');
+        continue;
+      }
+      const resealed = this.resealed(row);
+      if (resealed === null) {
+        outcomes.set(row.id, 'failed');
+        continue;
+      }
+      swaps.push({
+        id: row.id,
+        storedAccessToken: row.accessToken,
+        storedRefreshToken: row.refreshToken,
+        accessToken: resealed.accessToken,
+        refreshToken: resealed.refreshToken,
+      });
+    }
+    const swapped = swaps.length > 0 ? await this.states.replaceSealedTokensBatch(swaps) : new Set<string>();
+    const outcomeOf = async (row: AtlassianOauthStateEntity): Promise<ReencryptOutcome> =>
+      outcomes.get(row.id) ?? (swapped.has(row.id) ? 'sealed' : this.reencryptRow(row));
+    const result: ReencryptOutcome[] = [];
+    for (const row of page) {
+      result.push(await outcomeOf(row));
+    }
+    return result;
+  }
+
+  /** `row` with both tokens resealed under the active key, or `null` (logged) when it cannot be opened. */
+  private resealed(row: AtlassianOauthStateEntity): AtlassianOauthStateEntity | null {
+    try {
+      return this.sealer.seal(this.sealer.open(row));
+    } catch (error) {
+      if (error instanceof TokenIntegrityError || error instanceof UnknownTokenKeyError) {
+        this.logger.warn(`reencryptAll left (${row.platform}, ${row.tenantId}) as it was: ${error.message}`);
+        return null;
+      }
+      throw error;
+    }
+  }
+
   /** Brings one stored row under the active key with a compare-and-swap on its raw token values. */
   private async reencryptRow(row: AtlassianOauthStateEntity): Promise<ReencryptOutcome> {
     let current: AtlassianOauthStateEntity | null = row;
@@ -88,15 +139,9 @@ export class AtlassianOauthReencryptionService {
       if (this.sealer.isCurrent(current)) {
         return 'alreadyCurrent';
       }
-      let resealed: AtlassianOauthStateEntity;
-      try {
-        resealed = this.sealer.seal(this.sealer.open(current));
-      } catch (error) {
-        if (error instanceof TokenIntegrityError || error instanceof UnknownTokenKeyError) {
-          this.logger.warn(`reencryptAll left (${current.platform}, ${current.tenantId}) as it was: ${error.message}`);
-          return 'failed';
-        }
-        throw error;
+      const resealed = this.resealed(current);
+      if (resealed === null) {
+        return 'failed';
       }
       if (await this.states.replaceSealedTokens(current, resealed)) {
         return 'sealed';

@@ -1,0 +1,88 @@
+import { DataSource } from 'typeorm';
+import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../../test/support/repo-test-engines';
+import { AtlassianOauthStateEntity } from '../database/entities';
+import { AtlassianOauthStateRepo } from './atlassian-oauth-state.repo';
+import { SealedTokenSwap } from './sealed-token-swap.sql';
+
+const JIRA = 'jira';
+
+// The batch compare-and-swap that re-encryption writes with, on SQLite and on each named server.
+describe.each(repoTestEngines())(
+  `${AtlassianOauthStateRepo.name}.replaceSealedTokensBatch on %s`,
+  (_engineName: string, engine: RepoTestEngine) => {
+    let sut: AtlassianOauthStateRepo;
+    let dataSource: DataSource;
+
+    const booted = bootRepoPerTest(engine);
+    beforeEach(() => {
+      ({ sut, dataSource } = booted());
+    });
+
+    /** The rows as stored (tokens as the database holds them), by tenant. */
+    const storedRows = async (): Promise<Map<string, AtlassianOauthStateEntity>> =>
+      new Map((await sut.findSealedPage(undefined, 100)).map((row) => [row.tenantId, row]));
+
+    const swapOf = (row: AtlassianOauthStateEntity, tag: string): SealedTokenSwap => ({
+      id: row.id,
+      storedAccessToken: row.accessToken,
+      storedRefreshToken: row.refreshToken,
+      accessToken: row.accessToken === null ? null : `access-${tag}`,
+      refreshToken: `refresh-${tag}`,
+    });
+
+    it('rewrites, in one call, exactly the rows whose both stored tokens are still the ones read, keeping updatedAt', async () => {
+      for (const tenant of ['kept', 'no-access', 'rotated', 'access-dropped', 'deleted']) {
+        await sut.upsert(JIRA, tenant, {
+          accessToken: tenant === 'no-access' ? null : `access-${tenant}`,
+          refreshToken: `refresh-${tenant}`,
+        });
+      }
+      const read = await storedRows();
+      // Concurrent writers, between the read and the batch: one rotates, one drops only the access
+      // token (same refresh token), one disconnects.
+      await sut.upsert(JIRA, 'rotated', { accessToken: 'access-concurrent', refreshToken: 'refresh-concurrent' });
+      await sut.upsert(JIRA, 'access-dropped', { accessToken: null, refreshToken: 'refresh-access-dropped' });
+      await sut.delete(JIRA, 'deleted');
+
+      const swaps = [...read.values()].map((row) => swapOf(row, `${row.tenantId}-swapped`));
+      const swapped = await sut.replaceSealedTokensBatch(swaps);
+
+      const id = (tenant: string): string | undefined => read.get(tenant)?.id;
+      expect([...swapped].sort()).toEqual([id('kept'), id('no-access')].sort());
+      await expect(sut.get(JIRA, 'kept')).resolves.toMatchObject({
+        accessToken: 'access-kept-swapped',
+        refreshToken: 'refresh-kept-swapped',
+        updatedAt: read.get('kept')?.updatedAt,
+      });
+      await expect(sut.get(JIRA, 'no-access')).resolves.toMatchObject({
+        accessToken: null,
+        refreshToken: 'refresh-no-access-swapped',
+        updatedAt: read.get('no-access')?.updatedAt,
+      });
+      await expect(sut.get(JIRA, 'rotated')).resolves.toMatchObject({
+        accessToken: 'access-concurrent',
+        refreshToken: 'refresh-concurrent',
+      });
+      await expect(sut.get(JIRA, 'access-dropped')).resolves.toMatchObject({
+        accessToken: null,
+        refreshToken: 'refresh-access-dropped',
+      });
+      await expect(sut.get(JIRA, 'deleted')).resolves.toBeNull();
+      await expect(dataSource.getRepository(AtlassianOauthStateEntity).count()).resolves.toBe(4);
+    });
+
+    it('reports every row when all of them matched, and nothing for an empty batch', async () => {
+      await sut.upsert(JIRA, 'a', { accessToken: 'access-a', refreshToken: 'refresh-a' });
+      await sut.upsert(JIRA, 'b', { refreshToken: 'refresh-b' });
+      const read = [...(await storedRows()).values()];
+
+      await expect(sut.replaceSealedTokensBatch(read.map((row) => swapOf(row, 'new')))).resolves.toEqual(
+        new Set(read.map((row) => row.id)),
+      );
+      await expect(sut.replaceSealedTokensBatch([])).resolves.toEqual(new Set());
+      // Run again with the old values: nothing matches any more.
+      await expect(sut.replaceSealedTokensBatch(read.map((row) => swapOf(row, 'newer')))).resolves.toEqual(new Set());
+      await expect(sut.get(JIRA, 'a')).resolves.toMatchObject({ refreshToken: 'refresh-new' });
+    });
+  },
+);
