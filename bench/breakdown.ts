@@ -1,10 +1,12 @@
 /**
  * `npm run bench:breakdown`: where the time of `get` and `upsert` goes, stage by stage, on 1k
- * rows in memory (the figures in the README's "Where the time goes"). Each line adds one stage
+ * rows in memory (the figures in the README's "Where the time goes", from
+ * `npm run bench:breakdown > bench/results/breakdown.md`). Each line adds one stage
  * of TypeORM's path on top of the raw floor; all of them run interleaved like `npm run bench`.
  */
 import { PreparedLookup } from '../src/database/prepared-lookup';
 import { bootBenchApp } from './lib/app';
+import { machineInfo } from './lib/machine';
 import { prng, randomKeys, tokensOf } from './lib/keys';
 import { measureInterleaved, pairedRatio, Variant, VariantStats } from './lib/measure';
 import { seed, SqliteFloor, sqliteHandleOf } from './lib/sqlite';
@@ -24,6 +26,10 @@ function print(title: string, stats: VariantStats[]): void {
 }
 
 async function main(): Promise<void> {
+  const machine = machineInfo();
+  process.stdout.write(
+    `Run ${new Date().toISOString()}, commit ${machine.commit}; nproc ${machine.nproc}, ${machine.cpuModel}, Node ${machine.node}.\n`,
+  );
   const app = await bootBenchApp(':memory:');
   try {
     const db = sqliteHandleOf(app.dataSource);
@@ -91,7 +97,18 @@ async function main(): Promise<void> {
             .execute(),
       },
       {
-        name: 'repo.upsert (Repository.upsert + PreparedLookup read-back)',
+        name: 'same, key columns left out of the SET list (what repo.upsert sends)',
+        run: (key, seq) =>
+          repository
+            .createQueryBuilder()
+            .insert()
+            .values({ ...key, ...tokensOf(seq), updatedAt: new Date() })
+            .orUpdate(['accessToken', 'refreshToken', 'expires_at', 'updatedAt'], ['platform', 'tenant_id'])
+            .updateEntity(false)
+            .execute(),
+      },
+      {
+        name: 'repo.upsert (that statement + PreparedLookup read-back)',
         run: (key, seq) => app.repo.upsert(key.platform, key.tenantId, tokensOf(seq)),
       },
     ];

@@ -10,7 +10,7 @@
  */
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
@@ -20,6 +20,7 @@ import { DataSource } from 'typeorm';
 import { AppModule } from '../src/app.module';
 import { AtlassianOauthReencryptionService } from '../src/atlassian';
 import { createFreshDatabase } from '../test/support/server-databases';
+import { machineInfo } from './lib/machine';
 
 const megabytes = (bytes: number): number => Math.round(bytes / 1e5) / 10;
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
@@ -181,6 +182,7 @@ const program = new Command()
     envUrl('TEST_MARIADB_URL'),
   )
   .option('--no-sqlite', 'only the servers named')
+  .option('--out <file>', 'also write the runs, the machine and the commit to this JSON file')
   .action(
     async (options: {
       rows: string;
@@ -189,6 +191,7 @@ const program = new Command()
       postgres?: string;
       mariadb?: string;
       sqlite: boolean;
+      out?: string;
     }) => {
       const engines: Engine[] = [];
       if (options.sqlite) {
@@ -200,8 +203,16 @@ const program = new Command()
       if (options.mariadb !== undefined) {
         engines.push({ name: 'mariadb', adminUrl: options.mariadb });
       }
+      const startedAt = new Date().toISOString();
+      const runs: object[] = [];
       for (const engine of engines) {
-        process.stdout.write(`${JSON.stringify(await run(engine, Number(options.rows), Number(options.batch)))}\n`);
+        const result = await run(engine, Number(options.rows), Number(options.batch));
+        runs.push(result);
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+      }
+      if (options.out !== undefined) {
+        writeFileSync(options.out, `${JSON.stringify({ startedAt, machine: machineInfo(), runs }, null, 2)}\n`);
+        process.stderr.write(`bench:reencrypt: wrote ${options.out}\n`);
       }
     },
   );

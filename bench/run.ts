@@ -4,10 +4,9 @@
  * bench/results) and prints the markdown. A benchmark, not a test: it fails only if something
  * breaks, never because a target is missed.
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, release, tmpdir, totalmem, type } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { runContention } from './lib/contention';
@@ -15,25 +14,9 @@ import { exited, forkBench, nextMessage } from './lib/processes';
 import { createFreshDatabase } from '../test/support/server-databases';
 import { BenchPlan, EngineJob, engineName, FULL_PLAN, isServerEngine, QUICK_PLAN } from './lib/profile';
 import { renderMachine, renderMarkdown, renderSummary, renderTargetSummary } from './lib/report';
-import { BenchResult, ContentionResult, EngineResult, MachineInfo } from './lib/results';
+import { machineInfo } from './lib/machine';
+import { BenchResult, ContentionResult, EngineResult } from './lib/results';
 import { evaluateTargets } from './lib/targets';
-
-function machineInfo(): MachineInfo {
-  let commit = 'unknown';
-  try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: __dirname, encoding: 'utf8' }).trim();
-  } catch {
-    // not a git checkout: the report says so
-  }
-  return {
-    nproc: availableParallelism(),
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-    node: process.version,
-    platform: `${type()} ${release()}`,
-    totalMemMiB: Math.round(totalmem() / 1024 / 1024),
-    commit,
-  };
-}
 
 /** A key ring of one fresh random key, for the encrypted engines of this run only. */
 const benchKeyRing = (): string => `bench:${randomBytes(32).toString('base64')}`;
