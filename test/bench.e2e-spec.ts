@@ -76,6 +76,7 @@ describe('npm run bench -- --quick', () => {
           variantShape('repo.get'),
           variantShape('typeorm findOneBy'),
           variantShape('repo.rotate (still valid)'),
+          variantShape('tokens.accessToken (still valid)'),
         ]);
         expect(size.upsert).toEqual([
           variantShape('raw'),
@@ -169,6 +170,7 @@ describe('npm run bench -- --quick', () => {
         'upsert within 1.3x of bare Repository.upsert + read-back',
         'get served by the unique index (EXPLAIN QUERY PLAN)',
         'rotate on a still-valid token within 1.3x of get',
+        'accessToken on a still-valid token within 1.3x of get',
         'upsert p99 with 4 writer processes within 3x of raw',
       ]),
     );

@@ -8,6 +8,8 @@ import {
   AtlassianOauthRotationService,
   AtlassianOauthStateEntity,
   AtlassianOauthStateRepo,
+  AtlassianOauthTokenService,
+  AtlassianOauthTokensModule,
 } from '../../src/atlassian';
 import { AgentCoreConfig, loadConfig } from '../../src/config/config';
 import { AgentCoreConfigModule } from '../../src/config/config.module';
@@ -51,16 +53,18 @@ class BenchAppModule {
           dataSourceFactory: async (options) => createDataSource(options as DataSourceOptions),
         }),
         AtlassianModule,
+        AtlassianOauthTokensModule,
       ],
     };
   }
 }
 
-/** A running application context, as a user's service has it: the injected repo, `rotate`'s service and their connection. */
+/** A running application context, as a user's service has it: the injected repo, `rotate`'s and `accessToken`'s services and their connection. */
 export interface BenchApp {
   readonly context: INestApplicationContext;
   readonly repo: AtlassianOauthStateRepo;
   readonly rotation: AtlassianOauthRotationService;
+  readonly tokens: AtlassianOauthTokenService;
   readonly typeormRepository: Repository<AtlassianOauthStateEntity>;
   readonly dataSource: DataSource;
   /** The repo's own cipher (from `OAUTH_STATE_ENCRYPTION_KEYS`): the raw side seals and opens with it too. */
@@ -74,6 +78,11 @@ export interface BenchApp {
  * pools and migrations are the production ones.
  */
 export async function bootBenchApp(database: string): Promise<BenchApp> {
+  // The token service needs a client to boot. The bench's tokens stay valid (until 2096), so it
+  // never refreshes; were it to, the token endpoint is a closed port on this machine, not Atlassian.
+  process.env.ATLASSIAN_CLIENT_ID ??= 'agent-core-bench';
+  process.env.ATLASSIAN_CLIENT_SECRET ??= 'agent-core-bench-not-a-secret';
+  process.env.ATLASSIAN_OAUTH_TOKEN_URL = 'https://127.0.0.1:9/oauth/token';
   const recorder = new SqlRecorder();
   // The key ring comes from this process's environment (see ./processes.ts); the database from `database`.
   const config = loadConfig({
@@ -87,6 +96,7 @@ export async function bootBenchApp(database: string): Promise<BenchApp> {
     context,
     repo: context.get(AtlassianOauthStateRepo),
     rotation: context.get(AtlassianOauthRotationService),
+    tokens: context.get(AtlassianOauthTokenService),
     typeormRepository: context.get<Repository<AtlassianOauthStateEntity>>(
       getRepositoryToken(AtlassianOauthStateEntity),
     ),

@@ -1,5 +1,5 @@
 import { VariantStats } from './measure';
-import { BenchResult, EngineResult, ROTATE_VALID, TargetResult } from './results';
+import { ACCESS_TOKEN_VALID, BenchResult, EngineResult, ROTATE_VALID, TargetResult } from './results';
 import { ratio } from './targets';
 
 const int = (value: number): string => Math.round(value).toLocaleString('en-US');
@@ -73,6 +73,7 @@ export function renderSummary(result: BenchResult): string {
         ...cells(size.upsert, 'repo.upsert', 'typeorm upsert+findOneBy'),
         `${ratio(size.rotate, 'repo get+upsert(expected)', 'raw').toFixed(2)}x`,
         `${ratio(size.get, ROTATE_VALID, 'repo.get').toFixed(2)}x`,
+        `${ratio(size.get, ACCESS_TOKEN_VALID, 'repo.get').toFixed(2)}x`,
       ];
     }),
   );
@@ -96,6 +97,7 @@ export function renderSummary(result: BenchResult): string {
       'upsert repo/bare',
       'get+conditional upsert repo/raw',
       'rotate (still valid)/get',
+      'accessToken (still valid)/get',
     ],
     rows,
   );

@@ -4,6 +4,9 @@ import { LoadStats } from './load';
 /** The variant of the get table that is `repo.rotate` on a token that is still valid (no refresh). */
 export const ROTATE_VALID = 'repo.rotate (still valid)';
 
+/** The variant of the get table that is the token service's `accessToken` on a still-valid token. */
+export const ACCESS_TOKEN_VALID = 'tokens.accessToken (still valid)';
+
 /** The query plan of the get query: the repo's exact statement, and the raw floor's. */
 export interface ExplainResult {
   readonly repoSql: string;

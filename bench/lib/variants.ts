@@ -3,7 +3,7 @@ import { TokenCipher } from '../../src/token-cipher/token-cipher';
 import { BenchApp } from './app';
 import { tokensOf } from './keys';
 import { Variant } from './measure';
-import { ROTATE_VALID } from './results';
+import { ACCESS_TOKEN_VALID, ROTATE_VALID } from './results';
 import { Floor, locate } from './target';
 
 /** The key columns `Repository.upsert` conflicts on, as the repo passes them. */
@@ -39,6 +39,11 @@ export function getVariants(app: BenchApp, floor: Floor): Variant<AtlassianOauth
       // still valid (seeded to expire decades from now), so no lease, no refresh, no write.
       name: ROTATE_VALID,
       run: (key) => app.rotation.rotate(key.platform, key.tenantId, refuseRefresh, { minValidityMs: 0 }),
+    },
+    {
+      // The same for the token service: a still-valid access token is one read.
+      name: ACCESS_TOKEN_VALID,
+      run: (key) => app.tokens.accessToken(key.platform, key.tenantId, { minValidityMs: 0 }),
     },
   ];
 }
