@@ -108,7 +108,7 @@ async function main(): Promise<void> {
             .execute(),
       },
       {
-        name: 'repo.upsert (that statement + PreparedLookup read-back)',
+        name: 'repo.upsert (that statement prepared once + PreparedLookup read-back)',
         run: (key, seq) => app.repo.upsert(key.platform, key.tenantId, tokensOf(seq)),
       },
     ];

@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { In, IsNull, MoreThan, Repository } from 'typeorm';
 import { AtlassianOauthStateEntity } from '../database/entities';
 import { PreparedLookup } from '../database/prepared-lookup';
+import { PreparedUpsert } from '../database/prepared-upsert';
 import { RedactsQueryFailures } from '../database/query-failure-redaction';
 import { isUniqueViolation } from '../database/unique-violation';
 import { AtlassianOauthStateConflictError } from './atlassian-oauth-state.errors';
@@ -54,7 +55,8 @@ export class AtlassianOauthStateRepo {
   private readonly clock = new UpdateClock();
   /** `findOneBy(key)` with the SQL built once: `get` is on the path of every Atlassian API call. */
   private readonly byKey = new PreparedLookup(this.repository, ['platform', 'tenantId']);
-  private upsertColumns?: { replaced: string[]; keys: string[] };
+  /** `Repository.upsert(values, ['platform', 'tenantId'])` with its SQL built once, without its two extra costs. */
+  private readonly upsertByKey = new PreparedUpsert(this.repository, ['platform', 'tenantId']);
 
   constructor(
     @InjectRepository(AtlassianOauthStateEntity)
@@ -86,10 +88,10 @@ export class AtlassianOauthStateRepo {
    *
    * Without `expectedRefreshToken` the write is one `INSERT ... ON CONFLICT ("platform",
    * "tenant_id") DO UPDATE` statement (`ON DUPLICATE KEY UPDATE` on MariaDB/MySQL), as
-   * `Repository.upsert` sends it but without rewriting the key columns or reloading the row (see
-   * `upsertRow`). On a driver without upsert support it falls back to find+save, where a unique
-   * violation from a concurrent first write is retried as an update: neither path fails or
-   * creates a second row when callers race on one key.
+   * `Repository.upsert` sends it but built once, without rewriting the key columns or reloading
+   * the row (see `PreparedUpsert`). On a driver without upsert support it falls back to
+   * find+save, where a unique violation from a concurrent first write is retried as an update:
+   * neither path fails or creates a second row when callers race on one key.
    *
    * With `expectedRefreshToken` the write is conditional, and the check is made by the database
    * in the same statement as the write: an `INSERT` that the unique constraint refuses when the
@@ -126,7 +128,7 @@ export class AtlassianOauthStateRepo {
     } else if (expected !== undefined) {
       await this.replaceIfCurrent(key, expected, values);
     } else if (this.repository.manager.connection.driver.supportedUpsertTypes.length > 0) {
-      await this.upsertRow(values);
+      await this.upsertByKey.upsert(values);
     } else {
       await this.findAndSave(key, values);
     }
@@ -218,37 +220,6 @@ export class AtlassianOauthStateRepo {
       { accessToken: resealed.accessToken, refreshToken: resealed.refreshToken, updatedAt: row.updatedAt },
     );
     return affected === 1;
-  }
-
-  /**
-   * `Repository.upsert(values, ['platform', 'tenantId'])` as TypeORM builds it, minus two costs.
-   * TypeORM puts the conflict columns in the `DO UPDATE SET` list too: on SQLite that rewrites the
-   * unique index entry on every update (two pages per commit in the WAL instead of one). And it
-   * reloads `id`/`updatedAt` with a second `SELECT` by the uuid it generated, which on the update
-   * path matches no row; `upsert` reads the row back by key anyway. Both cost the lock-holding
-   * writer time under contention (`npm run bench`, contention section).
-   */
-  private async upsertRow(values: StateValues): Promise<void> {
-    const { replaced, keys } = (this.upsertColumns ??= this.columnsOfUpsert());
-    await this.repository
-      .createQueryBuilder()
-      .insert()
-      .values(values)
-      .orUpdate(replaced, keys, { upsertType: this.repository.manager.connection.driver.supportedUpsertTypes[0] })
-      .updateEntity(false)
-      .execute();
-  }
-
-  /** The key columns `upsertRow` conflicts on, and the columns it replaces: all others but the id. */
-  private columnsOfUpsert(): { replaced: string[]; keys: string[] } {
-    const { metadata } = this.repository;
-    const keyColumns = metadata.mapPropertyPathsToColumns(['platform', 'tenantId']);
-    return {
-      replaced: metadata.columns
-        .filter((column) => !column.isPrimary && !keyColumns.includes(column))
-        .map((column) => column.databaseName),
-      keys: keyColumns.map((column) => column.databaseName),
-    };
   }
 
   /**
