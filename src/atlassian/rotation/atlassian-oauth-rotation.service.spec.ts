@@ -63,6 +63,33 @@ describe.each(repoTestEngines())(
         expect(received).toEqual([]);
       });
 
+      it('returns a valid state at once even while another caller of this process refreshes the key', async () => {
+        const stored = await seed({ refreshToken: 'refresh-0', expiresAt: inMs(10 * 60_000) });
+        let release = (): void => {};
+        const blocked = new Promise<void>((resolve) => (release = resolve));
+        const slow = sut.rotate(
+          JIRA,
+          TENANT,
+          async () => {
+            await blocked;
+            return { refreshToken: 'refresh-1', expiresAt: inMs(HOUR_MS) };
+          },
+          { minValidityMs: HOUR_MS },
+        );
+        await sleep(50); // the slow caller holds the key's turn and its lease
+
+        const { refresh, received } = countingRefresh();
+        const fast = await Promise.race([
+          sut.rotate(JIRA, TENANT, refresh, { minValidityMs: 0 }),
+          sleep(2_000).then(() => 'still waiting'),
+        ]);
+
+        expect(fast).toEqual(stored);
+        expect(received).toEqual([]);
+        release();
+        await expect(slow).resolves.toMatchObject({ refreshToken: 'refresh-1' });
+      });
+
       it('refreshes a state that expires within the default minValidityMs of 60 s, and stores and returns the new tokens', async () => {
         await seed({ accessToken: 'access-0', refreshToken: 'refresh-0', expiresAt: inMs(59_000) });
         const { refresh, received } = countingRefresh();

@@ -46,8 +46,9 @@ export class AtlassianOauthRotationService {
    * calling `refresh` only when the stored one is not, and never while another `refresh` of the
    * same key runs anywhere: single flight across every process that shares the database.
    *
-   * - A stored `expiresAt` later than now plus `minValidityMs` is returned without a refresh; a
-   *   `null` `expiresAt` always needs one.
+   * - A stored `expiresAt` later than now plus `minValidityMs` is returned without a refresh (and
+   *   without waiting for this process's other callers of the key); a `null` `expiresAt` always
+   *   needs one.
    * - Otherwise the caller takes the key's lease (a row of `atlassian_oauth_refresh_lease`, taken
    *   atomically by the database and lasting `leaseMs`), reads the state again, calls
    *   `refresh(state)` if it still needs it, and stores the result with the conditional upsert,
@@ -79,6 +80,12 @@ export class AtlassianOauthRotationService {
     const key = validateKey(platform, tenantId);
     validateRefresh(refresh);
     const limits = validateRotateOptions(options);
+    // Almost every call finds a valid state: it is returned at the cost of one read, without
+    // queueing behind this process's other callers of the key (only refreshers need the queue).
+    const stored = await this.states.get(key.platform, key.tenantId);
+    if (stored !== null && isValidFor(stored, limits.minValidityMs)) {
+      return stored;
+    }
     const deadline = Date.now() + limits.waitMs;
     const endTurn = await this.turns.take(key, deadline);
     if (!endTurn) {
