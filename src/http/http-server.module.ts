@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { AppModule } from '../app.module';
+import { HealthModule } from '../health/health.module';
+import { MetricsModule } from '../metrics/metrics.module';
+
+/**
+ * What `npm start` serves over HTTP: the whole service ({@link AppModule}) plus its probes and
+ * metrics. The CLI boots `AppModule` alone, so none of the HTTP settings can stop a CLI command.
+ */
+@Module({
+  imports: [AppModule, MetricsModule, HealthModule],
+})
+export class HttpServerModule {}
