@@ -6,7 +6,7 @@ import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { AtlassianOauthStateRepo } from './atlassian';
 import { DatabaseConfig, databaseConfig } from './config/database.config';
-import { HTTP_OPTIONS, HttpOptions } from './http/http.options';
+import { loadHttpOptions } from './http/http.options';
 import { HttpServerModule } from './http/http-server.module';
 
 const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
@@ -20,7 +20,8 @@ async function bootstrap(): Promise<void> {
   const logger = new Logger('agent-core');
   // abortOnError: false hands a boot failure (e.g. TokenEncryptionConfigError) to the catch below,
   // which logs its message and exits 1, instead of Nest exiting from inside its exception zone.
-  const app = await NestFactory.create<NestExpressApplication>(HttpServerModule, {
+  const options = loadHttpOptions();
+  const app = await NestFactory.create<NestExpressApplication>(HttpServerModule.forRoot(options), {
     logger: ['log', 'warn', 'error'],
     abortOnError: false,
   });
@@ -49,7 +50,7 @@ async function bootstrap(): Promise<void> {
       );
     });
   }
-  await app.listen(app.get<HttpOptions>(HTTP_OPTIONS).port);
+  await app.listen(options.port);
   const { port } = app.getHttpServer().address() as AddressInfo;
   logger.log(`HTTP server listening on port ${port}`);
   logger.log('agent-core is running; stop it with Ctrl+C (SIGINT) or SIGTERM');

@@ -1,13 +1,19 @@
-import { Module } from '@nestjs/common';
+import { DynamicModule, Module } from '@nestjs/common';
 import { AppModule } from '../app.module';
 import { HealthModule } from '../health/health.module';
 import { MetricsModule } from '../metrics/metrics.module';
+import { HttpOptions } from './http.options';
 
 /**
  * What `npm start` serves over HTTP: the whole service ({@link AppModule}) plus its probes and
  * metrics. The CLI boots `AppModule` alone, so none of the HTTP settings can stop a CLI command.
  */
-@Module({
-  imports: [AppModule, MetricsModule, HealthModule],
-})
-export class HttpServerModule {}
+@Module({})
+export class HttpServerModule {
+  static forRoot(options: HttpOptions): DynamicModule {
+    return {
+      module: HttpServerModule,
+      imports: [AppModule, MetricsModule.forRoot({ tenantLabels: options.metricsTenantLabels }), HealthModule],
+    };
+  }
+}

@@ -21,9 +21,6 @@ export interface HttpOptions {
   readonly metricsTenantLabels: boolean;
 }
 
-/** Injection token of {@link HttpOptions}. */
-export const HTTP_OPTIONS = Symbol('HTTP_OPTIONS');
-
 /** The port unless `PORT` says otherwise. */
 export const DEFAULT_PORT = 3000;
 

@@ -6,7 +6,6 @@ import { Test, TestingModule } from '@nestjs/testing';
 import { setEnv } from '../../test/support/env';
 import { AtlassianModule, AtlassianOauthRotationService, AtlassianOauthStateRepo } from '../atlassian';
 import { DatabaseModule } from '../database/database.module';
-import { HTTP_OPTIONS, loadHttpOptions } from '../http/http.options';
 import { AgentCoreMetrics } from './agent-core-metrics';
 import { MetricsModule } from './metrics.module';
 
@@ -94,10 +93,9 @@ describe(AgentCoreMetrics.name, () => {
     let sut: AgentCoreMetrics;
 
     beforeEach(async () => {
-      moduleRef = await Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule, MetricsModule] })
-        .overrideProvider(HTTP_OPTIONS)
-        .useValue(loadHttpOptions({}))
-        .compile();
+      moduleRef = await Test.createTestingModule({
+        imports: [DatabaseModule, AtlassianModule, MetricsModule.forRoot({ tenantLabels: false })],
+      }).compile();
       repo = moduleRef.get(AtlassianOauthStateRepo);
       sut = moduleRef.get(AgentCoreMetrics);
     });
@@ -122,10 +120,9 @@ describe(AgentCoreMetrics.name, () => {
       // wait for the lease that one holds, not for a turn in memory.
       const dir = mkdtempSync(join(tmpdir(), 'agent-core-lease-metrics-'));
       const restoreEnv = setEnv({ DATABASE_PATH: join(dir, 'agent-core.sqlite') });
-      const measured = await Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule, MetricsModule] })
-        .overrideProvider(HTTP_OPTIONS)
-        .useValue(loadHttpOptions({}))
-        .compile();
+      const measured = await Test.createTestingModule({
+        imports: [DatabaseModule, AtlassianModule, MetricsModule.forRoot({ tenantLabels: false })],
+      }).compile();
       const elsewhere = await Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule] }).compile();
       restoreEnv();
       try {

@@ -1,6 +1,4 @@
-import { Global, Module } from '@nestjs/common';
-import { HttpOptions, HTTP_OPTIONS } from '../http/http.options';
-import { HttpOptionsModule } from '../http/http-options.module';
+import { DynamicModule, Global, Module } from '@nestjs/common';
 import { AgentCoreMetrics, METRICS_OPTIONS, MetricsOptions } from './agent-core-metrics';
 import { MetricsController } from './metrics.controller';
 
@@ -12,17 +10,14 @@ import { MetricsController } from './metrics.controller';
  * the CLI or a consumer that imports only `AtlassianModule`, runs the same code unmeasured.
  */
 @Global()
-@Module({
-  imports: [HttpOptionsModule],
-  providers: [
-    {
-      provide: METRICS_OPTIONS,
-      useFactory: (options: HttpOptions): MetricsOptions => ({ tenantLabels: options.metricsTenantLabels }),
-      inject: [HTTP_OPTIONS],
-    },
-    AgentCoreMetrics,
-  ],
-  controllers: [MetricsController],
-  exports: [AgentCoreMetrics],
-})
-export class MetricsModule {}
+@Module({})
+export class MetricsModule {
+  static forRoot(options: MetricsOptions): DynamicModule {
+    return {
+      module: MetricsModule,
+      providers: [{ provide: METRICS_OPTIONS, useValue: options }, AgentCoreMetrics],
+      controllers: [MetricsController],
+      exports: [AgentCoreMetrics],
+    };
+  }
+}
