@@ -50,6 +50,9 @@ async function bootstrap(): Promise<void> {
       );
     });
   }
+  if (options.internalToken === undefined) {
+    logger.log('Consent flow off: set AGENT_CORE_INTERNAL_TOKEN (see the README) to serve /atlassian/authorizations');
+  }
   await app.listen(options.port);
   const { port } = app.getHttpServer().address() as AddressInfo;
   logger.log(`HTTP server listening on port ${port}`);

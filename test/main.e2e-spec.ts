@@ -32,6 +32,42 @@ describe('the service process (src/main.ts)', () => {
     );
   });
 
+  it.each([
+    [
+      'AGENT_CORE_PUBLIC_URL',
+      {
+        ATLASSIAN_CLIENT_ID: 'id',
+        ATLASSIAN_CLIENT_SECRET: 'secret',
+        AGENT_CORE_RETURN_URLS: 'https://app.example/back',
+      },
+    ],
+    [
+      'AGENT_CORE_RETURN_URLS',
+      {
+        ATLASSIAN_CLIENT_ID: 'id',
+        ATLASSIAN_CLIENT_SECRET: 'secret',
+        AGENT_CORE_PUBLIC_URL: 'https://agent-core.example',
+      },
+    ],
+    [
+      'ATLASSIAN_CLIENT_ID',
+      { AGENT_CORE_PUBLIC_URL: 'https://agent-core.example', AGENT_CORE_RETURN_URLS: 'https://app.example/back' },
+    ],
+  ])('with AGENT_CORE_INTERNAL_TOKEN set, refuses to boot without %s, naming it', async (variable, env) => {
+    service = startService({
+      DATABASE_PATH: join(dir, 'agent-core.sqlite'),
+      AGENT_CORE_INTERNAL_TOKEN: 'a-internal-token-of-at-least-32-characters',
+      ATLASSIAN_CLIENT_ID: undefined,
+      ATLASSIAN_CLIENT_SECRET: undefined,
+      AGENT_CORE_PUBLIC_URL: undefined,
+      AGENT_CORE_RETURN_URLS: undefined,
+      ...env,
+    });
+
+    await expect(service.exited).resolves.toBe(1);
+    expect(service.output()).toMatch(new RegExp(`Boot failed: ${variable} is not set`));
+  });
+
   it('refuses to boot with an invalid HTTP setting, naming the variable', async () => {
     service = startService({ DATABASE_PATH: join(dir, 'agent-core.sqlite'), PORT: '70000' });
 
