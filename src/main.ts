@@ -18,9 +18,9 @@ const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
  */
 async function bootstrap(): Promise<void> {
   const logger = new Logger('agent-core');
+  const options = loadHttpOptions();
   // abortOnError: false hands a boot failure (e.g. TokenEncryptionConfigError) to the catch below,
   // which logs its message and exits 1, instead of Nest exiting from inside its exception zone.
-  const options = loadHttpOptions();
   const app = await NestFactory.create<NestExpressApplication>(HttpServerModule.forRoot(options), {
     logger: ['log', 'warn', 'error'],
     abortOnError: false,

@@ -15,7 +15,7 @@ import { HttpServerModule } from '../src/http/http-server.module';
 import { TestBrowser, describeWithChromium, launchChromium, onPage } from './support/chromium';
 import { setEnv } from './support/env';
 import { OauthTestServer, startOauthServer } from './support/oauth-server';
-import { freePort } from './support/private-postgres';
+import { freePort } from './support/free-port';
 
 const INTERNAL_TOKEN = 'internal-token-for-the-consent-flow-test-0123456789';
 const PLATFORM = 'jira';
