@@ -5,8 +5,7 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { AtlassianOauthStateRepo } from './atlassian';
-import { DatabaseConfig, databaseConfig } from './config/database.config';
-import { loadHttpOptions } from './http/http.options';
+import { loadConfig } from './config/config';
 import { HttpServerModule } from './http/http-server.module';
 
 const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
@@ -18,17 +17,17 @@ const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
  */
 async function bootstrap(): Promise<void> {
   const logger = new Logger('agent-core');
-  const options = loadHttpOptions();
+  // Read once: the application runs on this very object, and main.ts decides from it what to serve.
+  const config = loadConfig();
   // abortOnError: false hands a boot failure (e.g. TokenEncryptionConfigError) to the catch below,
   // which logs its message and exits 1, instead of Nest exiting from inside its exception zone.
-  const app = await NestFactory.create<NestExpressApplication>(HttpServerModule.forRoot(options), {
+  const app = await NestFactory.create<NestExpressApplication>(HttpServerModule.forConfig(config), {
     logger: ['log', 'warn', 'error'],
     abortOnError: false,
   });
   app.disable('x-powered-by');
   const states = await app.get(AtlassianOauthStateRepo).count();
-  const { location } = app.get<DatabaseConfig>(databaseConfig.KEY);
-  logger.log(`Database ${location} holds ${states} Atlassian OAuth state(s)`);
+  logger.log(`Database ${config.database.location} holds ${states} Atlassian OAuth state(s)`);
 
   // Not app.enableShutdownHooks(): Nest would re-raise the signal after closing, so the process
   // would end by the signal instead of exiting 0. app.close() does the same work in the right
@@ -50,10 +49,10 @@ async function bootstrap(): Promise<void> {
       );
     });
   }
-  if (options.internalToken === undefined) {
+  if (config.http.internalToken === undefined) {
     logger.log('Consent flow off: set AGENT_CORE_INTERNAL_TOKEN (see the README) to serve /atlassian/authorizations');
   }
-  await app.listen(options.port);
+  await app.listen(config.http.port);
   const { port } = app.getHttpServer().address() as AddressInfo;
   logger.log(`HTTP server listening on port ${port}`);
   logger.log('agent-core is running; stop it with Ctrl+C (SIGINT) or SIGTERM');

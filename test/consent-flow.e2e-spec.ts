@@ -10,10 +10,9 @@ import { AtlassianOauthStateRepo } from '../src/atlassian';
 import { AtlassianOauthConsentStateRepo } from '../src/atlassian/consent/atlassian-oauth-consent-state.repo';
 import { AtlassianOauthConsentStateEntity } from '../src/database/entities';
 import { AtlassianOauthTokenService } from '../src/atlassian/tokens/atlassian-oauth-token.service';
-import { loadHttpOptions } from '../src/http/http.options';
 import { HttpServerModule } from '../src/http/http-server.module';
 import { TestBrowser, describeWithChromium, launchChromium, onPage } from './support/chromium';
-import { setEnv } from './support/env';
+import { testConfig } from './support/config';
 import { OauthTestServer, startOauthServer } from './support/oauth-server';
 import { freePort } from './support/free-port';
 
@@ -68,27 +67,20 @@ describeWithChromium('the consent flow in a real browser', () => {
     appUrl = `http://127.0.0.1:${port}`;
     returnPage = await startReturnPage();
     oauth = await startOauthServer({ redirectUris: [`${appUrl}/atlassian/callback`] });
-    const restoreEnv = setEnv({
+    const config = testConfig({
       DATABASE_PATH: join(dir, 'agent-core.sqlite'),
-      DATABASE_URL: undefined,
       ATLASSIAN_CLIENT_ID: oauth.clientId,
       ATLASSIAN_CLIENT_SECRET: oauth.clientSecret,
       ATLASSIAN_OAUTH_TOKEN_URL: oauth.tokenUrl,
       ATLASSIAN_OAUTH_AUTHORIZE_URL: oauth.authorizeUrl,
+      PORT: String(port),
+      AGENT_CORE_INTERNAL_TOKEN: INTERNAL_TOKEN,
+      AGENT_CORE_PUBLIC_URL: appUrl,
+      AGENT_CORE_RETURN_URLS: `https://elsewhere.example/ok,${returnPage.url}`,
     });
-    try {
-      logger = new CapturingLogger();
-      const options = loadHttpOptions({
-        PORT: String(port),
-        AGENT_CORE_INTERNAL_TOKEN: INTERNAL_TOKEN,
-        AGENT_CORE_PUBLIC_URL: appUrl,
-        AGENT_CORE_RETURN_URLS: `https://elsewhere.example/ok,${returnPage.url}`,
-      });
-      app = await NestFactory.create(HttpServerModule.forRoot(options), { logger, abortOnError: false });
-      await app.listen(options.port, '127.0.0.1');
-    } finally {
-      restoreEnv();
-    }
+    logger = new CapturingLogger();
+    app = await NestFactory.create(HttpServerModule.forConfig(config), { logger, abortOnError: false });
+    await app.listen(config.http.port, '127.0.0.1');
     store = app.get(AtlassianOauthStateRepo);
     browser = await launchChromium();
   });

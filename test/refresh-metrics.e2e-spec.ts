@@ -1,9 +1,9 @@
 import { Test, TestingModule } from '@nestjs/testing';
 import { AtlassianOauthStateRepo, AtlassianOauthTokenService, AtlassianOauthTokensModule } from '../src/atlassian';
-import { ATLASSIAN_OAUTH_SETTINGS } from '../src/atlassian/client/atlassian-oauth-client.options';
 import { DatabaseModule } from '../src/database/database.module';
 import { AgentCoreMetrics } from '../src/metrics/agent-core-metrics';
 import { MetricsModule } from '../src/metrics/metrics.module';
+import { testConfig, withConfig } from './support/config';
 import { ScriptedHttpServer, json, startScriptedHttpServer } from './support/scripted-http-server';
 
 const PLATFORM = 'jira';
@@ -27,18 +27,18 @@ describe('refresh metrics of AtlassianOauthTokenService', () => {
   afterAll(() => endpoint.close());
 
   const boot = async (tenantLabels: boolean): Promise<void> => {
-    moduleRef = await Test.createTestingModule({
-      imports: [DatabaseModule, AtlassianOauthTokensModule, MetricsModule.forRoot({ tenantLabels })],
-    })
-      .overrideProvider(ATLASSIAN_OAUTH_SETTINGS)
-      .useValue({
-        clientId: 'client',
-        clientSecret: 'secret',
-        tokenUrl: endpoint.url,
-        authorizeUrl: 'http://127.0.0.1:9/authorize',
-        refreshCooldownMs: 60_000,
-      })
-      .compile();
+    const config = testConfig({
+      ATLASSIAN_CLIENT_ID: 'client',
+      ATLASSIAN_CLIENT_SECRET: 'secret',
+      ATLASSIAN_OAUTH_TOKEN_URL: endpoint.url,
+      ATLASSIAN_OAUTH_AUTHORIZE_URL: 'http://127.0.0.1:9/authorize',
+      ATLASSIAN_REFRESH_COOLDOWN_MS: '60000',
+      METRICS_TENANT_LABELS: String(tenantLabels),
+    });
+    moduleRef = await withConfig(
+      Test.createTestingModule({ imports: [DatabaseModule, AtlassianOauthTokensModule, MetricsModule] }),
+      config,
+    ).compile();
     sut = moduleRef.get(AtlassianOauthTokenService);
     metrics = moduleRef.get(AgentCoreMetrics);
     const states = moduleRef.get(AtlassianOauthStateRepo);

@@ -1,26 +1,26 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AppModule } from '../app.module';
 import { AtlassianOauthConsentModule } from '../atlassian/consent/atlassian-oauth-consent.module';
+import { AgentCoreConfig } from '../config/config';
 import { HealthModule } from '../health/health.module';
 import { MetricsModule } from '../metrics/metrics.module';
-import { HttpOptions } from './http.options';
 
 /**
- * What `npm start` serves over HTTP: the whole service ({@link AppModule}) plus its probes and
- * metrics, and the consent flow when `AGENT_CORE_INTERNAL_TOKEN` is set (it then also needs the
- * Atlassian client and the consent settings, or boot fails naming the variable). The CLI boots
- * `AppModule` alone, so none of the HTTP settings can stop a CLI command.
+ * What `npm start` serves over HTTP: the whole service ({@link AppModule}) on a configuration read
+ * once, plus its probes and metrics, and the consent flow when `AGENT_CORE_INTERNAL_TOKEN` is set
+ * (it then also needs the Atlassian client and the consent settings, or boot fails naming the
+ * variable). The CLI boots `AppModule` alone, so the HTTP server's needs never stop a CLI command.
  */
 @Module({})
 export class HttpServerModule {
-  static forRoot(options: HttpOptions): DynamicModule {
+  static forConfig(config: AgentCoreConfig): DynamicModule {
     return {
       module: HttpServerModule,
       imports: [
-        AppModule,
-        MetricsModule.forRoot({ tenantLabels: options.metricsTenantLabels }),
+        AppModule.forConfig(config),
+        MetricsModule,
         HealthModule,
-        ...(options.internalToken === undefined ? [] : [AtlassianOauthConsentModule.forRoot(options)]),
+        ...(config.http.internalToken === undefined ? [] : [AtlassianOauthConsentModule]),
       ],
     };
   }

@@ -94,7 +94,7 @@ describe(AgentCoreMetrics.name, () => {
 
     beforeEach(async () => {
       moduleRef = await Test.createTestingModule({
-        imports: [DatabaseModule, AtlassianModule, MetricsModule.forRoot({ tenantLabels: false })],
+        imports: [DatabaseModule, AtlassianModule, MetricsModule],
       }).compile();
       repo = moduleRef.get(AtlassianOauthStateRepo);
       sut = moduleRef.get(AgentCoreMetrics);
@@ -121,7 +121,7 @@ describe(AgentCoreMetrics.name, () => {
       const dir = mkdtempSync(join(tmpdir(), 'agent-core-lease-metrics-'));
       const restoreEnv = setEnv({ DATABASE_PATH: join(dir, 'agent-core.sqlite') });
       const measured = await Test.createTestingModule({
-        imports: [DatabaseModule, AtlassianModule, MetricsModule.forRoot({ tenantLabels: false })],
+        imports: [DatabaseModule, AtlassianModule, MetricsModule],
       }).compile();
       const elsewhere = await Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule] }).compile();
       restoreEnv();

@@ -1,7 +1,7 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { HttpConfig, httpConfig } from '../../config/http.config';
 import { AtlassianOauthConsentStateEntity } from '../../database/entities';
-import { HttpOptions } from '../../http/http.options';
 import { AtlassianOauthTokensModule } from '../tokens/atlassian-oauth-tokens.module';
 import { AtlassianOauthConsentStateRepo } from './atlassian-oauth-consent-state.repo';
 import { AtlassianOauthConsentController } from './atlassian-oauth-consent.controller';
@@ -13,22 +13,17 @@ import { InternalTokenGuard } from './internal-token.guard';
  * The customer's consent over HTTP: `POST /atlassian/authorizations` and `GET /atlassian/callback`.
  *
  * A module of its own, imported only by a service that serves the flow: it needs the Atlassian
- * client's credentials and the consent settings, and {@link forRoot} refuses to boot, naming the
- * variable, when one is missing.
+ * client's credentials and the consent settings of the `http` configuration, and refuses to boot,
+ * naming the variable, when one is missing.
  */
-@Module({})
-export class AtlassianOauthConsentModule {
-  static forRoot(http: HttpOptions): DynamicModule {
-    return {
-      module: AtlassianOauthConsentModule,
-      imports: [AtlassianOauthTokensModule, TypeOrmModule.forFeature([AtlassianOauthConsentStateEntity])],
-      providers: [
-        { provide: CONSENT_OPTIONS, useValue: consentOptions(http) },
-        AtlassianOauthConsentStateRepo,
-        AtlassianOauthConsentService,
-        InternalTokenGuard,
-      ],
-      controllers: [AtlassianOauthConsentController],
-    };
-  }
-}
+@Module({
+  imports: [AtlassianOauthTokensModule, TypeOrmModule.forFeature([AtlassianOauthConsentStateEntity])],
+  providers: [
+    { provide: CONSENT_OPTIONS, useFactory: (http: HttpConfig) => consentOptions(http), inject: [httpConfig.KEY] },
+    AtlassianOauthConsentStateRepo,
+    AtlassianOauthConsentService,
+    InternalTokenGuard,
+  ],
+  controllers: [AtlassianOauthConsentController],
+})
+export class AtlassianOauthConsentModule {}

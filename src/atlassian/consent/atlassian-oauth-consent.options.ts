@@ -1,4 +1,4 @@
-import { HttpConfigError, HttpOptions } from '../../http/http.options';
+import { HttpConfig, HttpConfigError } from '../../config/http.config';
 
 /** What the consent flow needs, checked at boot by {@link consentOptions}. */
 export interface AtlassianOauthConsentOptions {
@@ -20,12 +20,12 @@ export const CONSENT_TTL_MS = 10 * 60_000;
 export const CALLBACK_PATH = 'atlassian/callback';
 
 /**
- * The consent flow's options from the HTTP settings, for a service that serves the flow.
+ * The consent flow's options from the `http` configuration, for a service that serves the flow.
  *
  * @throws HttpConfigError naming `AGENT_CORE_INTERNAL_TOKEN`, `AGENT_CORE_PUBLIC_URL` or
  *   `AGENT_CORE_RETURN_URLS` when one is missing: without them no consent can start or finish.
  */
-export function consentOptions(http: HttpOptions): AtlassianOauthConsentOptions {
+export function consentOptions(http: HttpConfig): AtlassianOauthConsentOptions {
   if (!http.internalToken) {
     throw new HttpConfigError(
       'AGENT_CORE_INTERNAL_TOKEN is not set: the consent flow needs it to admit internal callers',
