@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Test, TestingModule } from '@nestjs/testing';
-import { setEnv } from '../../test/support/env';
+import { testConfig, withConfig } from '../../test/support/config';
 import { AtlassianModule, AtlassianOauthRotationService, AtlassianOauthStateRepo } from '../atlassian';
 import { DatabaseModule } from '../database/database.module';
 import { AgentCoreMetrics } from './agent-core-metrics';
@@ -93,9 +93,10 @@ describe(AgentCoreMetrics.name, () => {
     let sut: AgentCoreMetrics;
 
     beforeEach(async () => {
-      moduleRef = await Test.createTestingModule({
-        imports: [DatabaseModule, AtlassianModule, MetricsModule],
-      }).compile();
+      moduleRef = await withConfig(
+        Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule, MetricsModule] }),
+        testConfig(),
+      ).compile();
       repo = moduleRef.get(AtlassianOauthStateRepo);
       sut = moduleRef.get(AgentCoreMetrics);
     });
@@ -119,12 +120,15 @@ describe(AgentCoreMetrics.name, () => {
       // A second store on the same database file stands for another process: this store must
       // wait for the lease that one holds, not for a turn in memory.
       const dir = mkdtempSync(join(tmpdir(), 'agent-core-lease-metrics-'));
-      const restoreEnv = setEnv({ DATABASE_PATH: join(dir, 'agent-core.sqlite') });
-      const measured = await Test.createTestingModule({
-        imports: [DatabaseModule, AtlassianModule, MetricsModule],
-      }).compile();
-      const elsewhere = await Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule] }).compile();
-      restoreEnv();
+      const config = testConfig({ DATABASE_PATH: join(dir, 'agent-core.sqlite') });
+      const measured = await withConfig(
+        Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule, MetricsModule] }),
+        config,
+      ).compile();
+      const elsewhere = await withConfig(
+        Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule] }),
+        config,
+      ).compile();
       try {
         const mine = measured.get(AtlassianOauthRotationService);
         const theirs = elsewhere.get(AtlassianOauthRotationService);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Test, TestingModule } from '@nestjs/testing';
 import { TypeOrmModule, getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
+import { withConfig } from '../../../test/support/config';
 import { repoTestEngines, RepoTestEngine } from '../../../test/support/repo-test-engines';
 import { DatabaseModule } from '../../database/database.module';
 import { AtlassianOauthConsentStateEntity } from '../../database/entities';
@@ -24,10 +25,13 @@ describe.each(repoTestEngines())(
     beforeAll(() => engine.setUp());
     afterAll(() => engine.tearDown());
     beforeEach(async () => {
-      moduleRef = await Test.createTestingModule({
-        imports: [DatabaseModule, TypeOrmModule.forFeature([AtlassianOauthConsentStateEntity])],
-        providers: [AtlassianOauthConsentStateRepo],
-      }).compile();
+      moduleRef = await withConfig(
+        Test.createTestingModule({
+          imports: [DatabaseModule, TypeOrmModule.forFeature([AtlassianOauthConsentStateEntity])],
+          providers: [AtlassianOauthConsentStateRepo],
+        }),
+        engine.config(),
+      ).compile();
       sut = moduleRef.get(AtlassianOauthConsentStateRepo);
       const dataSource = moduleRef.get<DataSource>(getDataSourceToken());
       await engine.reset(dataSource);
