@@ -1,55 +1,77 @@
-import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-const ROOT = join(__dirname, '..');
-
-/** Starts src/main.ts as the service would run, on its own database file. */
-function startService(databasePath: string): { child: ChildProcess; output: () => string; running: Promise<void> } {
-  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_PATH: databasePath, NO_COLOR: '1' };
-  delete env.NODE_ENV;
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/main.ts'], { cwd: ROOT, env });
-  let text = '';
-  const running = new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer): void => {
-      text += chunk.toString();
-      if (text.includes('agent-core is running')) {
-        resolve();
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`service exited early with ${code}: ${text}`)));
-  });
-  return { child, output: () => text, running };
-}
-
-const exitCode = (child: ChildProcess): Promise<number | null> =>
-  new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+import { ServiceProcess, killService, startService } from './support/service-process';
 
 describe('the service process (src/main.ts)', () => {
   let dir: string;
+  let service: ServiceProcess | undefined;
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'agent-core-main-'));
   });
 
-  afterEach(() => {
+  afterEach(async () => {
+    await killService(service);
+    service = undefined;
     rmSync(dir, { recursive: true, force: true });
   });
 
   it.each(['SIGTERM', 'SIGINT'] as const)('creates its database, logs it, and exits 0 on %s', async (signal) => {
     const databasePath = join(dir, 'missing-folder', 'agent-core.sqlite');
-    const service = startService(databasePath);
+    service = startService({ DATABASE_PATH: databasePath });
 
     await service.running;
     expect(service.output()).toContain(`Database ${databasePath} holds 0 Atlassian OAuth state(s)`);
     expect(existsSync(databasePath)).toBe(true);
 
-    const exited = exitCode(service.child);
     service.child.kill(signal);
-    await expect(exited).resolves.toBe(0);
-    expect(service.output()).toContain(`${signal} received: closing the database`);
+    await expect(service.exited).resolves.toBe(0);
+    expect(service.output()).toContain(
+      `${signal} received: finishing the requests in flight, then closing the database`,
+    );
+  });
+
+  it.each([
+    [
+      'AGENT_CORE_PUBLIC_URL',
+      {
+        ATLASSIAN_CLIENT_ID: 'id',
+        ATLASSIAN_CLIENT_SECRET: 'secret',
+        AGENT_CORE_RETURN_URLS: 'https://app.example/back',
+      },
+    ],
+    [
+      'AGENT_CORE_RETURN_URLS',
+      {
+        ATLASSIAN_CLIENT_ID: 'id',
+        ATLASSIAN_CLIENT_SECRET: 'secret',
+        AGENT_CORE_PUBLIC_URL: 'https://agent-core.example',
+      },
+    ],
+    [
+      'ATLASSIAN_CLIENT_ID',
+      { AGENT_CORE_PUBLIC_URL: 'https://agent-core.example', AGENT_CORE_RETURN_URLS: 'https://app.example/back' },
+    ],
+  ])('with AGENT_CORE_INTERNAL_TOKEN set, refuses to boot without %s, naming it', async (variable, env) => {
+    service = startService({
+      DATABASE_PATH: join(dir, 'agent-core.sqlite'),
+      AGENT_CORE_INTERNAL_TOKEN: 'a-internal-token-of-at-least-32-characters',
+      ATLASSIAN_CLIENT_ID: undefined,
+      ATLASSIAN_CLIENT_SECRET: undefined,
+      AGENT_CORE_PUBLIC_URL: undefined,
+      AGENT_CORE_RETURN_URLS: undefined,
+      ...env,
+    });
+
+    await expect(service.exited).resolves.toBe(1);
+    expect(service.output()).toMatch(new RegExp(`Boot failed: ${variable} is not set`));
+  });
+
+  it('refuses to boot with an invalid HTTP setting, naming the variable', async () => {
+    service = startService({ DATABASE_PATH: join(dir, 'agent-core.sqlite'), PORT: '70000' });
+
+    await expect(service.exited).resolves.toBe(1);
+    expect(service.output()).toContain('Boot failed: PORT must be a whole number from 0 to 65535');
   });
 });

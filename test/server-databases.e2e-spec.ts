@@ -18,7 +18,7 @@ import {
 
 const PASSWORD = 'S3cret-Pw-that-must-not-leak';
 /** Migrations per engine so far: the state table, then the refresh lease table. */
-const MIGRATIONS = 3;
+const MIGRATIONS = 4;
 
 const open = (url: string): Promise<DataSource> =>
   openServerDatabase(serverDataSourceOptions(serverConfig(url), DATABASE_ENTITIES));
@@ -68,6 +68,7 @@ describe.each(SERVERS_UNDER_TEST.map((server) => [server.label, server] as const
           { name: 'CreateAtlassianOauthState1795805829419' },
           { name: 'CreateAtlassianOauthRefreshLease1795807105148' },
           { name: 'CreateAtlassianOauthRefreshHealth1796001986618' },
+          { name: 'CreateAtlassianOauthConsentState1796010000000' },
         ]);
       });
 

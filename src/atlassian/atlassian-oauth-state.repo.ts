@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, IsNull, MoreThan, Repository } from 'typeorm';
 import { AtlassianOauthStateEntity } from '../database/entities';
@@ -6,6 +6,8 @@ import { PreparedLookup } from '../database/prepared-lookup';
 import { PreparedUpsert } from '../database/prepared-upsert';
 import { RedactsQueryFailures } from '../database/query-failure-redaction';
 import { isUniqueViolation } from '../database/unique-violation';
+import { AgentCoreMetrics } from '../metrics/agent-core-metrics';
+import { MeasuredStoreCall } from '../metrics/measured-store-call';
 import { AtlassianOauthStateConflictError } from './atlassian-oauth-state.errors';
 import {
   AtlassianOauthStateKey,
@@ -62,6 +64,8 @@ export class AtlassianOauthStateRepo {
     @InjectRepository(AtlassianOauthStateEntity)
     private readonly repository: Repository<AtlassianOauthStateEntity>,
     private readonly sealer: AtlassianOauthTokenSealer,
+    /** The application's metrics when it serves them: each public method's duration is recorded. */
+    @Optional() readonly metrics?: AgentCoreMetrics,
   ) {}
 
   /**
@@ -72,6 +76,7 @@ export class AtlassianOauthStateRepo {
    * @throws TokenIntegrityError / UnknownTokenKeyError when a stored token cannot be opened.
    */
   @RedactsQueryFailures()
+  @MeasuredStoreCall()
   async get(platform: string, tenantId: string): Promise<AtlassianOauthStateEntity | null> {
     return this.readState(validateKey(platform, tenantId));
   }
@@ -112,6 +117,7 @@ export class AtlassianOauthStateRepo {
    *   `expectedRefreshToken` replaces such a row.)
    */
   @RedactsQueryFailures()
+  @MeasuredStoreCall()
   async upsert(
     platform: string,
     tenantId: string,
@@ -146,6 +152,7 @@ export class AtlassianOauthStateRepo {
    * @throws AtlassianOauthStateValidationError when `platform` or `tenantId` is not a non-blank string.
    */
   @RedactsQueryFailures()
+  @MeasuredStoreCall()
   async delete(platform: string, tenantId: string): Promise<boolean> {
     const { affected } = await this.repository.delete(validateKey(platform, tenantId));
     return (affected ?? 0) > 0;
@@ -160,6 +167,7 @@ export class AtlassianOauthStateRepo {
    * @throws AtlassianOauthStateValidationError when `platform` is given but not a non-blank string.
    */
   @RedactsQueryFailures()
+  @MeasuredStoreCall()
   async list(options: { platform?: string } = {}): Promise<AtlassianOauthStateSummary[]> {
     const where = options.platform === undefined ? {} : { platform: requireKeyPart('platform', options.platform) };
     const rows = await this.repository.find({
@@ -178,6 +186,7 @@ export class AtlassianOauthStateRepo {
 
   /** Counts the stored `(platform, tenantId)` states. */
   @RedactsQueryFailures()
+  @MeasuredStoreCall()
   async count(): Promise<number> {
     return this.repository.count();
   }
@@ -189,6 +198,7 @@ export class AtlassianOauthStateRepo {
    * re-encryption, which must see the stored form; everyone else reads with {@link get}.
    */
   @RedactsQueryFailures()
+  @MeasuredStoreCall()
   async findSealedPage(afterId: string | undefined, limit: number): Promise<AtlassianOauthStateEntity[]> {
     return this.repository.find({
       where: afterId === undefined ? {} : { id: MoreThan(afterId) },
@@ -199,6 +209,7 @@ export class AtlassianOauthStateRepo {
 
   /** One row as stored (tokens still sealed), or `null` when it was deleted. */
   @RedactsQueryFailures()
+  @MeasuredStoreCall()
   async findSealedById(id: string): Promise<AtlassianOauthStateEntity | null> {
     return this.repository.findOneBy({ id });
   }
@@ -211,6 +222,7 @@ export class AtlassianOauthStateRepo {
    * @returns `true` when the row was rewritten, `false` when it had changed or is gone.
    */
   @RedactsQueryFailures()
+  @MeasuredStoreCall()
   async replaceSealedTokens(
     row: AtlassianOauthStateEntity,
     resealed: Pick<TokenColumns, 'accessToken' | 'refreshToken'>,

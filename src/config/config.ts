@@ -1,6 +1,7 @@
 import { AtlassianConfig, atlassianConfig } from './atlassian.config';
 import { DatabaseConfig, databaseConfig } from './database.config';
 import { Environment } from './environment';
+import { HttpConfig, httpConfig } from './http.config';
 import { TokenEncryptionConfig, tokenEncryptionConfig } from './token-encryption.config';
 
 /**
@@ -12,6 +13,7 @@ export interface AgentCoreConfig {
   readonly database: DatabaseConfig;
   readonly tokenEncryption: TokenEncryptionConfig;
   readonly atlassian: AtlassianConfig;
+  readonly http: HttpConfig;
 }
 
 /** Every `registerAs` namespace, under its key in {@link AgentCoreConfig}. */
@@ -19,6 +21,7 @@ export const CONFIG_NAMESPACES = {
   database: databaseConfig,
   tokenEncryption: tokenEncryptionConfig,
   atlassian: atlassianConfig,
+  http: httpConfig,
 } as const satisfies Record<keyof AgentCoreConfig, unknown>;
 
 /**
@@ -28,9 +31,14 @@ export const CONFIG_NAMESPACES = {
  *
  * @throws TokenEncryptionConfigError for a key ring that cannot be used (checked first, as it
  *   decides whether tokens are safe at all), then DatabaseConfigError for database settings; each
- *   message names the variable and never a key or a password.
+ *   message names the variable and never a key or a password; HttpConfigError for the HTTP server's.
  */
 export function loadConfig(env: Environment = process.env): AgentCoreConfig {
   const tokenEncryption = tokenEncryptionConfig(env);
-  return { database: databaseConfig(env), tokenEncryption, atlassian: atlassianConfig(env) };
+  return {
+    database: databaseConfig(env),
+    tokenEncryption,
+    atlassian: atlassianConfig(env),
+    http: httpConfig(env),
+  };
 }

@@ -6,6 +6,7 @@ import { AgentCoreConfigModule } from '../config/config.module';
 import { DatabaseConfig, databaseConfig } from '../config/database.config';
 import {
   AtlassianOauthRefreshHealthEntity,
+  AtlassianOauthConsentStateEntity,
   AtlassianOauthRefreshLeaseEntity,
   AtlassianOauthStateEntity,
 } from './entities';
@@ -23,6 +24,7 @@ export const DATABASE_ENTITIES = [
   AtlassianOauthStateEntity,
   AtlassianOauthRefreshLeaseEntity,
   AtlassianOauthRefreshHealthEntity,
+  AtlassianOauthConsentStateEntity,
 ];
 
 /**

@@ -1,7 +1,10 @@
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import { AtlassianOauthStateEntity } from '../../database/entities';
 import { RedactsQueryFailures } from '../../database/query-failure-redaction';
+import { AgentCoreMetrics, LeaseWaitOutcome } from '../../metrics/agent-core-metrics';
+import { MeasuredStoreCall } from '../../metrics/measured-store-call';
 import {
   AtlassianOauthRefreshFailedError,
   AtlassianOauthRotateTimeoutError,
@@ -39,6 +42,8 @@ export class AtlassianOauthRotationService {
   constructor(
     private readonly states: AtlassianOauthStateRepo,
     private readonly leases: AtlassianOauthRefreshLeaseRepo,
+    /** The application's metrics when it serves them: `rotate`'s duration and its lease waits. */
+    @Optional() readonly metrics?: AgentCoreMetrics,
   ) {}
 
   /**
@@ -71,6 +76,7 @@ export class AtlassianOauthRotationService {
    *   the stored state is unchanged and the lease is released.
    */
   @RedactsQueryFailures()
+  @MeasuredStoreCall()
   async rotate(
     platform: string,
     tenantId: string,
@@ -86,13 +92,15 @@ export class AtlassianOauthRotationService {
     if (stored !== null && isValidFor(stored, limits.minValidityMs)) {
       return stored;
     }
+    const started = performance.now();
     const deadline = Date.now() + limits.waitMs;
     const endTurn = await this.turns.take(key, deadline);
     if (!endTurn) {
+      this.leaseWaited('timeout', started);
       throw new AtlassianOauthRotateTimeoutError(key.platform, key.tenantId, limits.waitMs);
     }
     try {
-      return await this.rotateInTurn(key, refresh, limits, deadline);
+      return await this.rotateInTurn(key, refresh, limits, deadline, started);
     } finally {
       endTurn();
     }
@@ -104,14 +112,21 @@ export class AtlassianOauthRotationService {
     refresh: AtlassianOauthRefresh,
     limits: RotateLimits,
     deadline: number,
+    started: number,
   ): Promise<AtlassianOauthStateEntity> {
+    let waiting = false;
     for (let pause = FIRST_POLL_MS; ; pause = Math.min(2 * pause, MAX_POLL_MS)) {
       const state = await this.requireState(key);
       if (isValidFor(state, limits.minValidityMs)) {
+        if (waiting) {
+          this.leaseWaited('refreshed_elsewhere', started);
+        }
         return state;
       }
+      waiting = true;
       const holder = await this.leases.tryAcquire(key, limits.leaseMs);
       if (holder !== null) {
+        this.leaseWaited('acquired', started);
         try {
           return await this.refreshHoldingLease(key, refresh, limits.minValidityMs);
         } finally {
@@ -125,10 +140,20 @@ export class AtlassianOauthRotationService {
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
+        this.leaseWaited('timeout', started);
         throw new AtlassianOauthRotateTimeoutError(key.platform, key.tenantId, limits.waitMs);
       }
       await sleep(Math.min(remaining, pause / 2 + Math.random() * pause));
     }
+  }
+
+  /**
+   * Records how long a `rotate` that needed the lease waited, from its start (its place in the
+   * in-process queue included) until it took the lease, saw the state refreshed by another holder,
+   * or gave up.
+   */
+  private leaseWaited(outcome: LeaseWaitOutcome, started: number): void {
+    this.metrics?.leaseWait(outcome, (performance.now() - started) / 1000);
   }
 
   /** The lease is ours: re-read (someone may have refreshed just before we took it), refresh, store with fencing. */

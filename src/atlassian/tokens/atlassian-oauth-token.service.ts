@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { AtlassianOauthRefreshHealthEntity, AtlassianOauthStateEntity } from '../../database/entities';
 import { AtlassianOauthRefreshFailedError, AtlassianOauthStateNotFoundError } from '../atlassian-oauth-state.errors';
 import { AtlassianOauthStateValidationError } from '../atlassian-oauth-state.errors';
@@ -12,6 +12,7 @@ import {
   AtlassianOauthTokenEndpointError,
   AtlassianOauthTokenEndpointFailure,
 } from '../client/atlassian-oauth-client.errors';
+import { AgentCoreMetrics } from '../../metrics/agent-core-metrics';
 import { AtlassianOauthRefreshHealthRepo } from './atlassian-oauth-refresh-health.repo';
 import { AtlassianOauthTokenOptions, MAX_RETRY_AFTER_MS } from './atlassian-oauth-token.options';
 
@@ -42,6 +43,8 @@ export class AtlassianOauthTokenService {
     private readonly health: AtlassianOauthRefreshHealthRepo,
     private readonly client: AtlassianOauthClient,
     @Inject(ATLASSIAN_OAUTH_TOKEN_OPTIONS) private readonly options: AtlassianOauthTokenOptions,
+    /** The application's metrics when it serves them: refreshes by outcome. */
+    @Optional() private readonly metrics?: AgentCoreMetrics,
   ) {}
 
   /**
@@ -108,6 +111,9 @@ export class AtlassianOauthTokenService {
     }
     const blocked = await this.blocked(state);
     if (blocked) {
+      if (blocked instanceof AtlassianOauthTokenEndpointError) {
+        this.metrics?.refresh('cooldown', platform, tenantId);
+      }
       return this.servedDespite(state, blocked);
     }
 
@@ -131,6 +137,7 @@ export class AtlassianOauthTokenService {
         { minValidityMs: state.accessToken === null ? Infinity : minValidityMs },
       );
       if (reachedEndpoint) {
+        this.metrics?.refresh('refreshed', platform, tenantId);
         await this.health.clear(platform, tenantId);
       }
       if (fresh.accessToken === null) {
@@ -141,11 +148,13 @@ export class AtlassianOauthTokenService {
       const cause = error instanceof AtlassianOauthRefreshFailedError ? error.cause : error;
       if (cause instanceof AtlassianOauthGrantRevokedError) {
         if (reachedEndpoint) {
+          this.metrics?.refresh('revoked', platform, tenantId);
           await this.record(refreshedFrom, 'revoked', 'invalid_grant', null, null);
         }
         throw new AtlassianOauthGrantRevokedError('refresh_token', { platform, tenantId });
       }
       if (cause instanceof AtlassianOauthTokenEndpointError) {
+        this.metrics?.refresh(reachedEndpoint ? 'transient_failure' : 'cooldown', platform, tenantId);
         if (reachedEndpoint) {
           const waitMs = Math.max(
             this.options.refreshCooldownMs,

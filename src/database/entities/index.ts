@@ -4,3 +4,4 @@ export {
   AtlassianOauthRefreshHealthEntity,
   AtlassianOauthRefreshHealthStatus,
 } from './atlassian-oauth-refresh-health.entity';
+export { AtlassianOauthConsentStateEntity } from './atlassian-oauth-consent-state.entity';

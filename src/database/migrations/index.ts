@@ -3,9 +3,11 @@ import { ServerDatabaseType } from '../../config/database.config';
 import { CreateAtlassianOauthState1795805829419 as MysqlCreateAtlassianOauthState } from './mysql/1795805829419-CreateAtlassianOauthState';
 import { CreateAtlassianOauthRefreshLease1795807105148 as MysqlCreateAtlassianOauthRefreshLease } from './mysql/1795807105148-CreateAtlassianOauthRefreshLease';
 import { CreateAtlassianOauthRefreshHealth1796001986618 as MysqlCreateAtlassianOauthRefreshHealth } from './mysql/1796001986618-CreateAtlassianOauthRefreshHealth';
+import { CreateAtlassianOauthConsentState1796010000000 as MysqlCreateAtlassianOauthConsentState } from './mysql/1796010000000-CreateAtlassianOauthConsentState';
 import { CreateAtlassianOauthState1795805829419 as PostgresCreateAtlassianOauthState } from './postgres/1795805829419-CreateAtlassianOauthState';
 import { CreateAtlassianOauthRefreshLease1795807105148 as PostgresCreateAtlassianOauthRefreshLease } from './postgres/1795807105148-CreateAtlassianOauthRefreshLease';
 import { CreateAtlassianOauthRefreshHealth1796001986618 as PostgresCreateAtlassianOauthRefreshHealth } from './postgres/1796001986618-CreateAtlassianOauthRefreshHealth';
+import { CreateAtlassianOauthConsentState1796010000000 as PostgresCreateAtlassianOauthConsentState } from './postgres/1796010000000-CreateAtlassianOauthConsentState';
 
 /**
  * The versioned schema of each server engine, oldest first: boot runs the ones a database has
@@ -16,10 +18,12 @@ export const SERVER_MIGRATIONS: Readonly<Record<ServerDatabaseType, readonly (ne
     PostgresCreateAtlassianOauthState,
     PostgresCreateAtlassianOauthRefreshLease,
     PostgresCreateAtlassianOauthRefreshHealth,
+    PostgresCreateAtlassianOauthConsentState,
   ],
   mysql: [
     MysqlCreateAtlassianOauthState,
     MysqlCreateAtlassianOauthRefreshLease,
     MysqlCreateAtlassianOauthRefreshHealth,
+    MysqlCreateAtlassianOauthConsentState,
   ],
 };

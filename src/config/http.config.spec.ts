@@ -1,0 +1,57 @@
+import { DEFAULT_PORT, HttpConfigError, httpConfig, readHttpConfig } from './http.config';
+
+describe(readHttpConfig.name, () => {
+  it('listens on 3000 with the consent flow off and no tenant labels when nothing is set', () => {
+    expect(readHttpConfig({})).toEqual({
+      port: DEFAULT_PORT,
+      internalToken: undefined,
+      returnUrls: [],
+      publicUrl: undefined,
+      metricsTenantLabels: false,
+    });
+    expect(readHttpConfig({ PORT: ' ', AGENT_CORE_INTERNAL_TOKEN: '', AGENT_CORE_RETURN_URLS: '' }).port).toBe(3000);
+  });
+
+  it('reads every variable: return URLs as origin plus path, the token exactly as written', () => {
+    const token = ` ${'t'.repeat(40)} `;
+    expect(
+      readHttpConfig({
+        PORT: '0',
+        AGENT_CORE_INTERNAL_TOKEN: token,
+        AGENT_CORE_RETURN_URLS: 'https://App.example.com/settings/atlassian?tab=1#x , http://127.0.0.1:8080/back',
+        AGENT_CORE_PUBLIC_URL: 'https://agent-core.example.com/base/',
+        METRICS_TENANT_LABELS: 'true',
+      }),
+    ).toEqual({
+      port: 0,
+      internalToken: token,
+      returnUrls: ['https://app.example.com/settings/atlassian', 'http://127.0.0.1:8080/back'],
+      publicUrl: new URL('https://agent-core.example.com/base/'),
+      metricsTenantLabels: true,
+    });
+  });
+
+  it.each([
+    [{ PORT: '65536' }, 'PORT must be a whole number from 0 to 65535'],
+    [{ PORT: 'http' }, 'PORT must be a whole number from 0 to 65535'],
+    [{ AGENT_CORE_INTERNAL_TOKEN: 'short-secret' }, 'AGENT_CORE_INTERNAL_TOKEN must be at least 32 characters'],
+    [{ AGENT_CORE_RETURN_URLS: 'https://ok.example/a,javascript:alert(1)' }, 'AGENT_CORE_RETURN_URLS must list'],
+    [{ AGENT_CORE_RETURN_URLS: '/relative' }, 'AGENT_CORE_RETURN_URLS must list'],
+    [{ AGENT_CORE_PUBLIC_URL: 'agent-core.example.com' }, 'AGENT_CORE_PUBLIC_URL must be an absolute http(s) URL'],
+    [{ METRICS_TENANT_LABELS: 'yes' }, 'METRICS_TENANT_LABELS must be true or false'],
+  ])('refuses %j naming the variable, never repeating its value', (env, message) => {
+    let error: unknown;
+    try {
+      readHttpConfig(env);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(HttpConfigError);
+    expect((error as Error).message).toContain(message);
+    expect((error as Error).message).not.toContain(Object.values(env)[0]);
+  });
+
+  it('is registered as "http"', () => {
+    expect(httpConfig.KEY).toBe('CONFIGURATION(http)');
+  });
+});

@@ -1,0 +1,100 @@
+import { registerAs } from '@nestjs/config';
+import { z } from 'zod';
+import { Environment, optionalText, validateEnvironment } from './environment';
+
+/** The `http` namespace of the configuration: the HTTP server, its consent flow and its metrics. */
+export interface HttpConfig {
+  /** `PORT`: where `npm start` listens (default {@link DEFAULT_PORT}; 0 picks a free port). */
+  readonly port: number;
+  /**
+   * `AGENT_CORE_INTERNAL_TOKEN`: the bearer token internal callers present to start a consent.
+   * Unset: the consent flow is not served. Never log it.
+   */
+  readonly internalToken: string | undefined;
+  /**
+   * `AGENT_CORE_RETURN_URLS`: comma-separated URLs a consent may send the browser back to. Each is
+   * kept as origin plus path (`https://app.example.com/settings/atlassian`), the form a `returnTo`
+   * is compared in; its query and fragment are ignored.
+   */
+  readonly returnUrls: readonly string[];
+  /** `AGENT_CORE_PUBLIC_URL`: the service's URL as a browser reaches it; the consent callback hangs off it. */
+  readonly publicUrl: URL | undefined;
+  /** `METRICS_TENANT_LABELS=true`: label refresh metrics with the tenant (off: cardinality). */
+  readonly metricsTenantLabels: boolean;
+}
+
+/** The port unless `PORT` says otherwise. */
+export const DEFAULT_PORT = 3000;
+
+/** Shortest `AGENT_CORE_INTERNAL_TOKEN` accepted: 32 characters, e.g. `openssl rand -base64 32` gives 44. */
+export const MIN_INTERNAL_TOKEN_LENGTH = 32;
+
+/** A setting of the HTTP server is invalid; the message names the variable, never a secret's value. */
+export class HttpConfigError extends Error {
+  override readonly name = 'HttpConfigError';
+}
+
+const httpUrl = (problem: string) => z.url({ protocol: /^https?$/, error: problem }).transform((text) => new URL(text));
+
+/** The variables the HTTP server is configured by, as they must look; blank counts as unset. */
+const httpEnvironment = z.object({
+  PORT: optionalText
+    .refine((value) => value === undefined || (/^\d{1,5}$/.test(value) && Number(value) <= 65_535), {
+      error: 'must be a whole number from 0 to 65535',
+    })
+    .transform((value) => (value === undefined ? DEFAULT_PORT : Number(value))),
+  // A secret is kept as written, never trimmed.
+  AGENT_CORE_INTERNAL_TOKEN: z
+    .string()
+    .optional()
+    .transform((value) => value || undefined)
+    .refine((value) => value === undefined || value.length >= MIN_INTERNAL_TOKEN_LENGTH, {
+      error: `must be at least ${MIN_INTERNAL_TOKEN_LENGTH} characters`,
+    }),
+  AGENT_CORE_RETURN_URLS: optionalText
+    .transform((list) =>
+      (list ?? '')
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter((entry) => entry !== ''),
+    )
+    .pipe(z.array(httpUrl('must list absolute http(s) URLs, separated by commas'))),
+  AGENT_CORE_PUBLIC_URL: optionalText.pipe(httpUrl('must be an absolute http(s) URL').optional()),
+  METRICS_TENANT_LABELS: optionalText
+    .refine((value) => value === undefined || value === 'true' || value === 'false', { error: 'must be true or false' })
+    .transform((value) => value === 'true'),
+});
+
+/**
+ * Reads the `http` namespace from `env`.
+ *
+ * @throws HttpConfigError naming the variable for a port out of range, a short internal token, a
+ *   return or public URL that is not an absolute http(s) URL, or a tenant-labels flag that is
+ *   neither `true` nor `false`. Whether the consent flow has all it needs is checked where it is
+ *   served (`AtlassianOauthConsentModule`).
+ */
+export function readHttpConfig(env: Environment): HttpConfig {
+  const vars = validateEnvironment(
+    httpEnvironment,
+    env,
+    (variable, problem) => new HttpConfigError(`${variable} ${problem}`),
+  );
+  return {
+    port: vars.PORT,
+    internalToken: vars.AGENT_CORE_INTERNAL_TOKEN,
+    returnUrls: vars.AGENT_CORE_RETURN_URLS.map(originAndPath),
+    publicUrl: vars.AGENT_CORE_PUBLIC_URL,
+    metricsTenantLabels: vars.METRICS_TENANT_LABELS,
+  };
+}
+
+/** A URL's origin and path: what a `returnTo` is compared by, so neither its query nor its fragment can widen the list. */
+export function originAndPath(url: URL): string {
+  return `${url.origin}${url.pathname}`;
+}
+
+/**
+ * The `http` namespace, for `ConfigModule`: read from `process.env` once when the application
+ * boots, injected as `@Inject(httpConfig.KEY)`. Called with an environment, it reads that one.
+ */
+export const httpConfig = registerAs('http', (env: Environment = process.env) => readHttpConfig(env));

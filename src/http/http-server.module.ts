@@ -1,0 +1,27 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { AppModule } from '../app.module';
+import { AtlassianOauthConsentModule } from '../atlassian/consent/atlassian-oauth-consent.module';
+import { AgentCoreConfig } from '../config/config';
+import { HealthModule } from '../health/health.module';
+import { MetricsModule } from '../metrics/metrics.module';
+
+/**
+ * What `npm start` serves over HTTP: the whole service ({@link AppModule}) on a configuration read
+ * once, plus its probes and metrics, and the consent flow when `AGENT_CORE_INTERNAL_TOKEN` is set
+ * (it then also needs the Atlassian client and the consent settings, or boot fails naming the
+ * variable). The CLI boots `AppModule` alone, so the HTTP server's needs never stop a CLI command.
+ */
+@Module({})
+export class HttpServerModule {
+  static forConfig(config: AgentCoreConfig): DynamicModule {
+    return {
+      module: HttpServerModule,
+      imports: [
+        AppModule.forConfig(config),
+        MetricsModule,
+        HealthModule,
+        ...(config.http.internalToken === undefined ? [] : [AtlassianOauthConsentModule]),
+      ],
+    };
+  }
+}

@@ -1,0 +1,161 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Options of {@link AgentCoreMetrics}, provided under {@link METRICS_OPTIONS}. */
+export interface MetricsOptions {
+  /**
+   * Label refreshes with `platform` and `tenant_id` (`METRICS_TENANT_LABELS=true`). Off by
+   * default: one series per tenant multiplies Prometheus's storage by the number of tenants.
+   */
+  readonly tenantLabels: boolean;
+}
+
+/** Injection token of {@link MetricsOptions}. */
+export const METRICS_OPTIONS = Symbol('METRICS_OPTIONS');
+
+/** How one refresh of an Atlassian grant ended. */
+export type RefreshOutcome = 'refreshed' | 'revoked' | 'transient_failure' | 'cooldown';
+
+/** How a `rotate` call's wait for the refresh lease of its key ended. */
+export type LeaseWaitOutcome = 'acquired' | 'refreshed_elsewhere' | 'timeout';
+
+/** What one keep-alive sweep did, as the sweep counts it. */
+export interface KeepAliveSweepCounts {
+  readonly refreshed: number;
+  readonly fresh: number;
+  readonly revoked: number;
+  readonly failed: number;
+}
+
+/** Buckets (seconds) for store calls: a SQLite `get` takes tens of microseconds, a server write milliseconds. */
+const STORE_CALL_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/** Buckets (seconds) for lease waits: usually one token request (hundreds of ms), at most `waitMs`. */
+const LEASE_WAIT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/**
+ * The Prometheus series of one agent-core application, in a registry of its own.
+ *
+ * Each application (each Nest app, so each test module too) has its own `Registry` rather than
+ * prom-client's global one, so several apps in one process never collide on a metric name.
+ *
+ * No label ever carries a token or a secret. Tenant ids appear only on the refresh counter and
+ * only with {@link MetricsOptions.tenantLabels}.
+ */
+@Injectable()
+export class AgentCoreMetrics {
+  /** The registry `GET /metrics` renders. */
+  readonly registry = new Registry();
+
+  private readonly refreshes: Counter<string>;
+  private readonly leaseWaits: Histogram<'outcome'>;
+  private readonly storeCalls: Histogram<'method' | 'outcome'>;
+  private readonly keepAliveKeys: Counter<'result'>;
+  private readonly keepAliveLastRun: Gauge;
+  private readonly databaseUp: Gauge;
+  private readonly databaseOutages: Counter;
+  private databaseAvailable: boolean | undefined;
+  private databaseCheck: (() => Promise<unknown>) | undefined;
+
+  constructor(@Inject(METRICS_OPTIONS) private readonly options: MetricsOptions) {
+    const registers = [this.registry];
+    this.refreshes = new Counter({
+      name: 'agent_core_atlassian_refreshes_total',
+      help: 'Refreshes of Atlassian grants by outcome: refreshed, revoked, transient_failure, cooldown (refused without calling Atlassian).',
+      labelNames: options.tenantLabels ? ['outcome', 'platform', 'tenant_id'] : ['outcome'],
+      registers,
+    });
+    this.leaseWaits = new Histogram({
+      name: 'agent_core_rotation_lease_wait_seconds',
+      help: 'How long rotate waited for the refresh lease of its key, by outcome: acquired, refreshed_elsewhere, timeout.',
+      labelNames: ['outcome'],
+      buckets: LEASE_WAIT_BUCKETS,
+      registers,
+    });
+    this.storeCalls = new Histogram({
+      name: 'agent_core_store_call_duration_seconds',
+      help: 'Duration of the token store calls by method and outcome (ok, error).',
+      labelNames: ['method', 'outcome'],
+      buckets: STORE_CALL_BUCKETS,
+      registers,
+    });
+    this.keepAliveKeys = new Counter({
+      name: 'agent_core_keepalive_keys_total',
+      help: 'Keys the keep-alive sweep looked at, by result: refreshed, fresh, revoked, failed.',
+      labelNames: ['result'],
+      registers,
+    });
+    this.keepAliveLastRun = new Gauge({
+      name: 'agent_core_keepalive_last_run_timestamp_seconds',
+      help: 'When the last keep-alive sweep finished (Unix time); 0 before the first.',
+      registers,
+    });
+    this.databaseUp = new Gauge({
+      name: 'agent_core_database_up',
+      help: 'Whether the database answered its check within the time limit (1) or not (0), checked at every scrape.',
+      registers,
+      // Checked when scraped, so the value is never older than the scrape, and a service that is
+      // scraped but not probed still counts its outages.
+      collect: async () => {
+        await this.databaseCheck?.();
+      },
+    });
+    this.databaseOutages = new Counter({
+      name: 'agent_core_database_outages_total',
+      help: 'Database outages seen: each change from answering to not answering counts once.',
+      registers,
+    });
+  }
+
+  /** Counts one refresh outcome; `platform`/`tenantId` become labels only with tenant labels on. */
+  refresh(outcome: RefreshOutcome, platform: string, tenantId: string): void {
+    if (this.options.tenantLabels) {
+      this.refreshes.inc({ outcome, platform, tenant_id: tenantId });
+    } else {
+      this.refreshes.inc({ outcome });
+    }
+  }
+
+  /** Records how long a `rotate` call waited for its key's refresh lease. */
+  leaseWait(outcome: LeaseWaitOutcome, seconds: number): void {
+    this.leaseWaits.observe({ outcome }, seconds);
+  }
+
+  /** Records one store call's duration; `method` is the store's method name, never an argument. */
+  storeCall(method: string, outcome: 'ok' | 'error', seconds: number): void {
+    this.storeCalls.observe({ method, outcome }, seconds);
+  }
+
+  /** Adds one finished keep-alive sweep's counts and stamps its end. */
+  keepAliveSweep(counts: KeepAliveSweepCounts, finishedAt: Date = new Date()): void {
+    for (const result of ['refreshed', 'fresh', 'revoked', 'failed'] as const) {
+      this.keepAliveKeys.inc({ result }, counts[result]);
+    }
+    this.keepAliveLastRun.set(finishedAt.getTime() / 1000);
+  }
+
+  /**
+   * Reports whether the database answers now. A change from answering to not answering counts
+   * one outage, however many checks fail during it.
+   */
+  databaseAvailability(available: boolean): void {
+    if (!available && this.databaseAvailable !== false) {
+      this.databaseOutages.inc();
+    }
+    this.databaseAvailable = available;
+    this.databaseUp.set(available ? 1 : 0);
+  }
+
+  /**
+   * Sets the check that every scrape runs before rendering (the readiness probe's own check),
+   * which reports through {@link databaseAvailability}.
+   */
+  monitorDatabase(check: () => Promise<unknown>): void {
+    this.databaseCheck = check;
+  }
+
+  /** The Prometheus text exposition of every series. */
+  async render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
