@@ -55,8 +55,27 @@ describe.each([
     const port = await closedPort();
     const { code, output } = await runService({
       DATABASE_URL: `${scheme}://agent:${PASSWORD}@127.0.0.1:${port}/agent_core`,
+      DATABASE_CONNECT_RETRY_MS: '0',
     });
 
+    expect(code).toBe(1);
+    expect(output).toContain(`Boot failed: Cannot connect to ${engine} at 127.0.0.1:${port}`);
+    expect(output).not.toContain(PASSWORD);
+  });
+
+  it('keeps trying for DATABASE_CONNECT_RETRY_MS with one line per attempt, then fails with the same error', async () => {
+    const port = await closedPort();
+    const { code, output } = await runService({
+      DATABASE_URL: `${scheme}://agent:${PASSWORD}@127.0.0.1:${port}/agent_core`,
+      DATABASE_CONNECT_RETRY_MS: '2000',
+    });
+
+    // Pauses of 0.5, 1 and then what is left of the 2 s: three attempts retried, the fourth fails the boot.
+    const retries = output
+      .split('\n')
+      .filter((line) => line.includes(`Cannot connect to ${engine} at 127.0.0.1:${port} yet`));
+    expect(retries).toHaveLength(3);
+    expect(retries[0]).toContain('(attempt 1: ECONNREFUSED); trying again in 0.5 s, for up to 2 s in all');
     expect(code).toBe(1);
     expect(output).toContain(`Boot failed: Cannot connect to ${engine} at 127.0.0.1:${port}`);
     expect(output).not.toContain(PASSWORD);

@@ -1,6 +1,7 @@
 import { Injectable, Optional } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, IsNull, MoreThan, Repository } from 'typeorm';
+import { DatabaseOutageMonitor } from '../database/database-outage.monitor';
 import { AtlassianOauthStateEntity } from '../database/entities';
 import { PreparedLookup } from '../database/prepared-lookup';
 import { PreparedUpsert } from '../database/prepared-upsert';
@@ -47,10 +48,16 @@ type StateValues = Omit<AtlassianOauthStateEntity, 'id'>;
  *
  * Both tokens are stored sealed by the {@link AtlassianOauthTokenSealer} (AES-256-GCM, bound to
  * table, `platform`, `tenantId` and column) when `OAUTH_STATE_ENCRYPTION_KEYS` is set; callers of
- * `get` and `upsert` always see plaintext. Reading a stored token that fails its integrity check
- * rejects with `TokenIntegrityError`, one sealed under a key id that is not configured with
- * `UnknownTokenKeyError`: never with another row's token. A database error that leaves a method
- * (a TypeORM `QueryFailedError`) carries no token either: its `parameters` are redacted.
+ * `get` and `upsert` always see plaintext.
+ *
+ * Every method rejects with `DatabaseUnavailableError` when the database is away (connection
+ * refused or lost, server shutting down or starting, a query past `DATABASE_QUERY_TIMEOUT_MS`,
+ * no pooled connection in time) and with `DatabaseCorruptError` when the SQLite file is damaged.
+ *
+ * Reading a stored token that fails its integrity check rejects with `TokenIntegrityError`, one
+ * sealed under a key id that is not configured with `UnknownTokenKeyError`: never with another
+ * row's token. A database error that leaves a method (a TypeORM `QueryFailedError`) carries no
+ * token either: its `parameters` are redacted.
  */
 @Injectable()
 export class AtlassianOauthStateRepo {
@@ -64,6 +71,8 @@ export class AtlassianOauthStateRepo {
     @InjectRepository(AtlassianOauthStateEntity)
     private readonly repository: Repository<AtlassianOauthStateEntity>,
     private readonly sealer: AtlassianOauthTokenSealer,
+    /** Turns outages into `DatabaseUnavailableError` and logs them (see `@RedactsQueryFailures`). */
+    readonly outages: DatabaseOutageMonitor,
     /** The application's metrics when it serves them: each public method's duration is recorded. */
     @Optional() readonly metrics?: AgentCoreMetrics,
   ) {}

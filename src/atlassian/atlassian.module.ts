@@ -1,5 +1,7 @@
 import { Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { TypeOrmModule, getDataSourceToken } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { DatabaseOutageMonitor } from '../database/database-outage.monitor';
 import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from '../database/entities';
 import { TokenCipherModule } from '../token-cipher/token-cipher.module';
 import { AtlassianOauthStateRepo } from './atlassian-oauth-state.repo';
@@ -11,7 +13,8 @@ import { AtlassianOauthRotationService } from './rotation/atlassian-oauth-rotati
 /**
  * The Atlassian integration: import it to inject {@link AtlassianOauthStateRepo} (the store),
  * {@link AtlassianOauthRotationService} (`rotate`: one refresh at a time, fleet-wide) and
- * {@link AtlassianOauthReencryptionService} (`reencryptAll`, after a key rotation).
+ * {@link AtlassianOauthReencryptionService} (`reencryptAll`, after a key rotation), and the
+ * connection's {@link DatabaseOutageMonitor} (outages so far, the one in progress).
  *
  * It needs the TypeORM connection and configuration of `DatabaseModule` in the importing
  * application, or else any `TypeOrmModule.forRoot` whose entities include
@@ -22,12 +25,22 @@ import { AtlassianOauthRotationService } from './rotation/atlassian-oauth-rotati
 @Module({
   imports: [TypeOrmModule.forFeature([AtlassianOauthStateEntity, AtlassianOauthRefreshLeaseEntity]), TokenCipherModule],
   providers: [
+    {
+      provide: DatabaseOutageMonitor,
+      inject: [getDataSourceToken()],
+      useFactory: (dataSource: DataSource) => DatabaseOutageMonitor.of(dataSource),
+    },
     AtlassianOauthTokenSealer,
     AtlassianOauthStateRepo,
     AtlassianOauthRefreshLeaseRepo,
     AtlassianOauthRotationService,
     AtlassianOauthReencryptionService,
   ],
-  exports: [AtlassianOauthStateRepo, AtlassianOauthRotationService, AtlassianOauthReencryptionService],
+  exports: [
+    AtlassianOauthStateRepo,
+    AtlassianOauthRotationService,
+    AtlassianOauthReencryptionService,
+    DatabaseOutageMonitor,
+  ],
 })
 export class AtlassianModule {}

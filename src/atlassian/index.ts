@@ -50,3 +50,15 @@ export { AtlassianOauthTokensModule } from './tokens/atlassian-oauth-tokens.modu
 export { AtlassianOauthAccessTokenOptions, AtlassianOauthTokenService } from './tokens/atlassian-oauth-token.service';
 export { DEFAULT_REFRESH_COOLDOWN_MS, MAX_RETRY_AFTER_MS } from './tokens/atlassian-oauth-token.options';
 export { AtlassianOauthRefreshHealthEntity } from '../database/entities';
+export {
+  DatabaseCorruptError,
+  DatabaseEngine,
+  DatabaseUnavailableError,
+  SQLITE_RECOVERY_README,
+} from '../database/database.errors';
+export {
+  DatabaseOutage,
+  DatabaseOutageEnded,
+  DatabaseOutageMonitor,
+  DatabaseOutageSnapshot,
+} from '../database/database-outage.monitor';

@@ -1,7 +1,9 @@
 import { resolve } from 'node:path';
 import { DatabaseConfigError } from '../database/database.errors';
 import {
+  DEFAULT_CONNECT_RETRY_MS,
   DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_QUERY_TIMEOUT_MS,
   DEFAULT_POOL_SIZE,
   databaseConfig,
   readDatabaseConfig,
@@ -59,6 +61,8 @@ describe(readDatabaseConfig.name, () => {
         location: url,
         poolSize: DEFAULT_POOL_SIZE,
         connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+        queryTimeoutMs: DEFAULT_QUERY_TIMEOUT_MS,
+        connectRetryMs: DEFAULT_CONNECT_RETRY_MS,
         logging: false,
       });
     });
@@ -79,11 +83,15 @@ describe(readDatabaseConfig.name, () => {
           DATABASE_URL: 'mysql://u@h/d',
           DATABASE_POOL_SIZE: '25',
           DATABASE_CONNECT_TIMEOUT_MS: '1500',
+          DATABASE_QUERY_TIMEOUT_MS: '750',
+          DATABASE_CONNECT_RETRY_MS: '0',
           DATABASE_LOGGING: 'true',
         }),
       ).toMatchObject({
         poolSize: 25,
         connectTimeoutMs: 1500,
+        queryTimeoutMs: 750,
+        connectRetryMs: 0,
         logging: true,
       });
     });
@@ -104,6 +112,16 @@ describe(readDatabaseConfig.name, () => {
         'a non-numeric timeout',
         { DATABASE_URL: 'postgres://u@h/d', DATABASE_CONNECT_TIMEOUT_MS: '10s' },
         'DATABASE_CONNECT_TIMEOUT_MS',
+      ],
+      [
+        'a zero query timeout',
+        { DATABASE_URL: 'postgres://u@h/d', DATABASE_QUERY_TIMEOUT_MS: '0' },
+        'DATABASE_QUERY_TIMEOUT_MS',
+      ],
+      [
+        'a negative boot retry time',
+        { DATABASE_URL: 'postgres://u@h/d', DATABASE_CONNECT_RETRY_MS: '-1' },
+        'DATABASE_CONNECT_RETRY_MS',
       ],
       ['a negative pool size', { DATABASE_URL: 'postgres://u@h/d', DATABASE_POOL_SIZE: '-3' }, 'DATABASE_POOL_SIZE'],
     ])('refuses %s, naming the variable and never the password', (_case, env, variable) => {

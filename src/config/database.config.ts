@@ -2,7 +2,14 @@ import { resolve } from 'node:path';
 import { registerAs } from '@nestjs/config';
 import { z } from 'zod';
 import { DatabaseConfigError } from '../database/database.errors';
-import { Environment, flag, optionalText, positiveInteger, validateEnvironment } from './environment';
+import {
+  Environment,
+  flag,
+  nonNegativeInteger,
+  optionalText,
+  positiveInteger,
+  validateEnvironment,
+} from './environment';
 
 /** Where the embedded SQLite database lives when nothing else is configured. */
 export const DEFAULT_DATABASE_PATH = 'data/agent-core.sqlite';
@@ -12,6 +19,20 @@ export const DEFAULT_POOL_SIZE = 10;
 
 /** How long connecting to a server database may take unless `DATABASE_CONNECT_TIMEOUT_MS` says otherwise. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * How long one query may run unless `DATABASE_QUERY_TIMEOUT_MS` says otherwise. Every query of
+ * the store is a single-row lookup or write that takes milliseconds; five seconds only cuts off a
+ * hung or frozen server, so a caller gets an error it can act on instead of waiting forever.
+ */
+export const DEFAULT_QUERY_TIMEOUT_MS = 5_000;
+
+/**
+ * How long a booting process keeps trying to reach a server database that is not up yet, unless
+ * `DATABASE_CONNECT_RETRY_MS` says otherwise: long enough for a server started beside it (compose,
+ * Kubernetes) to accept connections, short enough that a wrong address still fails the boot.
+ */
+export const DEFAULT_CONNECT_RETRY_MS = 30_000;
 
 /** The TypeORM driver of a server database: `postgres` (through `pg`) or `mysql` (MariaDB and MySQL, through `mysql2`). */
 export type ServerDatabaseType = 'postgres' | 'mysql';
@@ -62,8 +83,22 @@ export interface ServerDatabaseConfig extends CommonDatabaseConfig {
   readonly location: string;
   /** Maximum connections in this process's pool (`DATABASE_POOL_SIZE`). */
   readonly poolSize: number;
-  /** Connect timeout in milliseconds (`DATABASE_CONNECT_TIMEOUT_MS`). */
+  /**
+   * How long opening a connection, or waiting for a free one of the pool, may take, in
+   * milliseconds (`DATABASE_CONNECT_TIMEOUT_MS`).
+   */
   readonly connectTimeoutMs: number;
+  /**
+   * How long one query may take, in milliseconds (`DATABASE_QUERY_TIMEOUT_MS`): enforced by the
+   * server (`statement_timeout`, `max_statement_time`) and by the driver, so a frozen server is
+   * cut off too.
+   */
+  readonly queryTimeoutMs: number;
+  /**
+   * How long boot keeps retrying a server that refuses or does not answer, in milliseconds
+   * (`DATABASE_CONNECT_RETRY_MS`; `0` fails at the first refusal).
+   */
+  readonly connectRetryMs: number;
 }
 
 /** The `database` namespace of the configuration: which engine, where, and how to connect. */
@@ -77,6 +112,8 @@ const databaseEnvironment = z
     DATABASE_PATH: optionalText,
     DATABASE_POOL_SIZE: positiveInteger(DEFAULT_POOL_SIZE),
     DATABASE_CONNECT_TIMEOUT_MS: positiveInteger(DEFAULT_CONNECT_TIMEOUT_MS),
+    DATABASE_QUERY_TIMEOUT_MS: positiveInteger(DEFAULT_QUERY_TIMEOUT_MS),
+    DATABASE_CONNECT_RETRY_MS: nonNegativeInteger(DEFAULT_CONNECT_RETRY_MS),
     DATABASE_LOGGING: flag,
   })
   .refine((env) => !(env.DATABASE_URL && env.DATABASE_PATH), {
@@ -90,7 +127,8 @@ const databaseEnvironment = z
  * - `DATABASE_URL` selects a server: `postgres://` or `postgresql://` is PostgreSQL,
  *   `mysql://` or `mariadb://` is MariaDB/MySQL, as `scheme://user:password@host:port/database`
  *   (user and password percent-encoded). `DATABASE_POOL_SIZE` and `DATABASE_CONNECT_TIMEOUT_MS`
- *   tune the connection pool.
+ *   tune the connection pool, `DATABASE_QUERY_TIMEOUT_MS` bounds every query, and
+ *   `DATABASE_CONNECT_RETRY_MS` how long boot waits for a server that is not up yet.
  * - Without it, SQLite: `DATABASE_PATH` names the file (relative paths resolve from the working
  *   directory); otherwise `NODE_ENV=test` gives `:memory:`, so every test module starts empty;
  *   otherwise the file is {@link DEFAULT_DATABASE_PATH}.
@@ -111,6 +149,8 @@ export function readDatabaseConfig(env: Environment): DatabaseConfig {
       ...parseServerUrl(vars.DATABASE_URL),
       poolSize: vars.DATABASE_POOL_SIZE,
       connectTimeoutMs: vars.DATABASE_CONNECT_TIMEOUT_MS,
+      queryTimeoutMs: vars.DATABASE_QUERY_TIMEOUT_MS,
+      connectRetryMs: vars.DATABASE_CONNECT_RETRY_MS,
       logging,
     };
   }
@@ -149,7 +189,10 @@ export function redactDatabaseUrl(url: string): string {
   return parsed.toString();
 }
 
-type ServerAddress = Omit<ServerDatabaseConfig, keyof CommonDatabaseConfig | 'poolSize' | 'connectTimeoutMs'>;
+type ServerAddress = Omit<
+  ServerDatabaseConfig,
+  keyof CommonDatabaseConfig | 'poolSize' | 'connectTimeoutMs' | 'queryTimeoutMs' | 'connectRetryMs'
+>;
 
 function parseServerUrl(url: string): ServerAddress {
   let parsed: URL;

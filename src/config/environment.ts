@@ -24,6 +24,12 @@ export const positiveInteger = (fallback: number) =>
     .refine((value) => value === undefined || /^[1-9][0-9]*$/.test(value), 'must be a positive integer')
     .transform((value) => (value === undefined ? fallback : Number(value)));
 
+/** A whole number of zero or more written in decimal, or `fallback` when unset or blank. */
+export const nonNegativeInteger = (fallback: number) =>
+  optionalText
+    .refine((value) => value === undefined || /^(0|[1-9][0-9]*)$/.test(value), 'must be a whole number of 0 or more')
+    .transform((value) => (value === undefined ? fallback : Number(value)));
+
 /**
  * Reads the variables `schema` declares from `env` (and nothing else), validated and typed.
  *

@@ -1,5 +1,5 @@
-import { DynamicModule, Module, ModuleMetadata } from '@nestjs/common';
-import { TypeOrmModule, TypeOrmModuleOptions } from '@nestjs/typeorm';
+import { BeforeApplicationShutdown, DynamicModule, Injectable, Logger, Module, ModuleMetadata } from '@nestjs/common';
+import { InjectDataSource, TypeOrmModule, TypeOrmModuleOptions, getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { AgentCoreConfig } from '../config/config';
 import { AgentCoreConfigModule } from '../config/config.module';
@@ -10,8 +10,15 @@ import {
   AtlassianOauthRefreshLeaseEntity,
   AtlassianOauthStateEntity,
 } from './entities';
+import { DatabaseOutageMonitor } from './database-outage.monitor';
 import { RedactingTypeOrmLogger } from './redacting-typeorm-logger';
-import { isServerDatabase, openServerDatabase, serverDataSourceOptions } from './server-database';
+import { isServerDatabase, openServerDatabase, serverDataSourceOptions, withServerOptions } from './server-database';
+import {
+  SQLITE_JOURNAL_SIZE_LIMIT_BYTES,
+  SQLITE_WAL_AUTOCHECKPOINT_PAGES,
+  checkpointSqlite,
+  openSqliteDatabase,
+} from './sqlite-database';
 
 /**
  * How long a SQLite writer waits for another process's write lock before SQLITE_BUSY.
@@ -35,15 +42,19 @@ export const DATABASE_ENTITIES = [
  * being killed and the machine losing power. Writers in several processes wait up to
  * {@link SQLITE_BUSY_TIMEOUT_MS} for each other instead of failing with SQLITE_BUSY.
  * See https://www.sqlite.org/wal.html and https://www.sqlite.org/pragma.html#pragma_synchronous.
+ * The log is checkpointed every {@link SQLITE_WAL_AUTOCHECKPOINT_PAGES} pages and truncated to
+ * {@link SQLITE_JOURNAL_SIZE_LIMIT_BYTES} afterwards, so it stays near 1 MB, and emptied on a
+ * clean shutdown.
  * The entities are synchronized: on SQLite the entity classes are the schema, with no migrations.
  *
  * On a server database (see {@link serverDataSourceOptions}) nothing is synchronized: the
- * versioned migrations run at boot, and a failed connection is not retried, so boot fails at
- * once with a message naming the server.
+ * versioned migrations run at boot, after {@link openServerDatabase} has waited up to
+ * `DATABASE_CONNECT_RETRY_MS` for the server; then boot fails with a message naming the server.
  */
 export function typeOrmOptions(config: DatabaseConfig): TypeOrmModuleOptions {
   if (config.type !== 'better-sqlite3') {
-    return { ...serverDataSourceOptions(config, DATABASE_ENTITIES), toRetry: () => false };
+    // Boot retries are openServerDatabase's own (with a backoff and a log line per attempt), not Nest's.
+    return withServerOptions(serverDataSourceOptions(config, DATABASE_ENTITIES), { toRetry: () => false });
   }
   const file = config.database !== ':memory:';
   return {
@@ -59,6 +70,8 @@ export function typeOrmOptions(config: DatabaseConfig): TypeOrmModuleOptions {
       if (file) {
         db.pragma('journal_mode = WAL');
         db.pragma('synchronous = FULL');
+        db.pragma(`journal_size_limit = ${SQLITE_JOURNAL_SIZE_LIMIT_BYTES}`);
+        db.pragma(`wal_autocheckpoint = ${SQLITE_WAL_AUTOCHECKPOINT_PAGES}`);
       }
     },
     // TypeORM's own loggers print the query parameters, and those are the tokens.
@@ -76,12 +89,45 @@ export function isSqliteLockContention(error: unknown): boolean {
   return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)(_|$)/.test(code);
 }
 
-/** Creates the `DataSource`; a server database is connected and migrated here, SQLite by Nest. */
+/**
+ * Creates and opens the `DataSource`: a server database is connected (with retries) and migrated,
+ * a SQLite file opened and checked (see `openSqliteDatabase`), so a boot error names the server
+ * or the file and why.
+ */
 export async function createDataSource(options: DataSourceOptions): Promise<DataSource> {
   if (isServerDatabase(options)) {
     return openServerDatabase(options);
   }
+  if (options.type === 'better-sqlite3') {
+    return openSqliteDatabase(options);
+  }
   return new DataSource(options);
+}
+
+/** Empties a SQLite file's write-ahead log when the application closes, before the connection is closed. */
+@Injectable()
+class SqliteShutdownCheckpoint implements BeforeApplicationShutdown {
+  private readonly logger = new Logger('Database');
+
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  async beforeApplicationShutdown(): Promise<void> {
+    const { type, database } = this.dataSource.options;
+    if (type !== 'better-sqlite3' || database === ':memory:' || !this.dataSource.isInitialized) {
+      return;
+    }
+    try {
+      const { busy } = await checkpointSqlite(this.dataSource);
+      if (busy) {
+        this.logger.log(`The write-ahead log of ${database} stays: another process is reading it`);
+      }
+    } catch (error) {
+      // A full disk can refuse it; SQLite replays the log at the next open, so nothing is lost.
+      this.logger.warn(
+        `Could not checkpoint ${database} at shutdown (${error instanceof Error ? error.message : String(error)}); the next start replays its write-ahead log`,
+      );
+    }
+  }
 }
 
 /** The connection and its entities, on the `database` namespace of whichever configuration is registered. */
@@ -96,7 +142,15 @@ function databaseModuleMetadata(configModule: Promise<DynamicModule>): ModuleMet
       }),
       TypeOrmModule.forFeature(DATABASE_ENTITIES),
     ],
-    exports: [TypeOrmModule],
+    providers: [
+      SqliteShutdownCheckpoint,
+      {
+        provide: DatabaseOutageMonitor,
+        inject: [getDataSourceToken()],
+        useFactory: (dataSource: DataSource) => DatabaseOutageMonitor.of(dataSource),
+      },
+    ],
+    exports: [TypeOrmModule, DatabaseOutageMonitor],
   };
 }
 
@@ -108,7 +162,8 @@ function databaseModuleMetadata(configModule: Promise<DynamicModule>): ModuleMet
  * `AtlassianModule` and nothing else is configured. With `DATABASE_URL` the database is that
  * PostgreSQL or MariaDB/MySQL server, migrated at boot. Otherwise SQLite: with `NODE_ENV=test`
  * `:memory:`; otherwise the file at `DATABASE_PATH` (default `data/agent-core.sqlite`), whose
- * folder is created if missing.
+ * folder is created if missing. It exports the connection's {@link DatabaseOutageMonitor}, for
+ * health and metrics.
  */
 @Module(databaseModuleMetadata(AgentCoreConfigModule.forEnvironment()))
 export class DatabaseModule {

@@ -1,4 +1,5 @@
 import { QueryFailedError } from 'typeorm';
+import { DatabaseOutageMonitor } from './database-outage.monitor';
 
 /**
  * Strips the bound values from a TypeORM `QueryFailedError`, in place: TypeORM keeps them in its
@@ -35,7 +36,13 @@ export function redactQueryFailure(error: unknown): unknown {
 
 /**
  * Method decorator for the public async methods of a store: a `QueryFailedError` that leaves the
- * method has its parameters stripped ({@link redactQueryFailure}); everything else passes as is.
+ * method has its parameters stripped ({@link redactQueryFailure}).
+ *
+ * When the instance has an `outages` property holding a {@link DatabaseOutageMonitor}, every call
+ * is reported to it: an outage of the database (connection refused or lost, server shutdown,
+ * a query or pool timeout) leaves the method as `DatabaseUnavailableError`, a damaged SQLite file
+ * as `DatabaseCorruptError`, and the outage's start and end are logged once each. Everything else
+ * passes as it is.
  */
 export function RedactsQueryFailures(): MethodDecorator {
   return (_target, _name, descriptor) => {
@@ -44,10 +51,15 @@ export function RedactsQueryFailures(): MethodDecorator {
       throw new TypeError('@RedactsQueryFailures() decorates methods only');
     }
     const redacting = async function (this: unknown, ...args: unknown[]): Promise<unknown> {
+      const outages = (this as { outages?: unknown } | undefined)?.outages;
+      const monitor = outages instanceof DatabaseOutageMonitor ? outages : undefined;
       try {
-        return await (method as (...args: unknown[]) => Promise<unknown>).apply(this, args);
+        const result = await (method as (...args: unknown[]) => Promise<unknown>).apply(this, args);
+        monitor?.succeeded();
+        return result;
       } catch (error) {
-        throw redactQueryFailure(error);
+        const redacted = redactQueryFailure(error);
+        throw monitor ? monitor.fail(redacted) : redacted;
       }
     };
     Object.defineProperty(redacting, 'name', { value: (method as { name: string }).name });

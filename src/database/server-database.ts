@@ -1,5 +1,8 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Logger } from '@nestjs/common';
 import { DataSource, DataSourceOptions, MigrationExecutor, QueryRunner } from 'typeorm';
 import { ServerDatabaseConfig, ServerDatabaseType } from '../config/database.config';
+import { outageOf } from './database-failure';
 import { DatabaseConnectionError } from './database.errors';
 import { SERVER_MIGRATIONS } from './migrations';
 import { isMariaDb } from './migrations/mysql/server-flavor';
@@ -17,6 +20,13 @@ const POSTGRES_MIGRATION_LOCK = 0x61676e74; // "agnt"
 
 /** TypeORM options of a server database, by driver: PostgreSQL, or MariaDB/MySQL (`mysql` or `mariadb`). */
 export type ServerDataSourceOptions = Extract<DataSourceOptions, { type: 'postgres' | 'mysql' | 'mariadb' }>;
+
+/** The first pause between two boot attempts, doubled up to {@link MAX_CONNECT_RETRY_PAUSE_MS}. */
+const FIRST_CONNECT_RETRY_PAUSE_MS = 500;
+const MAX_CONNECT_RETRY_PAUSE_MS = 5_000;
+
+/** What {@link openServerDatabase} needs beyond TypeORM's options: how long boot retries. */
+const bootRetries = new WeakMap<object, number>();
 
 /** True for the options of a server database, which {@link openServerDatabase} connects and migrates. */
 export function isServerDatabase(options: DataSourceOptions): options is ServerDataSourceOptions {
@@ -53,47 +63,90 @@ export function serverDataSourceOptions(
     // TypeORM's own loggers print the query parameters, and those are the tokens.
     logger: new RedactingTypeOrmLogger(config.logging),
   };
+  let options: ServerDataSourceOptions;
   if (config.type === 'postgres') {
-    return {
+    options = {
       ...common,
       type: 'postgres',
+      // pg-pool's connectionTimeoutMillis bounds both opening a connection and waiting for a free one.
       connectTimeoutMS: config.connectTimeoutMs,
       uuidExtension: 'pgcrypto',
       installExtensions: false,
+      // statement_timeout: the server cancels the statement (57014); query_timeout: pg gives up on
+      // a server that does not answer at all (frozen, network gone), which the server cannot do.
+      extra: { statement_timeout: config.queryTimeoutMs, query_timeout: config.queryTimeoutMs },
+    };
+  } else {
+    options = {
+      ...common,
+      type: config.dialect === 'mariadb' ? 'mariadb' : 'mysql',
+      connectTimeout: config.connectTimeoutMs,
+      timezone: 'Z',
+      charset: 'utf8mb4',
+      flags: ['FOUND_ROWS'],
+      // mysql2's per-query timeout on the client; the server's own limit and the wait for a
+      // pooled connection, which mysql2 has no option for, are added by limitMysqlPool.
+      enableQueryTimeout: true,
+      maxQueryExecutionTime: config.queryTimeoutMs,
+      acquireTimeout: config.connectTimeoutMs,
     };
   }
-  return {
-    ...common,
-    type: config.dialect === 'mariadb' ? 'mariadb' : 'mysql',
-    connectTimeout: config.connectTimeoutMs,
-    timezone: 'Z',
-    charset: 'utf8mb4',
-    flags: ['FOUND_ROWS'],
-  };
+  bootRetries.set(options, config.connectRetryMs);
+  return options;
+}
+
+/**
+ * The same options, keeping how long boot retries (which TypeORM's options have no place for):
+ * for a caller that adds or changes options of {@link serverDataSourceOptions}' result.
+ */
+export function withServerOptions<T extends object>(
+  options: ServerDataSourceOptions,
+  changes: T,
+): ServerDataSourceOptions & T {
+  const changed = { ...options, ...changes };
+  const retryMs = bootRetries.get(options);
+  if (retryMs !== undefined) {
+    bootRetries.set(changed, retryMs);
+  }
+  return changed;
 }
 
 /**
  * Connects to a server database and brings its schema up to date before anything else uses it.
  *
+ * A server that refuses or does not answer yet (it is starting beside this process) is tried
+ * again with a backoff of 0.5 to 5 s for as long as `DATABASE_CONNECT_RETRY_MS` allows, with one
+ * log line per failed attempt; a refused login or a missing database fails at once.
+ *
  * Pending migrations run under a database-wide lock (`pg_advisory_lock` / `GET_LOCK`), so
- * replicas that boot together migrate once, one after the other.
+ * replicas that boot together migrate once, one after the other. They run on a connection of
+ * their own without the query time limit, since waiting for another replica's migration may take
+ * longer; the connection the service then uses has every limit.
  *
  * @throws DatabaseConnectionError when the server cannot be reached or refuses the login: the
  *   message names the engine, host, port, database and user, never the password.
  */
 export async function openServerDatabase(options: ServerDataSourceOptions): Promise<DataSource> {
   const type = options.type === 'postgres' ? 'postgres' : 'mysql';
-  let dataSource = await connect(type, options);
-  if (options.type === 'mysql' && (await isMariaDb(dataSource))) {
-    // TypeORM reads MariaDB's catalogue (e.g. `DEFAULT NULL`) right only as `mariadb`, whatever the URL said.
-    await dataSource.destroy();
-    dataSource = await connect(type, { ...options, type: 'mariadb' });
-  }
+  let driver = options.type;
+  let migrating = await connectWithRetries(type, unlimited(options), bootRetries.get(options) ?? 0);
   try {
-    await runMigrationsExclusively(dataSource, type, String(options.database));
-  } catch (error) {
-    await dataSource.destroy();
-    throw error;
+    if (options.type === 'mysql' && (await isMariaDb(migrating))) {
+      // TypeORM reads MariaDB's catalogue (e.g. `DEFAULT NULL`) right only as `mariadb`, whatever the URL said.
+      driver = 'mariadb';
+      await migrating.destroy();
+      migrating = await connect(type, unlimited({ ...options, type: 'mariadb' as const }));
+    }
+    await runMigrationsExclusively(migrating, type, String(options.database));
+  } finally {
+    if (migrating.isInitialized) {
+      await migrating.destroy();
+    }
+  }
+  const limited = { ...options, type: driver } as ServerDataSourceOptions;
+  const dataSource = await connect(type, limited);
+  if (limited.type !== 'postgres') {
+    limitMysqlPool(dataSource, limited.type, limited.maxQueryExecutionTime, limited.acquireTimeout);
   }
   return dataSource;
 }
@@ -104,6 +157,100 @@ async function connect(type: ServerDatabaseType, options: DataSourceOptions): Pr
     return await dataSource.initialize();
   } catch (error) {
     throw connectionError(type, options, error);
+  }
+}
+
+/** {@link connect}, tried again while the server refuses or does not answer, for up to `retryMs`. */
+async function connectWithRetries(
+  type: ServerDatabaseType,
+  options: ServerDataSourceOptions,
+  retryMs: number,
+): Promise<DataSource> {
+  const logger = new Logger('Database');
+  const giveUpAt = Date.now() + retryMs;
+  for (let attempt = 1, pause = FIRST_CONNECT_RETRY_PAUSE_MS; ; attempt++, pause *= 2) {
+    const dataSource = new DataSource(options);
+    try {
+      return await dataSource.initialize();
+    } catch (error) {
+      const outage = outageOf(error);
+      const wait = Math.min(pause, MAX_CONNECT_RETRY_PAUSE_MS, giveUpAt - Date.now());
+      if (!outage?.kind.retryable || wait <= 0) {
+        throw connectionError(type, options, error);
+      }
+      logger.warn(
+        `Cannot connect to ${ENGINE_NAMES[type]} at ${options.host ?? 'localhost'}:${options.port ?? ''} yet ` +
+          `(attempt ${attempt}: ${outage.code}); trying again in ${(wait / 1000).toFixed(1)} s, ` +
+          `for up to ${Math.round(retryMs / 1000)} s in all (DATABASE_CONNECT_RETRY_MS)`,
+      );
+      await sleep(wait);
+    }
+  }
+}
+
+/** The options without the query time limit, for migrations (see {@link openServerDatabase}). */
+function unlimited(options: ServerDataSourceOptions): ServerDataSourceOptions {
+  if (options.type === 'postgres') {
+    return { ...options, extra: {} };
+  }
+  return { ...options, enableQueryTimeout: false, maxQueryExecutionTime: undefined };
+}
+
+/** mysql2's pool, as far as {@link limitMysqlPool} uses it. */
+interface MysqlPool {
+  on(event: 'acquire', listener: (connection: MysqlPoolConnection) => void): void;
+  getConnection(callback: (error: Error | null, connection?: MysqlPoolConnection) => void): void;
+}
+interface MysqlPoolConnection {
+  query(sql: string, callback: (error: Error | null) => void): void;
+  release(): void;
+}
+
+/**
+ * What mysql2 has no option for: the server's own statement limit on every pooled connection
+ * (MariaDB's `max_statement_time` in seconds, MySQL's `max_execution_time` in ms, which covers
+ * SELECTs only), set once when a connection is first handed out, before its first query; and a
+ * limit on waiting for a free connection, which fails with code `POOL_TIMEOUT`.
+ */
+function limitMysqlPool(
+  dataSource: DataSource,
+  driver: 'mysql' | 'mariadb',
+  queryTimeoutMs: number | undefined,
+  acquireTimeoutMs: number | undefined,
+): void {
+  const pool = (dataSource.driver as unknown as { pool: MysqlPool }).pool;
+  if (queryTimeoutMs !== undefined) {
+    const limit =
+      driver === 'mariadb'
+        ? `SET SESSION max_statement_time = ${queryTimeoutMs / 1000}`
+        : `SET SESSION max_execution_time = ${queryTimeoutMs}`;
+    const limited = new WeakSet<MysqlPoolConnection>();
+    pool.on('acquire', (connection) => {
+      if (!limited.has(connection)) {
+        limited.add(connection);
+        // Queued before the caller's first query on this connection; a failure shows on that query.
+        connection.query(limit, () => undefined);
+      }
+    });
+  }
+  if (acquireTimeoutMs !== undefined) {
+    const getConnection = pool.getConnection.bind(pool);
+    pool.getConnection = (callback) => {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        const error = new Error(`No pooled connection became free within ${acquireTimeoutMs} ms`);
+        callback(Object.assign(error, { code: 'POOL_TIMEOUT' }));
+      }, acquireTimeoutMs);
+      getConnection((error, connection) => {
+        clearTimeout(timer);
+        if (!timedOut) {
+          callback(error, connection);
+        } else if (connection) {
+          connection.release();
+        }
+      });
+    };
   }
 }
 

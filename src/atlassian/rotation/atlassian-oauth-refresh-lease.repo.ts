@@ -30,7 +30,7 @@ export class AtlassianOauthRefreshLeaseRepo {
    * @returns the holder id to release it with, or `null` when someone else holds it.
    */
   async tryAcquire(key: AtlassianOauthStateKey, leaseMs: number): Promise<string | null> {
-    const holder = `${hostname().slice(0, 64)}:${process.pid}:${randomUUID()}`;
+    const holder = newHolderId();
     const now = new Date();
     const expiresAt = new Date(now.getTime() + leaseMs);
     // This read decides nothing; it only spares a waiter the write that is bound to fail while a
@@ -54,8 +54,29 @@ export class AtlassianOauthRefreshLeaseRepo {
     return affected === 1 ? holder : null;
   }
 
+  /**
+   * Hands the lease that `from` holds to a new holder for `leaseMs`, whether or not it has lapsed:
+   * for a process that took the lease, could not give it back (the database was away), and now
+   * wants it again. Nobody else can hold it meanwhile, since `from` is still the holder.
+   *
+   * @returns the new holder id, or `null` when `from` no longer holds it (it was released or taken over).
+   */
+  async takeOver(key: AtlassianOauthStateKey, from: string, leaseMs: number): Promise<string | null> {
+    const holder = newHolderId();
+    const { affected } = await this.repository.update(
+      { ...key, holder: from },
+      { holder, expiresAt: new Date(Date.now() + leaseMs) },
+    );
+    return affected === 1 ? holder : null;
+  }
+
   /** Gives the lease back, only if `holder` still holds it: a lease taken over after it lapsed stays with its new holder. */
   async release(key: AtlassianOauthStateKey, holder: string): Promise<void> {
     await this.repository.delete({ ...key, holder });
   }
+}
+
+/** Who holds a lease: host and process (for a human reading the table), and a unique part per acquisition. */
+function newHolderId(): string {
+  return `${hostname().slice(0, 64)}:${process.pid}:${randomUUID()}`;
 }

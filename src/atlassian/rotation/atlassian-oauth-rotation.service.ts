@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Injectable, Logger, Optional } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
+import { DatabaseOutageMonitor } from '../../database/database-outage.monitor';
 import { AtlassianOauthStateEntity } from '../../database/entities';
 import { RedactsQueryFailures } from '../../database/query-failure-redaction';
 import { AgentCoreMetrics, LeaseWaitOutcome } from '../../metrics/agent-core-metrics';
@@ -21,6 +22,7 @@ import {
 import { validateKey, validateRefresh, validateRotateOptions } from '../atlassian-oauth-state.validation';
 import { AtlassianOauthRefreshLeaseRepo } from './atlassian-oauth-refresh-lease.repo';
 import { InProcessTurns } from './in-process-turns';
+import { StrandedLeases } from './stranded-leases';
 
 /** The first pause of a caller polling for another process's lease, doubled up to {@link MAX_POLL_MS}. */
 const FIRST_POLL_MS = 10;
@@ -35,16 +37,28 @@ type RotateLimits = Required<AtlassianOauthRotateOptions>;
  * which fences out a holder whose lease lapsed. Inject it through `AtlassianModule`.
  */
 @Injectable()
-export class AtlassianOauthRotationService {
+export class AtlassianOauthRotationService implements OnModuleDestroy {
   private readonly logger = new Logger(AtlassianOauthRotationService.name);
   private readonly turns = new InProcessTurns();
+  private readonly stranded: StrandedLeases;
+  private readonly retryStranded = (): void => this.stranded.retryAll();
 
   constructor(
     private readonly states: AtlassianOauthStateRepo,
     private readonly leases: AtlassianOauthRefreshLeaseRepo,
+    /** Turns outages into `DatabaseUnavailableError` and logs them (see `@RedactsQueryFailures`). */
+    readonly outages: DatabaseOutageMonitor,
     /** The application's metrics when it serves them: `rotate`'s duration and its lease waits. */
     @Optional() readonly metrics?: AgentCoreMetrics,
-  ) {}
+  ) {
+    this.stranded = new StrandedLeases(leases, this.logger);
+    outages.on('outageEnded', this.retryStranded);
+  }
+
+  onModuleDestroy(): void {
+    this.outages.off('outageEnded', this.retryStranded);
+    this.stranded.close();
+  }
 
   /**
    * Returns a state of one `(platform, tenantId)` that is valid for at least `minValidityMs`,
@@ -74,6 +88,9 @@ export class AtlassianOauthRotationService {
    *   lease; nothing was written.
    * @throws AtlassianOauthRefreshFailedError when `refresh` threw; the error it threw is `cause`,
    *   the stored state is unchanged and the lease is released.
+   * @throws DatabaseUnavailableError when the database is away (see `AtlassianOauthStateRepo`);
+   *   a lease this call took and could not give back is given back as soon as the database
+   *   answers again, and this process's next `rotate` of the key takes it over at once.
    */
   @RedactsQueryFailures()
   @MeasuredStoreCall()
@@ -124,17 +141,18 @@ export class AtlassianOauthRotationService {
         return state;
       }
       waiting = true;
-      const holder = await this.leases.tryAcquire(key, limits.leaseMs);
+      const holder = await this.acquireLease(key, limits.leaseMs);
       if (holder !== null) {
         this.leaseWaited('acquired', started);
         try {
           return await this.refreshHoldingLease(key, refresh, limits.minValidityMs);
         } finally {
           await this.leases.release(key, holder).catch((error: unknown) => {
-            // Not fatal: the lease lapses after leaseMs by itself.
             this.logger.warn(
-              `Could not release the refresh lease of (${key.platform}, ${key.tenantId}): ${error instanceof Error ? error.name : 'error'}`,
+              `Could not release the refresh lease of (${key.platform}, ${key.tenantId}): ${error instanceof Error ? error.name : 'error'}; ` +
+                'releasing it as soon as the database answers again',
             );
+            this.stranded.add(key, holder, limits.leaseMs);
           });
         }
       }
@@ -154,6 +172,21 @@ export class AtlassianOauthRotationService {
    */
   private leaseWaited(outcome: LeaseWaitOutcome, started: number): void {
     this.metrics?.leaseWait(outcome, (performance.now() - started) / 1000);
+  }
+
+  /** Takes over the lease this process could not give back, if there is one; otherwise tries to take it. */
+  private async acquireLease(key: AtlassianOauthStateKey, leaseMs: number): Promise<string | null> {
+    const stranded = this.stranded.claim(key);
+    if (stranded !== undefined) {
+      const holder = await this.leases.takeOver(key, stranded, leaseMs).catch((error: unknown) => {
+        this.stranded.add(key, stranded, leaseMs);
+        throw error;
+      });
+      if (holder !== null) {
+        return holder;
+      }
+    }
+    return this.leases.tryAcquire(key, leaseMs);
   }
 
   /** The lease is ours: re-read (someone may have refreshed just before we took it), refresh, store with fencing. */
