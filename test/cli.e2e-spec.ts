@@ -315,7 +315,7 @@ describe('the agent-core CLI (built, as a process)', () => {
       stderr: '',
     });
     expect(runs[0]?.stdout).toMatch(
-      /Exit codes: 0 done, 1 not found or conflict, 2 usage or bad input, 3 database or key problem/,
+      /Exit codes: 0 done, 1 not found or conflict \(check, health: failed\), 2 usage or bad input, 3 database or key problem/,
     );
     commands.forEach((command, i) =>
       expect(runs[i + 1]).toMatchObject({

@@ -1,8 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { CLI_NAME, CliContext, CliIo } from './cli-context';
 import { CliError, ExitCode, toFailure, toOneSafeLine } from './cli-errors';
+import { registerCheckCommand } from './commands/check.command';
 import { registerDeleteCommand } from './commands/delete.command';
 import { registerGetCommand } from './commands/get.command';
+import { registerHealthCommand } from './commands/health.command';
 import { registerListCommand } from './commands/list.command';
 import { registerPutCommand } from './commands/put.command';
 import { registerReencryptCommand } from './commands/reencrypt.command';
@@ -16,6 +18,8 @@ const COMMANDS = [
   registerPutCommand,
   registerDeleteCommand,
   registerReencryptCommand,
+  registerCheckCommand,
+  registerHealthCommand,
 ] as const;
 
 /**
@@ -62,7 +66,7 @@ function buildProgram(cli: CliContext): Command {
     .helpCommand(true)
     .addHelpText(
       'after',
-      '\nExit codes: 0 done, 1 not found or conflict, 2 usage or bad input, 3 database or key problem.',
+      '\nExit codes: 0 done, 1 not found or conflict (check, health: failed), 2 usage or bad input, 3 database or key problem.',
     );
   for (const register of COMMANDS) {
     register(program, cli);

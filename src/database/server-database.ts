@@ -85,10 +85,10 @@ export function serverDataSourceOptions(
       charset: 'utf8mb4',
       flags: ['FOUND_ROWS'],
       // mysql2's per-query timeout on the client; the server's own limit and the wait for a
-      // pooled connection, which mysql2 has no option for, are added by limitMysqlPool.
+      // pooled connection (connectTimeout, as on PostgreSQL), which mysql2 has no option for, are
+      // added by limitMysqlPool.
       enableQueryTimeout: true,
       maxQueryExecutionTime: config.queryTimeoutMs,
-      acquireTimeout: config.connectTimeoutMs,
     };
   }
   bootRetries.set(options, config.connectRetryMs);
@@ -146,7 +146,7 @@ export async function openServerDatabase(options: ServerDataSourceOptions): Prom
   const limited = { ...options, type: driver } as ServerDataSourceOptions;
   const dataSource = await connect(type, limited);
   if (limited.type !== 'postgres') {
-    limitMysqlPool(dataSource, limited.type, limited.maxQueryExecutionTime, limited.acquireTimeout);
+    limitMysqlPool(dataSource, limited.type, limited.maxQueryExecutionTime, limited.connectTimeout);
   }
   return dataSource;
 }
