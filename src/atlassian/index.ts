@@ -50,3 +50,16 @@ export { AtlassianOauthTokensModule } from './tokens/atlassian-oauth-tokens.modu
 export { AtlassianOauthAccessTokenOptions, AtlassianOauthTokenService } from './tokens/atlassian-oauth-token.service';
 export { DEFAULT_REFRESH_COOLDOWN_MS, MAX_RETRY_AFTER_MS } from './tokens/atlassian-oauth-token.options';
 export { AtlassianOauthRefreshHealthEntity } from '../database/entities';
+export { AtlassianOauthIdleRefreshOutcome } from './tokens/atlassian-oauth-token.service';
+export { AtlassianOauthKeepAliveService } from './keep-alive/atlassian-oauth-keep-alive.service';
+export { AtlassianOauthKeepAliveModule } from './keep-alive/atlassian-oauth-keep-alive.module';
+export { AtlassianOauthKeepAliveScheduleModule } from './keep-alive/atlassian-oauth-keep-alive-schedule.module';
+export {
+  DEFAULT_KEEP_ALIVE_CONCURRENCY,
+  DEFAULT_KEEP_ALIVE_IDLE_MS,
+  DEFAULT_KEEP_ALIVE_INTERVAL_MS,
+  KeepAliveCounts,
+  KeepAliveOptions,
+  KeepAliveProgress,
+  KeepAliveSweepReport,
+} from './keep-alive/atlassian-oauth-keep-alive.types';
