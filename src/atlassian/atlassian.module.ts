@@ -1,33 +1,53 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from '../database/entities';
+import {
+  AtlassianOauthRefreshHealthEntity,
+  AtlassianOauthRefreshLeaseEntity,
+  AtlassianOauthStateEntity,
+} from '../database/entities';
 import { TokenCipherModule } from '../token-cipher/token-cipher.module';
 import { AtlassianOauthStateRepo } from './atlassian-oauth-state.repo';
 import { AtlassianOauthTokenSealer } from './atlassian-oauth-token-sealer';
 import { AtlassianOauthReencryptionService } from './reencryption/atlassian-oauth-reencryption.service';
 import { AtlassianOauthRefreshLeaseRepo } from './rotation/atlassian-oauth-refresh-lease.repo';
 import { AtlassianOauthRotationService } from './rotation/atlassian-oauth-rotation.service';
+import { AtlassianOauthRefreshHealthRepo } from './tokens/atlassian-oauth-refresh-health.repo';
 
 /**
  * The Atlassian integration: import it to inject {@link AtlassianOauthStateRepo} (the store),
  * {@link AtlassianOauthRotationService} (`rotate`: one refresh at a time, fleet-wide) and
- * {@link AtlassianOauthReencryptionService} (`reencryptAll`, after a key rotation).
+ * {@link AtlassianOauthReencryptionService} (`reencryptAll`, after a key rotation), and read every
+ * key's refresh health ({@link AtlassianOauthRefreshHealthRepo}: no Atlassian credentials needed).
  *
  * It needs the TypeORM connection and configuration of `DatabaseModule` in the importing
  * application, or else any `TypeOrmModule.forRoot` whose entities include
- * `AtlassianOauthStateEntity` and `AtlassianOauthRefreshLeaseEntity` plus
+ * `AtlassianOauthStateEntity`, `AtlassianOauthRefreshLeaseEntity` and
+ * `AtlassianOauthRefreshHealthEntity` plus
  * `AgentCoreConfigModule.forEnvironment()`. Its `TokenCipherModule` seals the tokens with the
  * key ring of that configuration (`OAUTH_STATE_ENCRYPTION_KEYS`), whichever connection it is.
  */
 @Module({
-  imports: [TypeOrmModule.forFeature([AtlassianOauthStateEntity, AtlassianOauthRefreshLeaseEntity]), TokenCipherModule],
+  imports: [
+    TypeOrmModule.forFeature([
+      AtlassianOauthStateEntity,
+      AtlassianOauthRefreshLeaseEntity,
+      AtlassianOauthRefreshHealthEntity,
+    ]),
+    TokenCipherModule,
+  ],
   providers: [
     AtlassianOauthTokenSealer,
     AtlassianOauthStateRepo,
     AtlassianOauthRefreshLeaseRepo,
     AtlassianOauthRotationService,
     AtlassianOauthReencryptionService,
+    AtlassianOauthRefreshHealthRepo,
   ],
-  exports: [AtlassianOauthStateRepo, AtlassianOauthRotationService, AtlassianOauthReencryptionService],
+  exports: [
+    AtlassianOauthStateRepo,
+    AtlassianOauthRotationService,
+    AtlassianOauthReencryptionService,
+    AtlassianOauthRefreshHealthRepo,
+  ],
 })
 export class AtlassianModule {}

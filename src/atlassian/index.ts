@@ -63,3 +63,10 @@ export {
   KeepAliveProgress,
   KeepAliveSweepReport,
 } from './keep-alive/atlassian-oauth-keep-alive.types';
+export { AtlassianOauthRefreshHealthRepo } from './tokens/atlassian-oauth-refresh-health.repo';
+export {
+  AtlassianOauthRefreshHealth,
+  AtlassianOauthStateHealthSummary,
+  refreshHealthOf,
+  withRefreshHealth,
+} from './tokens/atlassian-oauth-refresh-health';

@@ -2,7 +2,9 @@ import { Command, CommanderError } from 'commander';
 import { CLI_NAME, CliContext, CliIo } from './cli-context';
 import { CliError, ExitCode, toFailure, toOneSafeLine } from './cli-errors';
 import { registerDeleteCommand } from './commands/delete.command';
+import { registerConnectCommand } from './commands/connect.command';
 import { registerGetCommand } from './commands/get.command';
+import { registerKeepAliveCommand } from './commands/keep-alive.command';
 import { registerListCommand } from './commands/list.command';
 import { registerPutCommand } from './commands/put.command';
 import { registerReencryptCommand } from './commands/reencrypt.command';
@@ -16,6 +18,8 @@ const COMMANDS = [
   registerPutCommand,
   registerDeleteCommand,
   registerReencryptCommand,
+  registerKeepAliveCommand,
+  registerConnectCommand,
 ] as const;
 
 /**
