@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { runContention } from './lib/contention';
+import { runKeepAliveBench } from './lib/keep-alive';
 import { exited, forkBench, nextMessage } from './lib/processes';
 import { createFreshDatabase } from '../test/support/server-databases';
 import { BenchPlan, EngineJob, engineName, FULL_PLAN, isServerEngine, QUICK_PLAN } from './lib/profile';
@@ -122,6 +123,17 @@ export async function runBench(plan: BenchPlan, outDir: string, servers: ServerU
       }
       contention = await contentionRun();
     }
+    const keepAlive = await runKeepAliveBench(
+      plan.quick
+        ? [{ engine: 'sqlite-wal', keys: 100 }]
+        : [
+            { engine: 'sqlite-memory', keys: 10_000 },
+            { engine: 'sqlite-wal', keys: 1_000 },
+            { engine: 'sqlite-wal', keys: 10_000 },
+          ],
+      4,
+      scratch,
+    );
     const result: BenchResult = {
       quick: plan.quick,
       startedAt: startedAt.toISOString(),
@@ -130,6 +142,7 @@ export async function runBench(plan: BenchPlan, outDir: string, servers: ServerU
       engines,
       contention,
       targets: evaluateTargets(engines, contention),
+      keepAlive,
     };
     mkdirSync(outDir, { recursive: true });
     writeFileSync(join(outDir, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);

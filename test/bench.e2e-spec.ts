@@ -153,6 +153,15 @@ describe('npm run bench -- --quick', () => {
     expect(result.contention.cpuPerUpsertUs).toEqual({ raw: expect.any(Number), repo: expect.any(Number) });
   });
 
+  it('sweeps idle keys through the keep-alive service, one endpoint request per refreshed key, and reports its memory', () => {
+    expect(result.keepAlive?.sweeps).toEqual([
+      expect.objectContaining({ engine: 'sqlite-wal', keys: 100, refreshed: 100, tokenRequests: 100, concurrency: 4 }),
+    ]);
+    const [sweep] = result.keepAlive?.sweeps ?? [];
+    expect(sweep && sweep.keysPerSec > 0 && sweep.heapPeakMiB > 0 && sweep.maxRssMiB > 0).toBe(true);
+    expect(run.output).toContain('### Keep-alive sweep');
+  });
+
   it('evaluates every target and reports the machine', () => {
     expect(result.targets.length).toBeGreaterThan(0);
     for (const target of result.targets) {

@@ -170,9 +170,9 @@ describe('the agent-core CLI (built, as a process)', () => {
     expect(text).toMatchObject({ code: 0, stderr: '' });
     const lines = text.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toMatch(/^confluence +tenant-a +no access token +no expiry +updated \S+Z$/);
-    expect(lines[1]).toMatch(/^jira +tenant-a +access token present +expired 3h ago +updated \S+Z$/);
-    expect(lines[2]).toMatch(/^jira +tenant-b +access token present +expires in 42m +updated \S+Z$/);
+    expect(lines[0]).toMatch(/^confluence +tenant-a +no access token +no expiry +updated \S+Z {2}ok$/);
+    expect(lines[1]).toMatch(/^jira +tenant-a +access token present +expired 3h ago +updated \S+Z {2}ok$/);
+    expect(lines[2]).toMatch(/^jira +tenant-b +access token present +expires in 42m +updated \S+Z {2}ok$/);
 
     const json = await run(['list', '--json']);
     const listed = JSON.parse(json.stdout) as Record<string, unknown>[];
@@ -185,6 +185,7 @@ describe('the agent-core CLI (built, as a process)', () => {
         expired: null,
         expiry: 'no expiry',
         updatedAt: expect.any(String),
+        health: { status: 'ok', text: 'ok' },
       },
       {
         platform: 'jira',
@@ -194,6 +195,7 @@ describe('the agent-core CLI (built, as a process)', () => {
         expired: true,
         expiry: 'expired 3h ago',
         updatedAt: expect.any(String),
+        health: { status: 'ok', text: 'ok' },
       },
       {
         platform: 'jira',
@@ -203,6 +205,7 @@ describe('the agent-core CLI (built, as a process)', () => {
         expired: false,
         expiry: 'expires in 42m',
         updatedAt: expect.any(String),
+        health: { status: 'ok', text: 'ok' },
       },
     ]);
 
@@ -306,7 +309,7 @@ describe('the agent-core CLI (built, as a process)', () => {
   });
 
   it('shows help with exit 0 for the program and every command', async () => {
-    const commands = ['list', 'get', 'put', 'delete', 'reencrypt'];
+    const commands = ['list', 'get', 'put', 'delete', 'reencrypt', 'keep-alive', 'connect'];
     const runs = await Promise.all([run(['--help']), ...commands.map((command) => run([command, '--help']))]);
 
     expect(runs[0]).toMatchObject({

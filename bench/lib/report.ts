@@ -1,4 +1,5 @@
 import { VariantStats } from './measure';
+import { renderKeepAlive } from './keep-alive';
 import { ACCESS_TOKEN_VALID, BenchResult, EngineResult, ROTATE_VALID, TargetResult } from './results';
 import { ratio } from './targets';
 
@@ -216,6 +217,9 @@ export function renderMarkdown(result: BenchResult): string {
       '',
       `The raw floor's plan: \`${largest.explain.rawPlan.join('; ')}\`.`,
     );
+  }
+  if (result.keepAlive) {
+    lines.push('', renderKeepAlive(result.keepAlive));
   }
   return `${lines.join('\n')}\n`;
 }

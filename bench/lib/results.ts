@@ -1,5 +1,6 @@
 import { VariantStats } from './measure';
 import { LoadStats } from './load';
+import type { KeepAliveBenchResult } from './keep-alive';
 
 /** The variant of the get table that is `repo.rotate` on a token that is still valid (no refresh). */
 export const ROTATE_VALID = 'repo.rotate (still valid)';
@@ -89,4 +90,6 @@ export interface BenchResult {
   readonly engines: EngineResult[];
   readonly contention: ContentionResult;
   readonly targets: TargetResult[];
+  /** The keep-alive sweep (bench/lib/keep-alive.ts); absent from runs made before it existed. */
+  readonly keepAlive?: KeepAliveBenchResult;
 }

@@ -1,6 +1,6 @@
 import { Injectable, Optional } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, IsNull, MoreThan, Repository } from 'typeorm';
+import { In, IsNull, LessThan, MoreThan, MoreThanOrEqual, Repository } from 'typeorm';
 import { DatabaseOutageMonitor } from '../database/database-outage.monitor';
 import { AtlassianOauthStateEntity } from '../database/entities';
 import { PreparedLookup } from '../database/prepared-lookup';
@@ -37,6 +37,9 @@ export const MAX_SWAPS_PER_STATEMENT = 1_000;
 const RACE_ATTEMPTS = 5;
 
 type StateValues = Omit<AtlassianOauthStateEntity, 'id'>;
+
+/** A key as an idleness sweep sees it: which row, and when its state was last written. */
+export type AtlassianOauthIdleKey = Pick<AtlassianOauthStateEntity, 'id' | 'platform' | 'tenantId' | 'updatedAt'>;
 
 /**
  * Durable store of the newest Atlassian OAuth state per `(platform, tenantId)`.
@@ -198,6 +201,31 @@ export class AtlassianOauthStateRepo {
   @MeasuredStoreCall()
   async count(): Promise<number> {
     return this.repository.count();
+  }
+
+  /**
+   * Up to `limit` keys whose state was last written (`updatedAt`) before `idleBefore`, in `id`
+   * order after `afterId` (from the first when `undefined`): keyset pagination, so a sweep over the
+   * whole table keeps memory flat. Reads no token column.
+   */
+  @RedactsQueryFailures()
+  async findIdlePage(idleBefore: Date, afterId: string | undefined, limit: number): Promise<AtlassianOauthIdleKey[]> {
+    return this.repository.find({
+      select: { id: true, platform: true, tenantId: true, updatedAt: true },
+      where: { updatedAt: LessThan(idleBefore), ...(afterId === undefined ? {} : { id: MoreThan(afterId) }) },
+      order: { id: 'ASC' },
+      take: limit,
+    });
+  }
+
+  /** How many stored states were last written before `idleBefore` (`idle`), and at or after it (`fresh`). */
+  @RedactsQueryFailures()
+  async countByIdleness(idleBefore: Date): Promise<{ idle: number; fresh: number }> {
+    const [idle, fresh] = await Promise.all([
+      this.repository.countBy({ updatedAt: LessThan(idleBefore) }),
+      this.repository.countBy({ updatedAt: MoreThanOrEqual(idleBefore) }),
+    ]);
+    return { idle, fresh };
   }
 
   /**

@@ -2,28 +2,42 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule, getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { DatabaseOutageMonitor } from '../database/database-outage.monitor';
-import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from '../database/entities';
+import {
+  AtlassianOauthRefreshHealthEntity,
+  AtlassianOauthRefreshLeaseEntity,
+  AtlassianOauthStateEntity,
+} from '../database/entities';
 import { TokenCipherModule } from '../token-cipher/token-cipher.module';
 import { AtlassianOauthStateRepo } from './atlassian-oauth-state.repo';
 import { AtlassianOauthTokenSealer } from './atlassian-oauth-token-sealer';
 import { AtlassianOauthReencryptionService } from './reencryption/atlassian-oauth-reencryption.service';
 import { AtlassianOauthRefreshLeaseRepo } from './rotation/atlassian-oauth-refresh-lease.repo';
 import { AtlassianOauthRotationService } from './rotation/atlassian-oauth-rotation.service';
+import { AtlassianOauthRefreshHealthRepo } from './tokens/atlassian-oauth-refresh-health.repo';
 
 /**
  * The Atlassian integration: import it to inject {@link AtlassianOauthStateRepo} (the store),
  * {@link AtlassianOauthRotationService} (`rotate`: one refresh at a time, fleet-wide) and
- * {@link AtlassianOauthReencryptionService} (`reencryptAll`, after a key rotation), and the
- * connection's {@link DatabaseOutageMonitor} (outages so far, the one in progress).
+ * {@link AtlassianOauthReencryptionService} (`reencryptAll`, after a key rotation), the
+ * connection's {@link DatabaseOutageMonitor} (outages so far, the one in progress), and read every
+ * key's refresh health ({@link AtlassianOauthRefreshHealthRepo}: no Atlassian credentials needed).
  *
  * It needs the TypeORM connection and configuration of `DatabaseModule` in the importing
  * application, or else any `TypeOrmModule.forRoot` whose entities include
- * `AtlassianOauthStateEntity` and `AtlassianOauthRefreshLeaseEntity` plus
+ * `AtlassianOauthStateEntity`, `AtlassianOauthRefreshLeaseEntity` and
+ * `AtlassianOauthRefreshHealthEntity` plus
  * `AgentCoreConfigModule.forEnvironment()`. Its `TokenCipherModule` seals the tokens with the
  * key ring of that configuration (`OAUTH_STATE_ENCRYPTION_KEYS`), whichever connection it is.
  */
 @Module({
-  imports: [TypeOrmModule.forFeature([AtlassianOauthStateEntity, AtlassianOauthRefreshLeaseEntity]), TokenCipherModule],
+  imports: [
+    TypeOrmModule.forFeature([
+      AtlassianOauthStateEntity,
+      AtlassianOauthRefreshLeaseEntity,
+      AtlassianOauthRefreshHealthEntity,
+    ]),
+    TokenCipherModule,
+  ],
   providers: [
     {
       provide: DatabaseOutageMonitor,
@@ -35,11 +49,13 @@ import { AtlassianOauthRotationService } from './rotation/atlassian-oauth-rotati
     AtlassianOauthRefreshLeaseRepo,
     AtlassianOauthRotationService,
     AtlassianOauthReencryptionService,
+    AtlassianOauthRefreshHealthRepo,
   ],
   exports: [
     AtlassianOauthStateRepo,
     AtlassianOauthRotationService,
     AtlassianOauthReencryptionService,
+    AtlassianOauthRefreshHealthRepo,
     DatabaseOutageMonitor,
   ],
 })

@@ -62,3 +62,23 @@ export {
   DatabaseOutageMonitor,
   DatabaseOutageSnapshot,
 } from '../database/database-outage.monitor';
+export { AtlassianOauthIdleRefreshOutcome } from './tokens/atlassian-oauth-token.service';
+export { AtlassianOauthKeepAliveService } from './keep-alive/atlassian-oauth-keep-alive.service';
+export { AtlassianOauthKeepAliveModule } from './keep-alive/atlassian-oauth-keep-alive.module';
+export { AtlassianOauthKeepAliveScheduleModule } from './keep-alive/atlassian-oauth-keep-alive-schedule.module';
+export {
+  DEFAULT_KEEP_ALIVE_CONCURRENCY,
+  DEFAULT_KEEP_ALIVE_IDLE_MS,
+  DEFAULT_KEEP_ALIVE_INTERVAL_MS,
+  KeepAliveCounts,
+  KeepAliveOptions,
+  KeepAliveProgress,
+  KeepAliveSweepReport,
+} from './keep-alive/atlassian-oauth-keep-alive.types';
+export { AtlassianOauthRefreshHealthRepo } from './tokens/atlassian-oauth-refresh-health.repo';
+export {
+  AtlassianOauthRefreshHealth,
+  AtlassianOauthStateHealthSummary,
+  refreshHealthOf,
+  withRefreshHealth,
+} from './tokens/atlassian-oauth-refresh-health';

@@ -1,6 +1,11 @@
 import { existsSync } from 'node:fs';
 import type { INestApplicationContext, LoggerService } from '@nestjs/common';
-import type { AtlassianOauthReencryptionService, AtlassianOauthStateRepo } from '../atlassian';
+import type {
+  AtlassianOauthRefreshHealthRepo,
+  AtlassianOauthReencryptionService,
+  AtlassianOauthStateRepo,
+} from '../atlassian';
+import { AtlassianOauthClientConfigError } from '../atlassian/client/atlassian-oauth-client.errors';
 import { loadConfig } from '../config/config';
 import { Environment } from '../config/environment';
 import { TokenEncryptionConfigError } from '../token-cipher/token-cipher.errors';
@@ -27,7 +32,21 @@ export interface CliIo {
 export interface States {
   readonly repo: AtlassianOauthStateRepo;
   readonly reencryption: AtlassianOauthReencryptionService;
+  readonly health: AtlassianOauthRefreshHealthRepo;
   readonly warnings: readonly string[];
+  /** The booted context, for what a command injects itself (the token service, the keep-alive sweep). */
+  readonly app: INestApplicationContext;
+}
+
+/** How {@link CliContext.withStates} boots. */
+export interface BootOptions {
+  /** A SQLite file that does not exist is created (else refused). */
+  readonly create: boolean;
+  /**
+   * Boot the Atlassian client, the token service and the keep-alive sweep too (`CliAtlassianModule`):
+   * `ATLASSIAN_CLIENT_ID` and `ATLASSIAN_CLIENT_SECRET` are then required.
+   */
+  readonly atlassian?: boolean;
 }
 
 /**
@@ -58,7 +77,7 @@ export class CliContext {
    * Without `create`, a database file that does not exist is an error rather than a fresh, empty
    * database: `list` run from the wrong directory must not answer "nothing stored".
    */
-  async withStates<T>(options: { create: boolean }, work: (states: States) => Promise<T>): Promise<T> {
+  async withStates<T>(options: BootOptions, work: (states: States) => Promise<T>): Promise<T> {
     const config = loadConfig(this.io.env);
     // A server database (DATABASE_URL) has no file to look for; `location` never shows its password.
     const database = config.database.location;
@@ -77,20 +96,37 @@ export class CliContext {
     const [
       { NestFactory },
       { AppModule },
-      { AtlassianOauthStateRepo: Repo, AtlassianOauthReencryptionService: Reencryption },
-    ] = await Promise.all([import('@nestjs/core'), import('../app.module'), import('../atlassian')]);
+      { CliAtlassianModule },
+      {
+        AtlassianOauthStateRepo: Repo,
+        AtlassianOauthReencryptionService: Reencryption,
+        AtlassianOauthRefreshHealthRepo: HealthRepo,
+      },
+    ] = await Promise.all([
+      import('@nestjs/core'),
+      import('../app.module'),
+      import('./cli-atlassian.module'),
+      import('../atlassian'),
+    ]);
     const logger = new CliLogger();
     let app: INestApplicationContext;
     try {
-      app = await NestFactory.createApplicationContext(AppModule.forConfig(config), { logger, abortOnError: false });
+      const module = options.atlassian ? CliAtlassianModule.forConfig(config) : AppModule.forConfig(config);
+      app = await NestFactory.createApplicationContext(module, { logger, abortOnError: false });
     } catch (error) {
-      if (error instanceof TokenEncryptionConfigError) {
+      if (error instanceof TokenEncryptionConfigError || error instanceof AtlassianOauthClientConfigError) {
         throw error;
       }
       throw new CliError(ExitCode.Unavailable, `cannot open the database ${database}: ${toFailure(error).message}`);
     }
     try {
-      return await work({ repo: app.get(Repo), reencryption: app.get(Reencryption), warnings: logger.warnings });
+      return await work({
+        repo: app.get(Repo),
+        reencryption: app.get(Reencryption),
+        health: app.get(HealthRepo),
+        warnings: logger.warnings,
+        app,
+      });
     } finally {
       await app.close();
     }

@@ -3,8 +3,10 @@ import { CLI_NAME, CliContext, CliIo } from './cli-context';
 import { CliError, ExitCode, toFailure, toOneSafeLine } from './cli-errors';
 import { registerCheckCommand } from './commands/check.command';
 import { registerDeleteCommand } from './commands/delete.command';
+import { registerConnectCommand } from './commands/connect.command';
 import { registerGetCommand } from './commands/get.command';
 import { registerHealthCommand } from './commands/health.command';
+import { registerKeepAliveCommand } from './commands/keep-alive.command';
 import { registerListCommand } from './commands/list.command';
 import { registerPutCommand } from './commands/put.command';
 import { registerReencryptCommand } from './commands/reencrypt.command';
@@ -20,6 +22,8 @@ const COMMANDS = [
   registerReencryptCommand,
   registerCheckCommand,
   registerHealthCommand,
+  registerKeepAliveCommand,
+  registerConnectCommand,
 ] as const;
 
 /**

@@ -13,6 +13,7 @@ describe(readAtlassianConfig.name, () => {
       tokenUrl: DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL,
       authorizeUrl: DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL,
       refreshCooldownMs: undefined,
+      keepAliveIntervalMs: undefined,
     });
     expect(readAtlassianConfig({ ATLASSIAN_OAUTH_TOKEN_URL: '' }).tokenUrl).toBe(DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL);
   });
@@ -25,6 +26,7 @@ describe(readAtlassianConfig.name, () => {
         ATLASSIAN_OAUTH_TOKEN_URL: 'http://127.0.0.1:4000/token',
         ATLASSIAN_OAUTH_AUTHORIZE_URL: 'http://127.0.0.1:4000/auth',
         ATLASSIAN_REFRESH_COOLDOWN_MS: '1500',
+        ATLASSIAN_KEEPALIVE_INTERVAL_MS: '3600000',
       }),
     ).toEqual({
       clientId: 'client-1',
@@ -32,6 +34,7 @@ describe(readAtlassianConfig.name, () => {
       tokenUrl: 'http://127.0.0.1:4000/token',
       authorizeUrl: 'http://127.0.0.1:4000/auth',
       refreshCooldownMs: 1500,
+      keepAliveIntervalMs: 3_600_000,
     });
   });
 

@@ -22,6 +22,8 @@ export interface AtlassianConfig {
   readonly authorizeUrl: string;
   /** `ATLASSIAN_REFRESH_COOLDOWN_MS` as a number (NaN for a non-number, refused where it is used), or unset. */
   readonly refreshCooldownMs?: number;
+  /** `ATLASSIAN_KEEPALIVE_INTERVAL_MS` as a number (NaN for a non-number, refused where it is used), or unset. */
+  readonly keepAliveIntervalMs?: number;
 }
 
 /** The variables the Atlassian app is configured by. Values are kept as written: a secret is never trimmed. */
@@ -40,6 +42,10 @@ const atlassianEnvironment = z.object({
     .string()
     .optional()
     .transform((value) => (value ? Number(value) : undefined)),
+  ATLASSIAN_KEEPALIVE_INTERVAL_MS: z
+    .string()
+    .optional()
+    .transform((value) => (value ? Number(value) : undefined)),
 });
 
 /** Reads the `atlassian` namespace from `env`, with the documented defaults. */
@@ -55,6 +61,7 @@ export function readAtlassianConfig(env: Environment): AtlassianConfig {
     tokenUrl: vars.ATLASSIAN_OAUTH_TOKEN_URL,
     authorizeUrl: vars.ATLASSIAN_OAUTH_AUTHORIZE_URL,
     refreshCooldownMs: vars.ATLASSIAN_REFRESH_COOLDOWN_MS,
+    keepAliveIntervalMs: vars.ATLASSIAN_KEEPALIVE_INTERVAL_MS,
   };
 }
 

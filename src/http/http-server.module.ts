@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AppModule } from '../app.module';
 import { AtlassianOauthConsentModule } from '../atlassian/consent/atlassian-oauth-consent.module';
+import { AtlassianOauthKeepAliveScheduleModule } from '../atlassian/keep-alive/atlassian-oauth-keep-alive-schedule.module';
 import { AgentCoreConfig } from '../config/config';
 import { HealthModule } from '../health/health.module';
 import { MetricsModule } from '../metrics/metrics.module';
@@ -9,7 +10,7 @@ import { MetricsModule } from '../metrics/metrics.module';
  * What `npm start` serves over HTTP: the whole service ({@link AppModule}) on a configuration read
  * once, plus its probes and metrics, and the consent flow when `AGENT_CORE_INTERNAL_TOKEN` is set
  * (it then also needs the Atlassian client and the consent settings, or boot fails naming the
- * variable). The CLI boots `AppModule` alone, so the HTTP server's needs never stop a CLI command.
+ * variable), and the keep-alive sweep's schedule when the Atlassian client is configured. The CLI boots `AppModule` alone, so the HTTP server's needs never stop a CLI command.
  */
 @Module({})
 export class HttpServerModule {
@@ -21,6 +22,7 @@ export class HttpServerModule {
         MetricsModule,
         HealthModule,
         ...(config.http.internalToken === undefined ? [] : [AtlassianOauthConsentModule]),
+        AtlassianOauthKeepAliveScheduleModule.whenConfigured(config.atlassian),
       ],
     };
   }

@@ -1,9 +1,9 @@
 import { IncomingHttpHeaders, createServer } from 'node:http';
 import { AddressInfo } from 'node:net';
 
-/** One scripted answer: a status with headers and body, no answer at all, or a dropped connection. */
+/** One scripted answer: a status with headers and body (after `delayMs`), no answer at all, or a dropped connection. */
 export type ScriptedAnswer =
-  | { status: number; headers?: Record<string, string>; body?: string }
+  | { status: number; headers?: Record<string, string>; body?: string; delayMs?: number }
   /** Reads the request and never answers: the client's timeout has to end it. */
   | { hang: true }
   /** Drops the connection without an answer: a network error for the client. */
@@ -45,8 +45,15 @@ export async function startScriptedHttpServer(): Promise<ScriptedHttpServer> {
         req.socket.destroy();
         return;
       }
-      res.writeHead(answer.status, answer.headers ?? {});
-      res.end(answer.body ?? '');
+      const send = (): void => {
+        res.writeHead(answer.status, answer.headers ?? {});
+        res.end(answer.body ?? '');
+      };
+      if (answer.delayMs === undefined) {
+        send();
+      } else {
+        setTimeout(send, answer.delayMs);
+      }
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

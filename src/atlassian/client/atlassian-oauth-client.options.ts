@@ -25,6 +25,8 @@ export interface AtlassianOauthSettings {
   tokenEndpointTimeoutMs?: number;
   /** `ATLASSIAN_REFRESH_COOLDOWN_MS`: the token service's wait after a transient refresh failure. */
   refreshCooldownMs?: number;
+  /** `ATLASSIAN_KEEPALIVE_INTERVAL_MS`: how often the service sweeps idle grants; `0` turns the sweep off. */
+  keepAliveIntervalMs?: number;
 }
 
 /** The Nest injection token of the {@link AtlassianOauthSettings}; tests override it. */

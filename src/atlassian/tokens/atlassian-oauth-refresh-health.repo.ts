@@ -20,6 +20,11 @@ export class AtlassianOauthRefreshHealthRepo {
     return this.repository.findOneBy({ platform, tenantId });
   }
 
+  /** Every row: the keys whose last refresh failed (a small table: a key that refreshes fine has none). */
+  list(): Promise<AtlassianOauthRefreshHealthEntity[]> {
+    return this.repository.find({ order: { platform: 'ASC', tenantId: 'ASC' } });
+  }
+
   /** Replaces the key's row with `row` (one `INSERT ... ON CONFLICT` / `ON DUPLICATE KEY` statement). */
   async save(row: AtlassianOauthRefreshHealthEntity): Promise<void> {
     await this.repository.upsert(row, { conflictPaths: ['platform', 'tenantId'] });

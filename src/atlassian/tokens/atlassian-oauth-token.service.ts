@@ -19,6 +19,9 @@ import { AtlassianOauthTokenOptions, MAX_RETRY_AFTER_MS } from './atlassian-oaut
 /** The Nest injection token of the {@link AtlassianOauthTokenOptions}. */
 export const ATLASSIAN_OAUTH_TOKEN_OPTIONS = Symbol('AtlassianOauthTokenOptions');
 
+/** What {@link AtlassianOauthTokenService.refreshIdle} did with a key. */
+export type AtlassianOauthIdleRefreshOutcome = 'refreshed' | 'fresh' | 'revoked';
+
 /** Options of {@link AtlassianOauthTokenService.accessToken}. */
 export interface AtlassianOauthAccessTokenOptions {
   /** The access token returned is valid for at least this long (ms, default 60 000). */
@@ -145,27 +148,111 @@ export class AtlassianOauthTokenService {
       }
       return fresh.accessToken;
     } catch (error) {
-      const cause = error instanceof AtlassianOauthRefreshFailedError ? error.cause : error;
-      if (cause instanceof AtlassianOauthGrantRevokedError) {
-        if (reachedEndpoint) {
-          this.metrics?.refresh('revoked', platform, tenantId);
-          await this.record(refreshedFrom, 'revoked', 'invalid_grant', null, null);
-        }
-        throw new AtlassianOauthGrantRevokedError('refresh_token', { platform, tenantId });
+      const failure = await this.settleFailure(error, refreshedFrom, reachedEndpoint);
+      if (failure instanceof AtlassianOauthTokenEndpointError) {
+        return this.servedDespite(refreshedFrom, failure);
       }
-      if (cause instanceof AtlassianOauthTokenEndpointError) {
-        this.metrics?.refresh(reachedEndpoint ? 'transient_failure' : 'cooldown', platform, tenantId);
-        if (reachedEndpoint) {
-          const waitMs = Math.max(
-            this.options.refreshCooldownMs,
-            Math.min(cause.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS),
-          );
-          await this.record(refreshedFrom, 'failing', cause.failure, cause.status, new Date(Date.now() + waitMs));
-        }
-        return this.servedDespite(refreshedFrom, cause);
-      }
-      throw cause;
+      throw failure;
     }
+  }
+
+  /**
+   * Keeps an idle grant alive: refreshes the key's state if it was last written before
+   * `idleBefore`, through the same single-flight `rotate` and refresh health as
+   * {@link accessToken}. Whether the state is still idle is decided again under the refresh lease,
+   * so when several callers (sweeps on several instances, or live traffic) reach the same key at
+   * once, exactly one of them refreshes it and the others see it `fresh`.
+   *
+   * @returns `refreshed` when this call refreshed it; `fresh` when it was written at or after
+   *   `idleBefore` (by anyone); `revoked` when the grant is known to be revoked (nothing is sent to
+   *   Atlassian) or Atlassian answered `invalid_grant` now (recorded like {@link accessToken} does).
+   * @throws AtlassianOauthStateValidationError for a blank key or an `idleBefore` that is not a valid `Date`.
+   * @throws AtlassianOauthStateNotFoundError when nothing is stored (any more) for the key.
+   * @throws AtlassianOauthTokenEndpointError when refreshing failed transiently or the key is in
+   *   its cooldown; AtlassianOauthClientConfigError, AtlassianOauthRotateTimeoutError,
+   *   TokenIntegrityError / UnknownTokenKeyError as they come.
+   */
+  async refreshIdle(platform: string, tenantId: string, idleBefore: Date): Promise<AtlassianOauthIdleRefreshOutcome> {
+    if (!(idleBefore instanceof Date) || Number.isNaN(idleBefore.getTime())) {
+      throw new AtlassianOauthStateValidationError('idleBefore', 'must be a valid Date');
+    }
+    const state = await this.states.get(platform, tenantId);
+    if (!state) {
+      throw new AtlassianOauthStateNotFoundError(platform, tenantId);
+    }
+    if (!isIdle(state, idleBefore)) {
+      return 'fresh';
+    }
+    const blocked = await this.blocked(state);
+    if (blocked instanceof AtlassianOauthGrantRevokedError) {
+      return 'revoked';
+    }
+    if (blocked) {
+      this.metrics?.refresh('cooldown', platform, tenantId);
+      throw blocked;
+    }
+    let refreshedFrom: AtlassianOauthStateEntity = state;
+    let reachedEndpoint = false;
+    try {
+      await this.rotation.rotate(
+        platform,
+        tenantId,
+        async (current) => {
+          refreshedFrom = current;
+          // Under the lease: another sweep or a live caller may have refreshed it meanwhile.
+          if (!isIdle(current, idleBefore)) {
+            throw new NoLongerIdle();
+          }
+          const stillBlocked = await this.blocked(current);
+          if (stillBlocked) {
+            throw stillBlocked;
+          }
+          reachedEndpoint = true;
+          return this.client.refresh(current.refreshToken);
+        },
+        { minValidityMs: Infinity },
+      );
+    } catch (error) {
+      const failure = await this.settleFailure(error, refreshedFrom, reachedEndpoint);
+      if (failure instanceof NoLongerIdle) {
+        return 'fresh';
+      }
+      if (failure instanceof AtlassianOauthGrantRevokedError) {
+        return 'revoked';
+      }
+      throw failure;
+    }
+    this.metrics?.refresh('refreshed', platform, tenantId);
+    await this.health.clear(platform, tenantId);
+    return 'refreshed';
+  }
+
+  /**
+   * What a failed `rotate` means for the caller: the refresh's own error, unwrapped, with a failure
+   * that reached the token endpoint recorded in the key's refresh health first.
+   */
+  private async settleFailure(
+    error: unknown,
+    refreshedFrom: AtlassianOauthStateEntity,
+    reachedEndpoint: boolean,
+  ): Promise<unknown> {
+    const cause = error instanceof AtlassianOauthRefreshFailedError ? error.cause : error;
+    const { platform, tenantId } = refreshedFrom;
+    if (cause instanceof AtlassianOauthGrantRevokedError) {
+      if (reachedEndpoint) {
+        this.metrics?.refresh('revoked', platform, tenantId);
+        await this.record(refreshedFrom, 'revoked', 'invalid_grant', null, null);
+      }
+      return new AtlassianOauthGrantRevokedError('refresh_token', { platform, tenantId });
+    }
+    if (cause instanceof AtlassianOauthTokenEndpointError) {
+      this.metrics?.refresh(reachedEndpoint ? 'transient_failure' : 'cooldown', platform, tenantId);
+    }
+    if (cause instanceof AtlassianOauthTokenEndpointError && reachedEndpoint) {
+      const waitMs = Math.max(this.options.refreshCooldownMs, Math.min(cause.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
+      await this.record(refreshedFrom, 'failing', cause.failure, cause.status, new Date(Date.now() + waitMs));
+    }
+    return cause;
   }
 
   /** The error a recorded failure of `state` calls for now, or `null` when a refresh may be tried. */
@@ -231,6 +318,15 @@ export class AtlassianOauthTokenService {
       }),
     );
   }
+}
+
+/** Thrown inside the refresh of {@link AtlassianOauthTokenService.refreshIdle} when the state under the lease is no longer idle. */
+class NoLongerIdle extends Error {
+  override readonly name = 'NoLongerIdle';
+}
+
+function isIdle(state: AtlassianOauthStateEntity, idleBefore: Date): boolean {
+  return state.updatedAt.getTime() < idleBefore.getTime();
 }
 
 function validFor(state: AtlassianOauthStateEntity, minValidityMs: number): boolean {

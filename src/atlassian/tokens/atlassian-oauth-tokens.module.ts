@@ -1,10 +1,7 @@
 import { Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
-import { AtlassianOauthRefreshHealthEntity } from '../../database/entities';
 import { AtlassianModule } from '../atlassian.module';
 import { AtlassianOauthClientModule } from '../client/atlassian-oauth-client.module';
 import { ATLASSIAN_OAUTH_SETTINGS, AtlassianOauthSettings } from '../client/atlassian-oauth-client.options';
-import { AtlassianOauthRefreshHealthRepo } from './atlassian-oauth-refresh-health.repo';
 import { atlassianOauthTokenOptions } from './atlassian-oauth-token.options';
 import { ATLASSIAN_OAUTH_TOKEN_OPTIONS, AtlassianOauthTokenService } from './atlassian-oauth-token.service';
 
@@ -16,9 +13,8 @@ import { ATLASSIAN_OAUTH_TOKEN_OPTIONS, AtlassianOauthTokenService } from './atl
  * stores tokens imports `AtlassianModule` alone and needs neither.
  */
 @Module({
-  imports: [AtlassianModule, AtlassianOauthClientModule, TypeOrmModule.forFeature([AtlassianOauthRefreshHealthEntity])],
+  imports: [AtlassianModule, AtlassianOauthClientModule],
   providers: [
-    AtlassianOauthRefreshHealthRepo,
     AtlassianOauthTokenService,
     {
       provide: ATLASSIAN_OAUTH_TOKEN_OPTIONS,

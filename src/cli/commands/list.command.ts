@@ -1,33 +1,39 @@
 import { Command } from 'commander';
 import { CLI_NAME, CliContext } from '../cli-context';
 import { formatSummaryLines, summaryJson } from '../cli-format';
+import { formatHealthLines, healthJson, listWithHealth } from './list-health';
 
 interface ListOptions {
   platform?: string;
   json?: boolean;
+  unhealthy?: boolean;
 }
 
-/** `list [--platform] [--json]`: one line per stored key, never a token. */
+/** `list [--platform] [--unhealthy] [--json]`: one line per stored key with its refresh health, never a token. */
 export function registerListCommand(program: Command, cli: CliContext): void {
   program
     .command('list')
     .description(
-      'List the stored states, one line per (platform, tenantId): access token present or not, expiry, last update. Never shows a token.',
+      'List the stored states, one line per (platform, tenantId): access token present or not, expiry, last update, refresh health (ok, refresh failing, needs reconnect). Never shows a token.',
     )
     .option('--platform <platform>', 'only the states of this platform')
+    .option('--unhealthy', 'only the states whose refresh fails or whose grant is revoked')
     .option('--json', 'print JSON instead of text')
     .action(async (options: ListOptions) => {
-      const summaries = await cli.withStates({ create: false }, ({ repo }) =>
-        repo.list({ platform: options.platform }),
+      const summaries = await cli.withStates({ create: false }, (states) =>
+        listWithHealth(states, { platform: options.platform, unhealthy: options.unhealthy === true }),
       );
       const now = cli.io.now();
       if (options.json) {
-        cli.printJson(summaries.map((summary) => summaryJson(summary, now)));
+        cli.printJson(
+          summaries.map((summary) => ({ ...summaryJson(summary, now), health: healthJson(summary.health) })),
+        );
       } else if (summaries.length > 0) {
-        cli.print(formatSummaryLines(summaries, now));
+        cli.print(formatHealthLines(summaries, formatSummaryLines(summaries, now)));
       } else {
+        const which = options.unhealthy ? 'no unhealthy state' : 'no state stored';
         cli.io.stderr.write(
-          `${CLI_NAME}: no state stored${options.platform === undefined ? '' : ` for platform ${options.platform}`}\n`,
+          `${CLI_NAME}: ${which}${options.platform === undefined ? '' : ` for platform ${options.platform}`}\n`,
         );
       }
     });

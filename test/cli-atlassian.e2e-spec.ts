@@ -1,0 +1,223 @@
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { AtlassianOauthStateEntity, AtlassianOauthStateRepo } from '../src/atlassian';
+import { FileDatabase, openFileDatabase } from './support/file-database';
+import { OauthTestServer, startOauthServer } from './support/oauth-server';
+import { ScriptedHttpServer, startScriptedHttpServer } from './support/scripted-http-server';
+
+const ROOT = join(__dirname, '..');
+const DAY_MS = 24 * 3_600_000;
+
+/** A running CLI process: what it printed so far, a wait for a line, and its end. */
+interface CliProcess {
+  stdout: () => string;
+  waitFor: (pattern: RegExp) => Promise<RegExpMatchArray>;
+  exit: Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+/** Starts `agent-core <args>` from the sources as its own OS process on `database`, secrets in its environment. */
+function startCli(database: string, args: string[], env: Record<string, string>): CliProcess {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, DATABASE_PATH: database, NO_COLOR: '1' };
+  delete childEnv.NODE_ENV;
+  delete childEnv.DATABASE_URL;
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/cli/main.ts', ...args], {
+    cwd: ROOT,
+    env: childEnv,
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exit = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  const waitFor = (pattern: RegExp): Promise<RegExpMatchArray> =>
+    new Promise((resolve, reject) => {
+      const look = (): boolean => {
+        const match = stdout.match(pattern);
+        if (match) {
+          resolve(match);
+        }
+        return match !== null;
+      };
+      if (!look()) {
+        const onData = (): void => {
+          if (look()) {
+            child.stdout.off('data', onData);
+          }
+        };
+        child.stdout.on('data', onData);
+        void exit.then(() => reject(new Error(`the CLI exited before printing ${pattern}: ${stderr}`)));
+      }
+    });
+  return { stdout: () => stdout, waitFor, exit };
+}
+
+/** A port that was free a moment ago on 127.0.0.1. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('agent-core connect, keep-alive and list against a real OAuth server', () => {
+  let port: number;
+  let server: OauthTestServer;
+  let database: FileDatabase;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    port = await freePort();
+    server = await startOauthServer({ redirectUris: [`http://127.0.0.1:${port}/callback`] });
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+  beforeEach(async () => {
+    database = await openFileDatabase('agent-core-cli-atlassian-');
+    env = {
+      ATLASSIAN_CLIENT_ID: server.clientId,
+      ATLASSIAN_CLIENT_SECRET: server.clientSecret,
+      ATLASSIAN_OAUTH_TOKEN_URL: server.tokenUrl,
+      ATLASSIAN_OAUTH_AUTHORIZE_URL: server.authorizeUrl,
+    };
+    await server.resetStats();
+  });
+  afterEach(async () => {
+    await database.close();
+  });
+
+  const repo = (): AtlassianOauthStateRepo => database.moduleRef.get(AtlassianOauthStateRepo);
+
+  it('connect prints the consent URL, refuses a redirect with a wrong state, and stores the exchanged code', async () => {
+    const cli = startCli(database.path, ['connect', 'jira', 'acme', '--port', String(port), '--timeout', '60'], env);
+    const [printed = ''] = await cli.waitFor(/^http\S+$/m);
+    const consent = new URL(printed);
+    const state = consent.searchParams.get('state') ?? '';
+    const callback = `http://127.0.0.1:${port}/callback`;
+
+    const forged = await fetch(`${callback}?code=forged&state=${'x'.repeat(state.length)}`);
+    const { code } = await server.mintGrant({ redirectUri: callback });
+    const real = await fetch(`${callback}?${new URLSearchParams({ code, state }).toString()}`);
+    const done = await cli.exit;
+
+    expect(consent.origin + consent.pathname).toBe(server.authorizeUrl);
+    expect(Object.fromEntries(consent.searchParams)).toMatchObject({
+      audience: 'api.atlassian.com',
+      client_id: server.clientId,
+      redirect_uri: callback,
+      response_type: 'code',
+      prompt: 'consent',
+      scope: 'read:me offline_access',
+    });
+    expect(state.length).toBeGreaterThanOrEqual(43);
+    expect(forged.status).toBe(400);
+    expect(real.status).toBe(200);
+    expect(done.code).toBe(0);
+    expect(done.stderr).toMatch(/refused a redirect whose state does not match/);
+    expect(done.stdout).toMatch(/^connected jira +acme +access token present +expires in 1h +updated \S+Z$/m);
+    const stored = await repo().get('jira', 'acme');
+    const output = done.stdout + done.stderr;
+    expect(
+      stored !== null && !output.includes(stored.refreshToken) && !output.includes(stored.accessToken ?? '-'),
+    ).toBe(true);
+    expect(output.includes(code)).toBe(false);
+    // Only the one real code reached the token endpoint; the forged one never did.
+    await expect(server.stats()).resolves.toMatchObject({ tokenRequests: 1, issued: { authorizationCode: 1 } });
+  });
+
+  it('connect times out clearly when no redirect comes, storing nothing', async () => {
+    const cli = startCli(database.path, ['connect', 'jira', 'late', '--port', String(port), '--timeout', '1'], env);
+
+    const done = await cli.exit;
+
+    expect(done.code).toBe(1);
+    expect(done.stderr).toBe(
+      `agent-core: no redirect reached http://127.0.0.1:${port}/callback within 1s; nothing stored. Run connect again and approve in time\n`,
+    );
+    await expect(repo().get('jira', 'late')).resolves.toBeNull();
+  });
+
+  it('keep-alive refreshes the idle grants and exits 0; list then shows who needs a reconnect', async () => {
+    const states = database.moduleRef.get<DataSource>(getDataSourceToken()).getRepository(AtlassianOauthStateEntity);
+    for (const tenant of ['idle-1', 'idle-2', 'revoked', 'fresh']) {
+      const grant = await server.connectedGrant();
+      await repo().upsert('jira', tenant, grant);
+      if (tenant !== 'fresh') {
+        await states.update({ platform: 'jira', tenantId: tenant }, { updatedAt: new Date(Date.now() - 40 * DAY_MS) });
+      }
+      if (tenant === 'revoked') {
+        await server.revokeGrant(grant.grantId);
+      }
+    }
+    await server.resetStats();
+
+    const sweep = await startCli(database.path, ['keep-alive'], env).exit;
+    const text = await startCli(database.path, ['list'], {}).exit;
+    const unhealthy = await startCli(database.path, ['list', '--unhealthy', '--json'], {}).exit;
+
+    expect(sweep).toMatchObject({ code: 0, stdout: 'keep-alive done: refreshed 2, fresh 1, revoked 1, failed 0\n' });
+    await expect(server.stats()).resolves.toMatchObject({ tokenRequests: 3, issued: { refreshToken: 2 } });
+    const lines = text.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(4);
+    expect(lines.filter((line) => line.endsWith('  ok'))).toHaveLength(3);
+    expect(lines.find((line) => line.startsWith('jira  revoked'))).toMatch(
+      / {2}needs reconnect \(grant revoked \d{4}-\d\d-\d\dT\S+Z\)$/,
+    );
+    expect(JSON.parse(unhealthy.stdout)).toEqual([
+      expect.objectContaining({
+        tenantId: 'revoked',
+        health: { status: 'revoked', since: expect.any(String), text: expect.stringMatching(/^needs reconnect/) },
+      }),
+    ]);
+  });
+
+  describe('while the token endpoint fails', () => {
+    let endpoint: ScriptedHttpServer;
+
+    beforeEach(async () => {
+      endpoint = await startScriptedHttpServer();
+    });
+    afterEach(async () => {
+      await endpoint.close();
+    });
+
+    it('keep-alive exits 1 naming the grants it could not refresh; list shows them failing', async () => {
+      await repo().upsert('jira', 'down', { refreshToken: 'refresh-down-1234' });
+      await database.moduleRef
+        .get<DataSource>(getDataSourceToken())
+        .getRepository(AtlassianOauthStateEntity)
+        .update({ platform: 'jira', tenantId: 'down' }, { updatedAt: new Date(Date.now() - 40 * DAY_MS) });
+      endpoint.script({ status: 503 });
+
+      const sweep = await startCli(database.path, ['keep-alive'], { ...env, ATLASSIAN_OAUTH_TOKEN_URL: endpoint.url })
+        .exit;
+      const list = await startCli(database.path, ['list', '--unhealthy'], {}).exit;
+
+      expect(sweep.code).toBe(1);
+      expect(sweep.stdout).toMatch(
+        /^failed: Keep-alive could not refresh \(jira, down\): AtlassianOauthTokenEndpointError/m,
+      );
+      expect(sweep.stdout).toMatch(/^keep-alive done: refreshed 0, fresh 0, revoked 0, failed 1$/m);
+      expect(sweep.stderr).toMatch(/^agent-core: 1 idle grant\(s\) could not be refreshed now/);
+      expect(list.stdout).toMatch(/^jira {2}down {2}.* {2}refresh failing since \S+Z \(1 attempt\)\n$/);
+      expect(sweep.stdout + sweep.stderr + list.stdout).not.toContain('refresh-down-1234');
+    });
+  });
+
+  it('keep-alive without the client credentials exits 3 naming the variable', async () => {
+    await repo().upsert('jira', 'acme', { refreshToken: 'refresh-1234' });
+
+    const sweep = await startCli(database.path, ['keep-alive'], {}).exit;
+
+    expect(sweep).toMatchObject({ code: 3, stdout: '' });
+    expect(sweep.stderr).toMatch(/^agent-core: ATLASSIAN_CLIENT_ID is not set/);
+  });
+});
