@@ -116,6 +116,24 @@ describe(AgentCoreMetrics.name, () => {
       expect(text).not.toMatch(/refresh-secret|tenant-a/);
     });
 
+    it("counts a caller queued in memory behind its own process's refresh as refreshed elsewhere", async () => {
+      await repo.upsert('jira', 'tenant-a', { refreshToken: 'refresh-1', expiresAt: new Date(0) });
+      const rotation = moduleRef.get(AtlassianOauthRotationService);
+      let refreshes = 0;
+      const refresh = async () => {
+        refreshes++;
+        await sleep(100);
+        return { refreshToken: 'refresh-2', expiresAt: new Date(Date.now() + 3_600_000) };
+      };
+
+      await Promise.all([rotation.rotate('jira', 'tenant-a', refresh), rotation.rotate('jira', 'tenant-a', refresh)]);
+
+      expect(refreshes).toBe(1);
+      const text = await sut.render();
+      expect(sample(text, 'agent_core_rotation_lease_wait_seconds_count{outcome="acquired"}')).toBe(1);
+      expect(sample(text, 'agent_core_rotation_lease_wait_seconds_count{outcome="refreshed_elsewhere"}')).toBe(1);
+    });
+
     it('records the lease wait of rotate calls that needed the lease, by how the wait ended', async () => {
       // A second store on the same database file stands for another process: this store must
       // wait for the lease that one holds, not for a turn in memory.

@@ -131,16 +131,13 @@ export class AtlassianOauthRotationService implements OnModuleDestroy {
     deadline: number,
     started: number,
   ): Promise<AtlassianOauthStateEntity> {
-    let waiting = false;
     for (let pause = FIRST_POLL_MS; ; pause = Math.min(2 * pause, MAX_POLL_MS)) {
       const state = await this.requireState(key);
       if (isValidFor(state, limits.minValidityMs)) {
-        if (waiting) {
-          this.leaseWaited('refreshed_elsewhere', started);
-        }
+        // rotate() saw this state invalid before it queued: another holder refreshed it meanwhile.
+        this.leaseWaited('refreshed_elsewhere', started);
         return state;
       }
-      waiting = true;
       const holder = await this.acquireLease(key, limits.leaseMs);
       if (holder !== null) {
         this.leaseWaited('acquired', started);
@@ -166,9 +163,9 @@ export class AtlassianOauthRotationService implements OnModuleDestroy {
   }
 
   /**
-   * Records how long a `rotate` that needed the lease waited, from its start (its place in the
-   * in-process queue included) until it took the lease, saw the state refreshed by another holder,
-   * or gave up.
+   * Records how long a `rotate` that found the stored state not valid enough waited, from then (its
+   * place in the in-process queue included) until it took the lease, saw the state refreshed by
+   * another holder, or gave up. Calls served by the first read never wait and are not recorded.
    */
   private leaseWaited(outcome: LeaseWaitOutcome, started: number): void {
     this.metrics?.leaseWait(outcome, (performance.now() - started) / 1000);
