@@ -14,7 +14,7 @@ import { runKeepAliveBench } from './lib/keep-alive';
 import { exited, forkBench, nextMessage } from './lib/processes';
 import { createFreshDatabase } from '../test/support/server-databases';
 import { BenchPlan, EngineJob, engineName, FULL_PLAN, isServerEngine, QUICK_PLAN } from './lib/profile';
-import { renderMachine, renderMarkdown, renderSummary, renderTargetSummary } from './lib/report';
+import { renderMarkdown, renderReadmeTable } from './lib/report';
 import { machineInfo } from './lib/machine';
 import { BenchResult, ContentionResult, EngineResult } from './lib/results';
 import { evaluateTargets } from './lib/targets';
@@ -48,18 +48,7 @@ function updateReadme(result: BenchResult): boolean {
   if (start < 0 || end < start) {
     return false;
   }
-  const block = [
-    README_START,
-    '',
-    ...renderMachine(result),
-    '',
-    renderSummary(result),
-    '',
-    renderTargetSummary(result),
-    '',
-    'Every measurement, loading and memory, contention and the query plan: [bench/results/latest.md](bench/results/latest.md).',
-    '',
-  ].join('\n');
+  const block = [README_START, '', renderReadmeTable(result), ''].join('\n');
   writeFileSync(README, text.slice(0, start) + block + text.slice(end));
   return true;
 }

@@ -5,7 +5,9 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { AtlassianOauthStateRepo } from './atlassian';
+import { BootLogger, reportBootFailure } from './boot-logger';
 import { loadConfig } from './config/config';
+import { DEFAULT_LOGGING, LoggingConfig, readLoggingConfig } from './config/logging.config';
 import { HttpServerModule } from './http/http-server.module';
 
 const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
@@ -15,14 +17,14 @@ const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
  * Then it stops accepting connections, lets the requests in flight finish, closes the database
  * and exits 0.
  */
-async function bootstrap(): Promise<void> {
+async function bootstrap(logging: LoggingConfig): Promise<void> {
   const logger = new Logger('agent-core');
   // Read once: the application runs on this very object, and main.ts decides from it what to serve.
   const config = loadConfig();
   // abortOnError: false hands a boot failure (e.g. TokenEncryptionConfigError) to the catch below,
   // which logs its message and exits 1, instead of Nest exiting from inside its exception zone.
   const app = await NestFactory.create<NestExpressApplication>(HttpServerModule.forConfig(config), {
-    logger: ['log', 'warn', 'error'],
+    logger: new BootLogger(logging),
     abortOnError: false,
   });
   app.disable('x-powered-by');
@@ -58,7 +60,15 @@ async function bootstrap(): Promise<void> {
   logger.log('agent-core is running; stop it with Ctrl+C (SIGINT) or SIGTERM');
 }
 
-bootstrap().catch((error: unknown) => {
-  new Logger('agent-core').error(`Boot failed: ${error instanceof Error ? error.message : String(error)}`);
-  process.exit(1);
-});
+async function main(): Promise<void> {
+  let logging = DEFAULT_LOGGING;
+  try {
+    logging = readLoggingConfig(process.env);
+    await bootstrap(logging);
+  } catch (error) {
+    reportBootFailure(error, logging);
+    process.exit(1);
+  }
+}
+
+void main();

@@ -220,6 +220,24 @@ describe('the agent-core CLI (built, as a process)', () => {
     }
   });
 
+  it('keeps stdout to the results with DATABASE_LOGGING=true: the query log goes to stderr, --json parses', async () => {
+    const logging = { DATABASE_LOGGING: 'true' };
+    await expect(
+      run(['put', 'jira', 'tenant-a', '--refresh-token', REFRESH, '--access-token', ACCESS], undefined, logging),
+    ).resolves.toMatchObject({ code: 0, stdout: expect.stringMatching(/^stored jira {2}tenant-a .*\n$/) });
+
+    const list = await run(['list', '--json'], undefined, logging);
+    const get = await run(['get', 'jira', 'tenant-a', '--json', '--reveal'], undefined, logging);
+
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ platform: 'jira', tenantId: 'tenant-a' })]);
+    expect(JSON.parse(get.stdout)).toMatchObject({ accessToken: ACCESS, refreshToken: REFRESH });
+    for (const output of [list, get]) {
+      expect(output.stderr).toMatch(/query: SELECT .*atlassian_oauth_state/);
+      expect(output.stderr).not.toContain('SECRET');
+    }
+  });
+
   it('reads a value given as - from stdin, dropping the trailing line break only', async () => {
     await expect(
       run(['put', 'jira', 'tenant-a', '--refresh-token', '-', '--access-token', ACCESS], `${REFRESH}\n`),

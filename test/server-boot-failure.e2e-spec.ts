@@ -30,8 +30,19 @@ function runService(env: NodeJS.ProcessEnv): Promise<{ code: number | null; outp
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, output })));
+  // A service that boots when it should have failed runs until killed: the test then fails on its exit code.
+  const killer = setTimeout(() => child.kill(), 30_000);
+  return new Promise((resolve) =>
+    child.once('exit', (code) => {
+      clearTimeout(killer);
+      resolve({ code, output });
+    }),
+  );
 }
+
+/** The lines of `output` that report an error or belong to a stack trace. */
+const failureLines = (output: string): string[] =>
+  output.split('\n').filter((line) => / ERROR |Error[:\s]|^\s+at |^\s*[{}]/.test(line));
 
 // No server needed: these run on every `npm test`.
 describe.each([
@@ -59,7 +70,22 @@ describe.each([
     });
 
     expect(code).toBe(1);
-    expect(output).toContain(`Boot failed: Cannot connect to ${engine} at 127.0.0.1:${port}`);
+    expect(failureLines(output)).toEqual([
+      expect.stringContaining(`Boot failed: Cannot connect to ${engine} at 127.0.0.1:${port}`),
+    ]);
+    expect(output).not.toContain(PASSWORD);
+  });
+
+  it('adds the stack to that one report with LOG_LEVEL=debug, still without the password', async () => {
+    const port = await closedPort();
+    const { code, output } = await runService({
+      DATABASE_URL: `${scheme}://agent:${PASSWORD}@127.0.0.1:${port}/agent_core`,
+      LOG_LEVEL: 'debug',
+    });
+
+    expect(code).toBe(1);
+    expect(output.match(/Boot failed: /g)).toHaveLength(1);
+    expect(output).toMatch(/Boot failed: Cannot connect[^\n]*\nDatabaseConnectionError: [^\n]*\n +at /);
     expect(output).not.toContain(PASSWORD);
   });
 
@@ -79,5 +105,27 @@ describe.each([
     expect(code).toBe(1);
     expect(output).toContain(`Boot failed: Cannot connect to ${engine} at 127.0.0.1:${port}`);
     expect(output).not.toContain(PASSWORD);
+  });
+});
+
+describe('a boot failure of the service process', () => {
+  it('is one line for a configuration error: no stack, no second report from Nest', async () => {
+    const { code, output } = await runService({ DATABASE_PATH: ':memory:', OAUTH_STATE_ENCRYPTION_KEYS: 'not-a-key' });
+
+    expect(code).toBe(1);
+    expect(failureLines(output)).toEqual([
+      expect.stringMatching(
+        /ERROR \[agent-core\] Boot failed: OAUTH_STATE_ENCRYPTION_KEYS entry #1 is not of the form/,
+      ),
+    ]);
+  });
+
+  it('names LOG_LEVEL when it is neither log nor debug', async () => {
+    const { code, output } = await runService({ DATABASE_PATH: ':memory:', LOG_LEVEL: 'chatty' });
+
+    expect(code).toBe(1);
+    expect(failureLines(output)).toEqual([
+      expect.stringContaining('Boot failed: Invalid logging configuration: LOG_LEVEL must be log or debug.'),
+    ]);
   });
 });

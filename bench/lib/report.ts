@@ -223,3 +223,20 @@ export function renderMarkdown(result: BenchResult): string {
   }
   return `${lines.join('\n')}\n`;
 }
+
+/**
+ * What the README shows between its `bench:latest` markers: the machine, the summary table and the
+ * targets of `result`. A test renders it from the committed `bench/results/latest.json` and finds
+ * it in the README verbatim, so the two cannot drift apart.
+ */
+export function renderReadmeTable(result: BenchResult): string {
+  return [
+    ...renderMachine(result),
+    '',
+    renderSummary(result),
+    '',
+    renderTargetSummary(result),
+    '',
+    'Every measurement, loading and memory, contention and the query plan: [bench/results/latest.md](bench/results/latest.md).',
+  ].join('\n');
+}

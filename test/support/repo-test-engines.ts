@@ -11,6 +11,8 @@ import {
   SERVERS_UNDER_TEST,
   ServerUnderTest,
   createFreshDatabase,
+  missingServerError,
+  missingServerFails,
   serverTestUrl,
 } from './server-databases';
 
@@ -107,14 +109,33 @@ function serverEngine(server: ServerUnderTest, adminUrl: string): RepoTestEngine
   };
 }
 
+/** The engine of a server whose variable is unset under `CI=true`: every test on it fails, saying why. */
+function missingServerEngine(server: ServerUnderTest): RepoTestEngine {
+  const fail = (): Promise<never> => Promise.reject(missingServerError(server));
+  return {
+    name: server.label,
+    setUp: fail,
+    config: () => {
+      throw missingServerError(server);
+    },
+    reset: fail,
+    tearDown: () => Promise.resolve(),
+    nullableColumns: fail,
+  };
+}
+
 /**
  * The engines of the repository suite: SQLite always, and each server whose `TEST_*_URL` is set,
- * in a fresh database of its own per run.
+ * in a fresh database of its own per run. A server whose variable is unset is left out (`npm test`
+ * prints so before the run), except under `CI=true`, where its tests fail instead.
  */
 export function repoTestEngines(): [string, RepoTestEngine][] {
   const servers = SERVERS_UNDER_TEST.flatMap((server) => {
     const url = serverTestUrl(server);
-    return url ? [serverEngine(server, url)] : [];
+    if (url) {
+      return [serverEngine(server, url)];
+    }
+    return missingServerFails() ? [missingServerEngine(server)] : [];
   });
   return [sqlite, ...servers].map((engine) => [engine.name, engine]);
 }

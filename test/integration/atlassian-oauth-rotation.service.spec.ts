@@ -1,19 +1,19 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource, Repository } from 'typeorm';
-import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../../../test/support/repo-test-engines';
-import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from '../../database/entities';
+import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../support/repo-test-engines';
+import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from '../../src/database/entities';
 import {
   AtlassianOauthRefreshFailedError,
   AtlassianOauthStateNotFoundError,
   AtlassianOauthStateValidationError,
-} from '../atlassian-oauth-state.errors';
-import { AtlassianOauthStateRepo } from '../atlassian-oauth-state.repo';
+} from '../../src/atlassian/atlassian-oauth-state.errors';
+import { AtlassianOauthStateRepo } from '../../src/atlassian/atlassian-oauth-state.repo';
 import {
   AtlassianOauthRefresh,
   AtlassianOauthRotateOptions,
   AtlassianOauthTokens,
-} from '../atlassian-oauth-state.types';
-import { AtlassianOauthRotationService } from './atlassian-oauth-rotation.service';
+} from '../../src/atlassian/atlassian-oauth-state.types';
+import { AtlassianOauthRotationService } from '../../src/atlassian/rotation/atlassian-oauth-rotation.service';
 
 const JIRA = 'jira';
 const TENANT = 'tenant-a';

@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource, QueryFailedError, Repository } from 'typeorm';
-import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../../../test/support/repo-test-engines';
-import { AtlassianOauthRefreshLeaseEntity } from '../../database/entities';
-import { AtlassianOauthRotateTimeoutError } from '../atlassian-oauth-state.errors';
-import { AtlassianOauthStateRepo } from '../atlassian-oauth-state.repo';
-import { AtlassianOauthRefresh, AtlassianOauthTokens } from '../atlassian-oauth-state.types';
-import { AtlassianOauthRotationService } from './atlassian-oauth-rotation.service';
+import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../support/repo-test-engines';
+import { AtlassianOauthRefreshLeaseEntity } from '../../src/database/entities';
+import { AtlassianOauthRotateTimeoutError } from '../../src/atlassian/atlassian-oauth-state.errors';
+import { AtlassianOauthStateRepo } from '../../src/atlassian/atlassian-oauth-state.repo';
+import { AtlassianOauthRefresh, AtlassianOauthTokens } from '../../src/atlassian/atlassian-oauth-state.types';
+import { AtlassianOauthRotationService } from '../../src/atlassian/rotation/atlassian-oauth-rotation.service';
 
 const JIRA = 'jira';
 const TENANT = 'tenant-a';

@@ -1,12 +1,12 @@
 import { inspect } from 'node:util';
 import { DataSource, QueryFailedError } from 'typeorm';
-import { encryptedFileDatabase } from '../../test/support/encrypted-file-database';
-import { newTokenKey } from '../../test/support/env';
-import { AtlassianOauthStateEntity } from '../database/entities';
-import { TokenIntegrityError } from '../token-cipher/token-cipher.errors';
-import { AtlassianOauthStateConflictError } from './atlassian-oauth-state.errors';
-import { AtlassianOauthStateRepo } from './atlassian-oauth-state.repo';
-import { AtlassianOauthRotationService } from './rotation/atlassian-oauth-rotation.service';
+import { encryptedFileDatabase } from '../support/encrypted-file-database';
+import { newTokenKey } from '../support/env';
+import { AtlassianOauthStateEntity } from '../../src/database/entities';
+import { TokenIntegrityError } from '../../src/token-cipher/token-cipher.errors';
+import { AtlassianOauthStateConflictError } from '../../src/atlassian/atlassian-oauth-state.errors';
+import { AtlassianOauthStateRepo } from '../../src/atlassian/atlassian-oauth-state.repo';
+import { AtlassianOauthRotationService } from '../../src/atlassian/rotation/atlassian-oauth-rotation.service';
 
 const JIRA = 'jira';
 const KEY_1 = newTokenKey();

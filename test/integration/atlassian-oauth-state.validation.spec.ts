@@ -1,9 +1,9 @@
 import { DataSource } from 'typeorm';
-import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../../test/support/repo-test-engines';
-import { AtlassianOauthStateEntity } from '../database/entities';
-import { AtlassianOauthStateValidationError } from './atlassian-oauth-state.errors';
-import { AtlassianOauthStateRepo } from './atlassian-oauth-state.repo';
-import { AtlassianOauthTokens } from './atlassian-oauth-state.types';
+import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../support/repo-test-engines';
+import { AtlassianOauthStateEntity } from '../../src/database/entities';
+import { AtlassianOauthStateValidationError } from '../../src/atlassian/atlassian-oauth-state.errors';
+import { AtlassianOauthStateRepo } from '../../src/atlassian/atlassian-oauth-state.repo';
+import { AtlassianOauthTokens } from '../../src/atlassian/atlassian-oauth-state.types';
 
 const JIRA = 'jira';
 const TENANT = 'tenant-a';

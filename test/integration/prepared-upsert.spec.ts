@@ -5,8 +5,8 @@ import {
   createFreshDatabase,
   describeOnServer,
   serverConfig,
-} from '../../test/support/server-databases';
-import { PreparedUpsert } from './prepared-upsert';
+} from '../support/server-databases';
+import { PreparedUpsert } from '../../src/database/prepared-upsert';
 
 @Entity('prepared_upsert_probe')
 @Unique(['platform', 'tenantId'])

@@ -1,12 +1,12 @@
 import { Test, TestingModule } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
-import { withConfig } from '../../../test/support/config';
-import { RepoTestEngine, repoTestEngines } from '../../../test/support/repo-test-engines';
-import { DatabaseModule } from '../../database/database.module';
-import { AtlassianOauthRefreshLeaseEntity } from '../../database/entities';
-import { AtlassianOauthStateKey } from '../atlassian-oauth-state.types';
-import { AtlassianOauthRefreshLeaseRepo } from './atlassian-oauth-refresh-lease.repo';
+import { withConfig } from '../support/config';
+import { RepoTestEngine, repoTestEngines } from '../support/repo-test-engines';
+import { DatabaseModule } from '../../src/database/database.module';
+import { AtlassianOauthRefreshLeaseEntity } from '../../src/database/entities';
+import { AtlassianOauthStateKey } from '../../src/atlassian/atlassian-oauth-state.types';
+import { AtlassianOauthRefreshLeaseRepo } from '../../src/atlassian/rotation/atlassian-oauth-refresh-lease.repo';
 
 const KEY: AtlassianOauthStateKey = { platform: 'jira', tenantId: 'tenant-a' };
 const CONTENDERS = 20;

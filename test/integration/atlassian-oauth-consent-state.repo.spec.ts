@@ -2,11 +2,14 @@ import { createHash } from 'node:crypto';
 import { Test, TestingModule } from '@nestjs/testing';
 import { TypeOrmModule, getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
-import { withConfig } from '../../../test/support/config';
-import { repoTestEngines, RepoTestEngine } from '../../../test/support/repo-test-engines';
-import { DatabaseModule } from '../../database/database.module';
-import { AtlassianOauthConsentStateEntity } from '../../database/entities';
-import { AtlassianOauthConsent, AtlassianOauthConsentStateRepo } from './atlassian-oauth-consent-state.repo';
+import { withConfig } from '../support/config';
+import { repoTestEngines, RepoTestEngine } from '../support/repo-test-engines';
+import { DatabaseModule } from '../../src/database/database.module';
+import { AtlassianOauthConsentStateEntity } from '../../src/database/entities';
+import {
+  AtlassianOauthConsent,
+  AtlassianOauthConsentStateRepo,
+} from '../../src/atlassian/consent/atlassian-oauth-consent-state.repo';
 
 const CONSENT: AtlassianOauthConsent = {
   platform: 'jira',

@@ -1,8 +1,8 @@
 import { DataSource } from 'typeorm';
-import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../../test/support/repo-test-engines';
-import { AtlassianOauthStateEntity } from '../database/entities';
-import { AtlassianOauthStateRepo } from './atlassian-oauth-state.repo';
-import { SealedTokenSwap } from './sealed-token-swap.sql';
+import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../support/repo-test-engines';
+import { AtlassianOauthStateEntity } from '../../src/database/entities';
+import { AtlassianOauthStateRepo } from '../../src/atlassian/atlassian-oauth-state.repo';
+import { SealedTokenSwap } from '../../src/atlassian/sealed-token-swap.sql';
 
 const JIRA = 'jira';
 

@@ -1,9 +1,9 @@
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { AtlassianOauthStateRepo } from '../src/atlassian';
-import { SQLITE_BUSY_TIMEOUT_MS } from '../src/database/database.module';
-import { describeConditionalWritesAndDelete } from './support/conditional-writes';
-import { FileDatabase, openFileDatabase } from './support/file-database';
+import { AtlassianOauthStateRepo } from '../../src/atlassian';
+import { SQLITE_BUSY_TIMEOUT_MS } from '../../src/database/database.module';
+import { describeConditionalWritesAndDelete } from '../support/conditional-writes';
+import { FileDatabase, openFileDatabase } from '../support/file-database';
 
 describe('rotation-safe writes on a database file', () => {
   let database: FileDatabase;

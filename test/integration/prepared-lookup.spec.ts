@@ -14,8 +14,8 @@ import {
   createFreshDatabase,
   describeOnServer,
   serverConfig,
-} from '../../test/support/server-databases';
-import { PreparedLookup } from './prepared-lookup';
+} from '../support/server-databases';
+import { PreparedLookup } from '../../src/database/prepared-lookup';
 
 @Entity('prepared_lookup_probe')
 @Unique(['platform', 'tenantId'])

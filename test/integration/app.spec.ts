@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { AppModule } from '../src/app.module';
-import { AtlassianOauthStateRepo } from '../src/atlassian';
-import { testConfig, withConfig } from './support/config';
+import { AppModule } from '../../src/app.module';
+import { AtlassianOauthStateRepo } from '../../src/atlassian';
+import { testConfig, withConfig } from '../support/config';
 
 describe('AppModule on a database file', () => {
   let dir: string;

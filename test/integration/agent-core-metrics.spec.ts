@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Test, TestingModule } from '@nestjs/testing';
-import { testConfig, withConfig } from '../../test/support/config';
-import { AtlassianModule, AtlassianOauthRotationService, AtlassianOauthStateRepo } from '../atlassian';
-import { DatabaseModule } from '../database/database.module';
-import { AgentCoreMetrics } from './agent-core-metrics';
-import { MetricsModule } from './metrics.module';
+import { testConfig, withConfig } from '../support/config';
+import { AtlassianModule, AtlassianOauthRotationService, AtlassianOauthStateRepo } from '../../src/atlassian';
+import { DatabaseModule } from '../../src/database/database.module';
+import { AgentCoreMetrics } from '../../src/metrics/agent-core-metrics';
+import { MetricsModule } from '../../src/metrics/metrics.module';
 
 /** The value of one series in Prometheus's text format, or undefined when it is not exposed. */
 function sample(text: string, series: string): number | undefined {

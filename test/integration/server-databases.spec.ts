@@ -1,20 +1,24 @@
 import { Test } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { AppModule } from '../src/app.module';
-import { AtlassianOauthStateConflictError, AtlassianOauthStateEntity, AtlassianOauthStateRepo } from '../src/atlassian';
-import { DatabaseConnectionError } from '../src/database/database.errors';
-import { DATABASE_ENTITIES } from '../src/database/database.module';
-import { openServerDatabase, serverDataSourceOptions } from '../src/database/server-database';
-import { bootError } from './support/boot';
-import { testConfig, withConfig } from './support/config';
+import { AppModule } from '../../src/app.module';
+import {
+  AtlassianOauthStateConflictError,
+  AtlassianOauthStateEntity,
+  AtlassianOauthStateRepo,
+} from '../../src/atlassian';
+import { DatabaseConnectionError } from '../../src/database/database.errors';
+import { DATABASE_ENTITIES } from '../../src/database/database.module';
+import { openServerDatabase, serverDataSourceOptions } from '../../src/database/server-database';
+import { bootError } from '../support/boot';
+import { testConfig, withConfig } from '../support/config';
 import {
   FreshDatabase,
   SERVERS_UNDER_TEST,
   createFreshDatabase,
   describeOnServer,
   serverConfig,
-} from './support/server-databases';
+} from '../support/server-databases';
 
 const PASSWORD = 'S3cret-Pw-that-must-not-leak';
 /** Migrations per engine so far: the state table, then the refresh lease table. */

@@ -1,12 +1,12 @@
 import { DataSource, QueryFailedError } from 'typeorm';
-import { encryptedFileDatabase } from '../../../test/support/encrypted-file-database';
-import { newTokenKey } from '../../../test/support/env';
-import { AtlassianOauthStateEntity } from '../../database/entities';
-import { TokenEncryptionConfigError, UnknownTokenKeyError } from '../../token-cipher/token-cipher.errors';
-import { AtlassianOauthStateValidationError } from '../atlassian-oauth-state.errors';
-import { AtlassianOauthStateRepo } from '../atlassian-oauth-state.repo';
-import { ReencryptProgress } from '../atlassian-oauth-state.types';
-import { AtlassianOauthReencryptionService } from './atlassian-oauth-reencryption.service';
+import { encryptedFileDatabase } from '../support/encrypted-file-database';
+import { newTokenKey } from '../support/env';
+import { AtlassianOauthStateEntity } from '../../src/database/entities';
+import { TokenEncryptionConfigError, UnknownTokenKeyError } from '../../src/token-cipher/token-cipher.errors';
+import { AtlassianOauthStateValidationError } from '../../src/atlassian/atlassian-oauth-state.errors';
+import { AtlassianOauthStateRepo } from '../../src/atlassian/atlassian-oauth-state.repo';
+import { ReencryptProgress } from '../../src/atlassian/atlassian-oauth-state.types';
+import { AtlassianOauthReencryptionService } from '../../src/atlassian/reencryption/atlassian-oauth-reencryption.service';
 
 const JIRA = 'jira';
 const KEY_1 = newTokenKey();
