@@ -1,4 +1,4 @@
-import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Test, TestingModule } from '@nestjs/testing';
 import {
   AtlassianModule,
@@ -9,51 +9,12 @@ import {
 } from '../src/atlassian';
 import { DatabaseModule } from '../src/database/database.module';
 import { testConfig, withConfig } from './support/config';
+import { hammer, timeToRecover } from './support/fault-calls';
 import { FreezablePostgres, freezablePostgresUnavailable } from './support/freezable-postgres';
 
 const JIRA = 'jira';
 const HOUR_MS = 3_600_000;
 const PASSWORD_FREE_SECRET = 'refresh-token-that-must-not-leak';
-
-/** Calls `call` back to back until `until` resolves; counts them and keeps the errors' classes and codes. */
-async function hammer(call: () => Promise<unknown>, until: Promise<unknown>) {
-  let done = false;
-  void until.finally(() => (done = true));
-  const seen = {
-    attempted: 0,
-    failed: 0,
-    classes: new Set<string>(),
-    codes: new Set<string>(),
-    messages: [] as string[],
-  };
-  while (!done) {
-    seen.attempted++;
-    try {
-      await call();
-    } catch (error) {
-      seen.failed++;
-      seen.classes.add((error as Error).name);
-      seen.codes.add(String((error as { code?: unknown }).code));
-      seen.messages.push((error as Error).message);
-    }
-    // A call that fails without I/O would otherwise starve the timers that end the fault.
-    await yieldToEventLoop();
-  }
-  return seen;
-}
-
-/** Resolves with how long it took until `call` succeeds again. */
-async function timeToRecover(call: () => Promise<unknown>): Promise<number> {
-  const started = Date.now();
-  for (;;) {
-    try {
-      await call();
-      return Date.now() - started;
-    } catch {
-      await sleep(20);
-    }
-  }
-}
 
 const unavailable = freezablePostgresUnavailable();
 // These start their own PostgreSQL (never the shared one); they need root and the server binaries.
