@@ -80,6 +80,7 @@ describe.each([
     const port = await closedPort();
     const { code, output } = await runService({
       DATABASE_URL: `${scheme}://agent:${PASSWORD}@127.0.0.1:${port}/agent_core`,
+      DATABASE_CONNECT_RETRY_MS: '0',
       LOG_LEVEL: 'debug',
     });
 
