@@ -258,6 +258,56 @@ describe('the agent-core CLI (built, as a process)', () => {
     expect(b).toMatchObject({ refreshToken: REFRESH, accessToken: ` ${ACCESS}` });
   });
 
+  it('reads every token option from a file given as @path, so a conditional put needs no token on argv', async () => {
+    const first = 'refresh-SECRET-file-first';
+    const second = 'refresh-SECRET-file-second';
+    const files = { first: join(dir, 'first'), second: join(dir, 'second'), access: join(dir, 'access') };
+    writeFileSync(files.first, `${first}\n`, { mode: 0o600 });
+    writeFileSync(files.second, second, { mode: 0o600 });
+    writeFileSync(files.access, `${ACCESS}\n`, { mode: 0o600 });
+    const connect = ['put', 'jira', 't', '--refresh-token', `@${files.first}`, '--expect-none'];
+    // New refresh token from stdin, access token and the expected refresh token from files.
+    const rotate = [
+      'put',
+      'jira',
+      't',
+      '--refresh-token',
+      '-',
+      '--access-token',
+      `@${files.access}`,
+      '--expect-refresh-token',
+      `@${files.first}`,
+    ];
+    const again = [
+      'put',
+      'jira',
+      't',
+      '--refresh-token',
+      `@${files.first}`,
+      '--expect-refresh-token',
+      `@${files.second}`,
+    ];
+    for (const args of [connect, rotate, again]) {
+      expect(args.join(' ')).not.toContain('SECRET');
+    }
+
+    await expect(run(connect)).resolves.toMatchObject({ code: 0, stderr: '' });
+    await expect(run(rotate, `${second}\n`)).resolves.toMatchObject({ code: 0, stderr: '' });
+    await expect(run(again)).resolves.toMatchObject({ code: 0, stderr: '' });
+
+    const stored = JSON.parse((await run(['get', 'jira', 't', '--json', '--reveal'])).stdout) as Record<
+      string,
+      unknown
+    >;
+    expect(stored).toMatchObject({ refreshToken: first, accessToken: null });
+    const missing = await run(['put', 'jira', 't', '--refresh-token', `@${join(dir, 'absent')}`]);
+    expect(missing).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: expect.stringMatching(oneLine('--refresh-token: cannot read the file')),
+    });
+  });
+
   it('writes conditionally with --expect-refresh-token and --expect-none, exiting 1 on a conflict that wrote nothing', async () => {
     const first = 'refresh-SECRET-first';
     const second = 'refresh-SECRET-second';
@@ -381,6 +431,11 @@ describe('the agent-core CLI (built, as a process)', () => {
         ['no command', [], oneLine('missing command')],
         ['an unknown command', ['frobnicate'], oneLine("unknown command 'frobnicate'")],
         ['an unknown option', ['list', '--colour'], oneLine("unknown option '--colour'")],
+        [
+          'a mistyped token option whose value has a space and quotes',
+          ['put', 'jira', 't', "--acess-token='SECRET-PART1 SECRET-PART2'", '--refresh-token', REFRESH],
+          /^agent-core: unknown option '--acess-token' \(its value is not shown\) \(see 'agent-core put --help'\)\n$/,
+        ],
         ['a missing argument', ['get', 'jira'], oneLine("missing required argument 'tenantId'")],
         [
           'a missing --refresh-token',
