@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { Test, TestingModule } from '@nestjs/testing';
-import { testConfig, withConfig } from '../../test/support/config';
-import { AtlassianOauthStateRepo } from '../atlassian/atlassian-oauth-state.repo';
-import { AtlassianModule } from '../atlassian/atlassian.module';
-import { DatabaseModule } from './database.module';
-import { secureSqliteFile } from './sqlite-file-permissions';
+import { testConfig, withConfig } from '../support/config';
+import { AtlassianOauthStateRepo } from '../../src/atlassian/atlassian-oauth-state.repo';
+import { AtlassianModule } from '../../src/atlassian/atlassian.module';
+import { DatabaseModule } from '../../src/database/database.module';
+import { secureSqliteFile } from '../../src/database/sqlite-file-permissions';
 
 const modeOf = (path: string): string => (statSync(path).mode & 0o777).toString(8).padStart(4, '0');
 

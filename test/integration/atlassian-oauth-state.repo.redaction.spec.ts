@@ -1,8 +1,8 @@
 import { inspect } from 'node:util';
 import { DataSource, QueryFailedError } from 'typeorm';
-import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../../test/support/repo-test-engines';
-import { AtlassianOauthStateRepo } from './atlassian-oauth-state.repo';
-import { AtlassianOauthRotationService } from './rotation/atlassian-oauth-rotation.service';
+import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../support/repo-test-engines';
+import { AtlassianOauthStateRepo } from '../../src/atlassian/atlassian-oauth-state.repo';
+import { AtlassianOauthRotationService } from '../../src/atlassian/rotation/atlassian-oauth-rotation.service';
 
 const JIRA = 'jira';
 /** Every token of these tests holds it, so that the constraint below refuses exactly them. */
