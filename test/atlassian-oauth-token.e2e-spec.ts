@@ -132,7 +132,7 @@ describe(`${AtlassianOauthTokenService.name} against a real OAuth server (oidc-p
     const whileRevoked = await server.tokenRequests();
 
     expect(first).toBeInstanceOf(AtlassianOauthGrantRevokedError);
-    expect((first as Error).message).toContain(`(${PLATFORM}, ${TENANT})`);
+    expect((first as Error).message).toContain(`("${PLATFORM}", "${TENANT}")`);
     expect(later.every((error) => error instanceof AtlassianOauthGrantRevokedError)).toBe(true);
     expect(whileRevoked).toBe(1);
 
@@ -279,7 +279,7 @@ describe(`${AtlassianOauthTokenService.name} while the token endpoint fails (scr
     expect(during).toBe('access-1');
     expect(endpoint.requests).toHaveLength(1);
     expect(warn).toHaveBeenCalledWith(
-      expect.stringMatching(/\(jira, acme\) fails \(server-error\); serving the stored access token/),
+      expect.stringMatching(/\("jira", "acme"\) fails \(server-error\); serving the stored access token/),
     );
     expect(warn.mock.calls.flat().join('\n')).not.toContain('access-1');
   });

@@ -203,7 +203,7 @@ describe('agent-core connect, keep-alive and list against a real OAuth server', 
 
       expect(sweep.code).toBe(1);
       expect(sweep.stdout).toMatch(
-        /^failed: Keep-alive could not refresh \(jira, down\): AtlassianOauthTokenEndpointError/m,
+        /^failed: Keep-alive could not refresh \("jira", "down"\): AtlassianOauthTokenEndpointError/m,
       );
       expect(sweep.stdout).toMatch(/^keep-alive done: refreshed 0, fresh 0, revoked 0, failed 1$/m);
       expect(sweep.stderr).toMatch(/^agent-core: 1 idle grant\(s\) could not be refreshed now/);

@@ -258,6 +258,56 @@ describe('the agent-core CLI (built, as a process)', () => {
     expect(b).toMatchObject({ refreshToken: REFRESH, accessToken: ` ${ACCESS}` });
   });
 
+  it('reads every token option from a file given as @path, so a conditional put needs no token on argv', async () => {
+    const first = 'refresh-SECRET-file-first';
+    const second = 'refresh-SECRET-file-second';
+    const files = { first: join(dir, 'first'), second: join(dir, 'second'), access: join(dir, 'access') };
+    writeFileSync(files.first, `${first}\n`, { mode: 0o600 });
+    writeFileSync(files.second, second, { mode: 0o600 });
+    writeFileSync(files.access, `${ACCESS}\n`, { mode: 0o600 });
+    const connect = ['put', 'jira', 't', '--refresh-token', `@${files.first}`, '--expect-none'];
+    // New refresh token from stdin, access token and the expected refresh token from files.
+    const rotate = [
+      'put',
+      'jira',
+      't',
+      '--refresh-token',
+      '-',
+      '--access-token',
+      `@${files.access}`,
+      '--expect-refresh-token',
+      `@${files.first}`,
+    ];
+    const again = [
+      'put',
+      'jira',
+      't',
+      '--refresh-token',
+      `@${files.first}`,
+      '--expect-refresh-token',
+      `@${files.second}`,
+    ];
+    for (const args of [connect, rotate, again]) {
+      expect(args.join(' ')).not.toContain('SECRET');
+    }
+
+    await expect(run(connect)).resolves.toMatchObject({ code: 0, stderr: '' });
+    await expect(run(rotate, `${second}\n`)).resolves.toMatchObject({ code: 0, stderr: '' });
+    await expect(run(again)).resolves.toMatchObject({ code: 0, stderr: '' });
+
+    const stored = JSON.parse((await run(['get', 'jira', 't', '--json', '--reveal'])).stdout) as Record<
+      string,
+      unknown
+    >;
+    expect(stored).toMatchObject({ refreshToken: first, accessToken: null });
+    const missing = await run(['put', 'jira', 't', '--refresh-token', `@${join(dir, 'absent')}`]);
+    expect(missing).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: expect.stringMatching(oneLine('--refresh-token: cannot read the file')),
+    });
+  });
+
   it('writes conditionally with --expect-refresh-token and --expect-none, exiting 1 on a conflict that wrote nothing', async () => {
     const first = 'refresh-SECRET-first';
     const second = 'refresh-SECRET-second';
@@ -381,6 +431,11 @@ describe('the agent-core CLI (built, as a process)', () => {
         ['no command', [], oneLine('missing command')],
         ['an unknown command', ['frobnicate'], oneLine("unknown command 'frobnicate'")],
         ['an unknown option', ['list', '--colour'], oneLine("unknown option '--colour'")],
+        [
+          'a mistyped token option whose value has a space and quotes',
+          ['put', 'jira', 't', "--acess-token='SECRET-PART1 SECRET-PART2'", '--refresh-token', REFRESH],
+          /^agent-core: unknown option '--acess-token' \(its value is not shown\) \(see 'agent-core put --help'\)\n$/,
+        ],
         ['a missing argument', ['get', 'jira'], oneLine("missing required argument 'tenantId'")],
         [
           'a missing --refresh-token',
@@ -518,19 +573,33 @@ describe('the agent-core CLI (built, as a process)', () => {
       const k1 = newKey('k1');
       const k2 = newKey('k2');
 
-      await expect(run(['reencrypt', '--batch-size', '2'], undefined, keys(k1))).resolves.toEqual({
+      // Without the migration setting a plaintext row is refused as tampered with, and left as it is.
+      await expect(run(['reencrypt'], undefined, keys(k1))).resolves.toMatchObject({
+        code: 3,
+        stdout: expect.stringMatching(
+          /\nreencrypt done: sealed 0, legacy plaintext sealed 0, already current 0, failed 3\n$/,
+        ),
+      });
+      const migrating = { ...keys(k1), OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS: 'true' };
+      await expect(run(['reencrypt', '--batch-size', '2'], undefined, migrating)).resolves.toEqual({
         code: 0,
         stdout:
-          '2/3 rows (sealed 2, already current 0, failed 0)\n3/3 rows (sealed 3, already current 0, failed 0)\nreencrypt done: sealed 3, already current 0, failed 0\n',
+          '2/3 rows (sealed 0, legacy plaintext sealed 2, already current 0, failed 0)\n' +
+          '3/3 rows (sealed 0, legacy plaintext sealed 3, already current 0, failed 0)\n' +
+          'reencrypt done: sealed 0, legacy plaintext sealed 3, already current 0, failed 0\n',
         stderr: '',
       });
       await expect(run(['reencrypt'], undefined, keys(k1))).resolves.toMatchObject({
         code: 0,
-        stdout: expect.stringMatching(/\nreencrypt done: sealed 0, already current 3, failed 0\n$/),
+        stdout: expect.stringMatching(
+          /\nreencrypt done: sealed 0, legacy plaintext sealed 0, already current 3, failed 0\n$/,
+        ),
       });
       await expect(run(['reencrypt'], undefined, keys(`${k2},${k1}`))).resolves.toMatchObject({
         code: 0,
-        stdout: expect.stringMatching(/\nreencrypt done: sealed 3, already current 0, failed 0\n$/),
+        stdout: expect.stringMatching(
+          /\nreencrypt done: sealed 3, legacy plaintext sealed 0, already current 0, failed 0\n$/,
+        ),
       });
 
       const read = await run(['get', 'jira', 'b', '--json', '--reveal'], undefined, keys(k2));
@@ -570,7 +639,7 @@ describe('the agent-core CLI (built, as a process)', () => {
       expect(leftAsItWas).toEqual({
         code: 3,
         stdout: expect.stringMatching(
-          /^1\/1 rows \(sealed 0, already current 0, failed 1\)\nfailed: [^\n]*\(jira, t\)[^\n]*\nreencrypt done: sealed 0, already current 0, failed 1\n$/,
+          /^1\/1 rows \(sealed 0, legacy plaintext sealed 0, already current 0, failed 1\)\nfailed: [^\n]*\("jira", "t"\)[^\n]*\nreencrypt done: sealed 0, legacy plaintext sealed 0, already current 0, failed 1\n$/,
         ),
         stderr:
           'agent-core: 1 row(s) could not be re-encrypted and were left as they were (a key problem, listed above)\n',
@@ -634,6 +703,7 @@ describe('reencrypt on a terminal (runCli in this process, its stdout a TTY)', (
       ).resolves.toMatchObject({ code: 0 });
     }
     env.OAUTH_STATE_ENCRYPTION_KEYS = `k1:${randomBytes(32).toString('base64')}`;
+    env.OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS = 'true';
 
     const result = await onTerminal(['reencrypt', '--batch-size', '1']);
 
@@ -641,10 +711,10 @@ describe('reencrypt on a terminal (runCli in this process, its stdout a TTY)', (
       code: 0,
       stderr: '',
       stdout:
-        `\r[${'#'.repeat(10)}${'-'.repeat(20)}]  33% 1/3 rows (sealed 1, already current 0, failed 0)` +
-        `\r[${'#'.repeat(20)}${'-'.repeat(10)}]  66% 2/3 rows (sealed 2, already current 0, failed 0)` +
-        `\r[${'#'.repeat(30)}] 100% 3/3 rows (sealed 3, already current 0, failed 0)` +
-        '\nreencrypt done: sealed 3, already current 0, failed 0\n',
+        `\r[${'#'.repeat(10)}${'-'.repeat(20)}]  33% 1/3 rows (sealed 0, legacy plaintext sealed 1, already current 0, failed 0)` +
+        `\r[${'#'.repeat(20)}${'-'.repeat(10)}]  66% 2/3 rows (sealed 0, legacy plaintext sealed 2, already current 0, failed 0)` +
+        `\r[${'#'.repeat(30)}] 100% 3/3 rows (sealed 0, legacy plaintext sealed 3, already current 0, failed 0)` +
+        '\nreencrypt done: sealed 0, legacy plaintext sealed 3, already current 0, failed 0\n',
     });
   });
 });

@@ -178,7 +178,7 @@ describeWithChromium('the consent flow in a real browser', () => {
     expect(metrics).toContain('agent_core_atlassian_refreshes_total{outcome="refreshed"} 1');
     expect(metrics).not.toContain('tenant-connected');
     await expect(consentRows()).resolves.toBe(0);
-    expect(logger.lines).toContain('Consent for (jira, tenant-connected) connected');
+    expect(logger.lines).toContain('Consent for ("jira", "tenant-connected") connected');
     expectNoSecretLogged([
       callback?.searchParams.get('code'),
       url.searchParams.get('state'),
@@ -226,7 +226,7 @@ describeWithChromium('the consent flow in a real browser', () => {
     await expect(oauth.tokenRequests()).resolves.toBe(requestsBefore + 1);
     await expect(store.get(PLATFORM, 'tenant-bad-code')).resolves.toBeNull();
     expect(logger.lines).toContain(
-      'Consent for (jira, tenant-bad-code) failed: invalid_grant (AtlassianOauthGrantRevokedError)',
+      'Consent for ("jira", "tenant-bad-code") failed: invalid_grant (AtlassianOauthGrantRevokedError)',
     );
   });
 
@@ -240,7 +240,7 @@ describeWithChromium('the consent flow in a real browser', () => {
     });
 
     await expect(store.get(PLATFORM, 'tenant-declined')).resolves.toBeNull();
-    expect(logger.lines).toContain('Consent for (jira, tenant-declined) not given: access_denied');
+    expect(logger.lines).toContain('Consent for ("jira", "tenant-declined") not given: access_denied');
   });
 
   it('refuses a tampered state with 400 and exchanges nothing', async () => {

@@ -1,4 +1,5 @@
 import type { AtlassianOauthStateEntity } from '../database/entities';
+import { describeStateKey } from './atlassian-oauth-state.types';
 
 /**
  * Bad input to `AtlassianOauthStateRepo`, `AtlassianOauthRotationService` or
@@ -39,7 +40,7 @@ export class AtlassianOauthStateConflictError extends Error {
     readonly current: AtlassianOauthStateEntity | null,
   ) {
     super(
-      `Atlassian OAuth state of (${platform}, ${tenantId}) is not the expected one: ` +
+      `Atlassian OAuth state of ${describeStateKey(platform, tenantId)} is not the expected one: ` +
         (current ? 'another writer stored a newer refresh token' : 'nothing is stored') +
         '. Nothing was written; use error.current instead of refreshing again.',
     );
@@ -58,7 +59,7 @@ export class AtlassianOauthStateNotFoundError extends Error {
     readonly tenantId: string,
   ) {
     super(
-      `No Atlassian OAuth state is stored for (${platform}, ${tenantId}): connect the tenant first; there is nothing to refresh.`,
+      `No Atlassian OAuth state is stored for ${describeStateKey(platform, tenantId)}: connect the tenant first; there is nothing to refresh.`,
     );
   }
 }
@@ -77,16 +78,19 @@ export class AtlassianOauthRotateTimeoutError extends Error {
     readonly waitMs: number,
   ) {
     super(
-      `Timed out after ${waitMs} ms waiting for another refresh of the Atlassian OAuth state of (${platform}, ${tenantId}); nothing was written.`,
+      `Timed out after ${waitMs} ms waiting for another refresh of the Atlassian OAuth state of ${describeStateKey(platform, tenantId)}; nothing was written.`,
     );
   }
 }
 
 /**
  * The consumer's `refresh` function threw (or rejected) inside `rotate`. The stored state is
- * unchanged and the lease was released, so the next `rotate` may try again at once. The original
- * error is `cause`. Its message is repeated here with the tokens `refresh` was given replaced by
- * `[redacted]`, since an error of a token endpoint may quote the token it was sent.
+ * unchanged and the lease was released, so the next `rotate` may try again at once.
+ *
+ * The message names the key and the class of the error `refresh` threw, and nothing of that
+ * error's message: a consumer's error may quote the token response it choked on, new tokens
+ * and all, and this message lands in log lines. The error itself is `cause`, for the caller to
+ * inspect; log `cause` only where a token in a log line is acceptable.
  */
 export class AtlassianOauthRefreshFailedError extends Error {
   override readonly name = 'AtlassianOauthRefreshFailedError';
@@ -95,28 +99,21 @@ export class AtlassianOauthRefreshFailedError extends Error {
     readonly platform: string,
     readonly tenantId: string,
     cause: unknown,
-    /** Token values that must not appear in the message: the state `refresh` was given. */
-    secrets: readonly (string | null)[] = [],
   ) {
     super(
-      `Refreshing the Atlassian OAuth state of (${platform}, ${tenantId}) failed: ${describeCause(cause, secrets)}. ` +
+      `Refreshing the Atlassian OAuth state of ${describeStateKey(platform, tenantId)} failed: refresh threw ${describeCauseClass(cause)}. ` +
         'The stored state is unchanged; see error.cause.',
       { cause },
     );
   }
 }
 
-function describeCause(cause: unknown, secrets: readonly (string | null)[]): string {
-  let text =
-    cause instanceof Error
-      ? `${cause.name}: ${cause.message}`
-      : typeof cause === 'string'
-        ? cause
-        : 'a non-Error value was thrown';
-  for (const secret of secrets) {
-    if (secret) {
-      text = text.split(secret).join('[redacted]');
-    }
+/** The class of what `refresh` threw, never its message: `an Error (TypeError)`, `a string`. */
+function describeCauseClass(cause: unknown): string {
+  if (cause instanceof Error) {
+    // `name` is the consumer's to set and could hold anything; a class name is an identifier.
+    const className = cause.constructor.name;
+    return /^[A-Za-z_$][\w$]{0,99}$/.test(className) ? className : 'an Error';
   }
-  return text;
+  return cause === null ? 'null' : `${/^[aeiou]/.test(typeof cause) ? 'an' : 'a'} ${typeof cause}`;
 }

@@ -1,3 +1,4 @@
+import { quoteForLog } from '../common/quote-for-log';
 import type { AtlassianOauthStateEntity } from '../database/entities';
 
 /** Which state: one row per `(platform, tenantId)`, enforced by a unique constraint. */
@@ -9,6 +10,14 @@ export interface AtlassianOauthStateKey {
 /** One string per key, unambiguous whatever characters `platform` and `tenantId` contain. */
 export function stateKeyId({ platform, tenantId }: AtlassianOauthStateKey): string {
   return JSON.stringify([platform, tenantId]);
+}
+
+/**
+ * `("jira", "tenant-a")`: a key as messages and log lines show it, each part quoted escaped, so a
+ * key read from a row that someone wrote straight into the database cannot forge a log line.
+ */
+export function describeStateKey(platform: string, tenantId: string): string {
+  return `(${quoteForLog(platform)}, ${quoteForLog(tenantId)})`;
 }
 
 /** The token set that one Atlassian token response yields. */
@@ -79,11 +88,19 @@ export const MAX_ROTATE_TIMER_MS = 2_147_483_647;
 
 /** What `AtlassianOauthReencryptionService.reencryptAll` did, in rows. */
 export interface ReencryptCounts {
-  /** Rows rewritten under the active key. */
+  /** Rows rewritten under the active key from an older key. */
   sealed: number;
+  /**
+   * Legacy plaintext rows (a token not sealed at all) sealed under the active key: only under
+   * `OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS=true`; without it such a row counts as `failed`.
+   */
+  legacyPlaintext: number;
   /** Rows that were already under the active key (including rows a concurrent writer sealed first). */
   alreadyCurrent: number;
-  /** Rows that could not be opened (integrity failure or unknown key id); they are left as they were. */
+  /**
+   * Rows that could not be opened (integrity failure, unknown key id, or plaintext where none is
+   * accepted); they are left as they were.
+   */
   failed: number;
 }
 

@@ -33,8 +33,33 @@ export function requireKeyPart(field: string, value: unknown): string {
   if (value.length > MAX_KEY_LENGTH) {
     throw new AtlassianOauthStateValidationError(field, `must be at most ${MAX_KEY_LENGTH} characters`);
   }
-  return refuseNul(field, value);
+  if (CONTROL_CHARACTER.test(value)) {
+    throw new AtlassianOauthStateValidationError(
+      field,
+      'must not contain a control character (U+0000-U+001F, U+007F-U+009F): it could forge a log line',
+    );
+  }
+  if (LONE_SURROGATE.test(value)) {
+    throw new AtlassianOauthStateValidationError(
+      field,
+      'must be well-formed UTF-16 (no lone surrogate): the engines cannot store it faithfully',
+    );
+  }
+  return value;
 }
+
+/**
+ * C0 controls, DEL and C1 controls (Unicode category Cc), NUL included (PostgreSQL cannot store it
+ * in text). A key is an identifier; a newline in it would forge a line of every log that names it.
+ */
+const CONTROL_CHARACTER = /\p{Cc}/u;
+
+/**
+ * A surrogate code unit that is not half of a pair (a `u` regex sees a pair as one code point).
+ * SQLite stores it and then cannot read it back; PostgreSQL and MariaDB replace it, so two
+ * different keys would land on one row.
+ */
+const LONE_SURROGATE = /\p{Cs}/u;
 
 /** PostgreSQL cannot store U+0000 in text; refusing it everywhere keeps the engines alike. */
 function refuseNul(field: string, value: string): string {

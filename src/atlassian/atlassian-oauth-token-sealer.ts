@@ -52,7 +52,8 @@ export class AtlassianOauthTokenSealer {
   /**
    * A copy of a stored row with both tokens opened.
    *
-   * @throws TokenIntegrityError / UnknownTokenKeyError when a token cannot be opened.
+   * @throws TokenIntegrityError / UnknownTokenKeyError when a token cannot be opened; with keys
+   *   configured, also for a token that is not sealed, unless `OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS`.
    */
   open(row: AtlassianOauthStateEntity): AtlassianOauthStateEntity {
     return Object.assign(new AtlassianOauthStateEntity(), row, {
@@ -64,6 +65,14 @@ export class AtlassianOauthTokenSealer {
   /** The plaintext of a stored row's refresh token (for a compare-and-swap that reads nothing else). */
   openRefreshToken(row: Pick<TokenColumns, 'platform' | 'tenantId' | 'refreshToken'>): string {
     return this.cipher.open(row.refreshToken, locate(row, 'refreshToken'));
+  }
+
+  /** True when a stored token of `row` is not sealed: a legacy plaintext row (or half of one). */
+  holdsPlaintext(row: Pick<TokenColumns, 'accessToken' | 'refreshToken'>): boolean {
+    return (
+      this.cipher.isPlaintext(row.refreshToken) ||
+      (row.accessToken !== null && this.cipher.isPlaintext(row.accessToken))
+    );
   }
 
   /** True when both stored tokens of `row` are already in the form the active key would write. */

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import type { INestApplicationContext, LoggerService } from '@nestjs/common';
 import type {
   AtlassianOauthRefreshHealthRepo,
@@ -14,8 +15,23 @@ import { CliError, ExitCode, toFailure } from './cli-errors';
 /** The command's name, as the `bin` entry installs it. */
 export const CLI_NAME = 'agent-core';
 
-/** An option value of `-` means: read the value from stdin (keeps secrets out of shell history). */
+/**
+ * A token option's value of `-` means: read the token from stdin. Only one option of a run can.
+ * Like {@link FROM_FILE}, it keeps the token out of argv, which every account on the host can read
+ * (`ps`, `/proc/<pid>/cmdline`), and out of shell history.
+ */
 export const FROM_STDIN = '-';
+
+/**
+ * A token option's value of `@<path>` means: read the token from the file at `<path>` (one trailing
+ * line break dropped), e.g. `@/run/secrets/refresh-token`, or `@<(vault kv get ...)` from a shell
+ * that hands the command's output over as `/dev/fd/N` without a file on disk. Any number of options
+ * can, so a conditional put needs no token on the command line.
+ */
+export const FROM_FILE = '@';
+
+/** How the help text says where a token option can be read from. */
+export const TOKEN_SOURCES_HELP = `${FROM_STDIN} reads it from stdin, ${FROM_FILE}<path> from a file; a literal value is visible to every account on the host (ps)`;
 
 /** The streams, clock and environment one CLI run uses: the process's own in `main.ts`. */
 export interface CliIo {
@@ -132,6 +148,34 @@ export class CliContext {
     }
   }
 
+  /**
+   * The token options of a command with their values read: `-` from stdin (one option at most),
+   * `@<path>` from that file, anything else as given. Every value read joins {@link secrets}.
+   *
+   * @throws CliError (usage) when two options ask for stdin, or a file cannot be read (the message
+   *   names the option and the path, never a value).
+   */
+  async readTokenOptions<K extends string>(
+    options: Readonly<Record<K, string | undefined>>,
+  ): Promise<Record<K, string | undefined>> {
+    const entries = Object.entries(options) as [K, string | undefined][];
+    const fromStdin = entries.filter(([, value]) => value === FROM_STDIN);
+    if (fromStdin.length > 1) {
+      throw new CliError(ExitCode.Usage, `only one option can read its value from stdin (${FROM_STDIN})`);
+    }
+    const stdin = fromStdin.length > 0 ? await this.readStdin() : '';
+    const read = {} as Record<K, string | undefined>;
+    for (const [name, value] of entries) {
+      read[name] =
+        value === FROM_STDIN ? stdin : value?.startsWith(FROM_FILE) ? await readTokenFile(name, value.slice(1)) : value;
+      const secret = read[name];
+      if (secret !== undefined) {
+        this.secrets.push(secret);
+      }
+    }
+    return read;
+  }
+
   /** Reads stdin to its end and drops one trailing line break, so `echo "$TOKEN" |` works. */
   async readStdin(): Promise<string> {
     if (this.io.stdin.isTTY) {
@@ -144,6 +188,19 @@ export class CliContext {
     return Buffer.concat(chunks)
       .toString('utf8')
       .replace(/\r?\n$/, '');
+  }
+}
+
+/** The token in the file at `path`, without one trailing line break, for the option `name`. */
+async function readTokenFile(name: string, path: string): Promise<string> {
+  if (path === '') {
+    throw new CliError(ExitCode.Usage, `${name}: ${FROM_FILE} must be followed by the path of the file to read`);
+  }
+  try {
+    return (await readFile(path, 'utf8')).replace(/\r?\n$/, '');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'an error';
+    throw new CliError(ExitCode.Usage, `${name}: cannot read the file ${JSON.stringify(path)} (${code})`);
   }
 }
 

@@ -1,4 +1,4 @@
-import { CommanderError } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { QueryFailedError } from 'typeorm';
 import {
   AtlassianOauthStateConflictError,
@@ -56,6 +56,60 @@ describe('toFailure', () => {
     ['a thrown string', 'boom', ExitCode.Unavailable, 'boom'],
   ])('maps %s to its exit code and message', (_case, error, exitCode, message) => {
     expect(toFailure(error)).toEqual({ exitCode, message });
+  });
+});
+
+describe('toFailure on a mistyped or malformed option', () => {
+  /** The error commander raises for `args` on a program with put's token options. */
+  const commanderErrorFor = (args: string[]): CommanderError => {
+    const program = new Command('agent-core').exitOverride().configureOutput({ outputError: () => undefined });
+    program
+      .command('put')
+      .argument('<platform>')
+      .argument('<tenantId>')
+      .option('--access-token <value>')
+      .option('--refresh-token <value>')
+      .action(() => undefined);
+    try {
+      program.parse(args, { from: 'user' });
+    } catch (error) {
+      return error as CommanderError;
+    }
+    throw new Error('commander accepted the arguments');
+  };
+
+  it.each([
+    ['a value with a space', '--acess-token=PART1 PART2', "unknown option '--acess-token' (its value is not shown)"],
+    ['a quoted value', "--acess-token='PART1 PART2'", "unknown option '--acess-token' (its value is not shown)"],
+    [
+      'a value with quotes inside',
+      '--acess-token=a\'b"c PART2',
+      "unknown option '--acess-token' (its value is not shown)",
+    ],
+    ['a short option with a value', '-x=PART1 PART2', "unknown option '-x' (its value is not shown)"],
+    [
+      'a value that looks like an option',
+      '--acess-token=--PART1',
+      "unknown option '--acess-token' (its value is not shown)",
+    ],
+    ['a word that is no option name', "-'PART1 PART2", 'unknown option (its value is not shown)'],
+  ])('echoes %s by the option name only', (_case, typed, expected) => {
+    const { message, exitCode } = toFailure(commanderErrorFor(['put', 'jira', 't', typed]));
+
+    expect(exitCode).toBe(ExitCode.Usage);
+    expect(message).toBe(expected);
+    expect(message).not.toMatch(/PART|'b|"c/);
+  });
+
+  it("keeps commander's suggestion, which names a declared option", () => {
+    expect(toFailure(commanderErrorFor(['put', 'jira', 't', '--acess-token', 'PART1'])).message).toBe(
+      "unknown option '--acess-token' (did you mean --access-token?)",
+    );
+  });
+
+  it('names an unknown command only when it looks like a command name', () => {
+    expect(toFailure(commanderErrorFor(['putt'])).message).toBe("unknown command 'putt' (did you mean put?)");
+    expect(toFailure(commanderErrorFor(['AT-secret-token.value'])).message).toBe('unknown command');
   });
 });
 

@@ -47,10 +47,7 @@ export function toFailure(error: unknown): CliFailure {
     return { exitCode: error.exitCode, message: error.message };
   }
   if (error instanceof CommanderError) {
-    return {
-      exitCode: error.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage,
-      message: error.message.replace(/^error: /, ''),
-    };
+    return { exitCode: error.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage, message: describeUsageError(error) };
   }
   if (error instanceof AtlassianOauthStateConflictError) {
     const key = describeKey(error.platform, error.tenantId);
@@ -63,6 +60,51 @@ export function toFailure(error: unknown): CliFailure {
     return { exitCode: ExitCode.Usage, message: error.message };
   }
   return { exitCode: ExitCode.Unavailable, message: error instanceof Error ? error.message : String(error) };
+}
+
+/**
+ * Commander's errors whose message quotes only what the program declares (its option flags,
+ * argument names and counts), never a word the user typed.
+ */
+const DECLARED_ONLY = new Set([
+  'commander.missingArgument',
+  'commander.optionMissingArgument',
+  'commander.missingMandatoryOptionValue',
+  'commander.conflictingOption',
+  'commander.excessArguments',
+  'commander.helpDisplayed',
+  'commander.help',
+  'commander.version',
+]);
+
+/** An option's name as typed, up to where a value could start (`=`, a space, a quote). */
+const OPTION_NAME = /^--?[A-Za-z0-9][A-Za-z0-9-]*/;
+
+/**
+ * Commander's error as one message that echoes nothing the user typed but an option's or a
+ * command's name. Commander quotes a mistyped option whole (`--acess-token='PART1 PART2'` arrives
+ * as one word, quotes, spaces and all), so its message is rebuilt from the name alone rather than
+ * scrubbed: no pattern can tell where such a value ends.
+ */
+function describeUsageError(error: CommanderError): string {
+  const message = error.message.replace(/^error: /, '');
+  if (DECLARED_ONLY.has(error.code)) {
+    return message;
+  }
+  // Commander's suggestion names a declared option or command: `(Did you mean --access-token?)`.
+  const suggestion = /\(Did you mean (--?[A-Za-z0-9-]+|[a-z][a-z-]*)\?\)\s*$/.exec(message)?.[1];
+  const hint = suggestion ? ` (did you mean ${suggestion}?)` : '';
+  if (error.code === 'commander.unknownOption') {
+    const typed = /^unknown option '(.*)'/s.exec(message)?.[1] ?? '';
+    const name = OPTION_NAME.exec(typed)?.[0];
+    return `${name ? `unknown option '${name}'` : 'unknown option'}${typed.length > (name?.length ?? 0) ? ' (its value is not shown)' : ''}${hint}`;
+  }
+  if (error.code === 'commander.unknownCommand') {
+    const typed = /^unknown command '(.*)'/s.exec(message)?.[1] ?? '';
+    return `${/^[a-z][a-z-]{0,31}$/.test(typed) ? `unknown command '${typed}'` : 'unknown command'}${hint}`;
+  }
+  // Anything else (e.g. an argument's value that failed to parse) is named by its kind only.
+  return `invalid usage (${error.code.replace(/^commander\./, '')})`;
 }
 
 /** Shortest value {@link toOneSafeLine} scrubs, so that a one-letter value does not blank out a message. */

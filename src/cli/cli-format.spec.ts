@@ -149,20 +149,22 @@ describe('stateJson and formatStateLines', () => {
 });
 
 describe('reencrypt progress', () => {
-  const progress = { processed: 1000, total: 2500, sealed: 990, alreadyCurrent: 8, failed: 2 };
+  const progress = { processed: 1000, total: 2500, sealed: 980, legacyPlaintext: 10, alreadyCurrent: 8, failed: 2 };
 
   it('words the counts and a plain progress line', () => {
-    expect(formatReencryptCounts(progress)).toBe('sealed 990, already current 8, failed 2');
-    expect(formatProgressLine(progress)).toBe('1000/2500 rows (sealed 990, already current 8, failed 2)');
+    expect(formatReencryptCounts(progress)).toBe('sealed 980, legacy plaintext sealed 10, already current 8, failed 2');
+    expect(formatProgressLine(progress)).toBe(
+      '1000/2500 rows (sealed 980, legacy plaintext sealed 10, already current 8, failed 2)',
+    );
   });
 
   it('draws a bar of fixed width that fills with the share processed, capped at 100%', () => {
     expect(formatProgressBar(progress)).toBe(
-      `[${'#'.repeat(12)}${'-'.repeat(18)}]  40% 1000/2500 rows (sealed 990, already current 8, failed 2)`,
+      `[${'#'.repeat(12)}${'-'.repeat(18)}]  40% 1000/2500 rows (sealed 980, legacy plaintext sealed 10, already current 8, failed 2)`,
     );
     expect(formatProgressBar({ ...progress, processed: 2600 })).toMatch(/^\[#{30}\] 100% 2600\/2500 rows/);
-    expect(formatProgressBar({ processed: 0, total: 0, sealed: 0, alreadyCurrent: 0, failed: 0 })).toMatch(
-      /^\[#{30}\] 100% 0\/0 rows/,
-    );
+    expect(
+      formatProgressBar({ processed: 0, total: 0, sealed: 0, legacyPlaintext: 0, alreadyCurrent: 0, failed: 0 }),
+    ).toMatch(/^\[#{30}\] 100% 0\/0 rows/);
   });
 });

@@ -139,9 +139,12 @@ export function describeKey(platform: string, tenantId: string): string {
   return `${platform}/${tenantId}`;
 }
 
-/** The counts of a `reencrypt` run, worded: `sealed 3, already current 1, failed 0`. */
+/** The counts of a `reencrypt` run, worded: `sealed 3, legacy plaintext sealed 0, already current 1, failed 0`. */
 export function formatReencryptCounts(counts: ReencryptCounts): string {
-  return `sealed ${counts.sealed}, already current ${counts.alreadyCurrent}, failed ${counts.failed}`;
+  return (
+    `sealed ${counts.sealed}, legacy plaintext sealed ${counts.legacyPlaintext}, ` +
+    `already current ${counts.alreadyCurrent}, failed ${counts.failed}`
+  );
 }
 
 /** `reencrypt`'s progress as a plain line, for output that is not a terminal: `1000/2500 rows (sealed 990, ...)`. */

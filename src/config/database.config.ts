@@ -5,6 +5,7 @@ import { DatabaseConfigError } from '../database/database.errors';
 import {
   Environment,
   flag,
+  nodeEnvironment,
   nonNegativeInteger,
   optionalText,
   positiveInteger,
@@ -107,7 +108,7 @@ export type DatabaseConfig = SqliteDatabaseConfig | ServerDatabaseConfig;
 /** The variables the database is configured by, as they must look. */
 const databaseEnvironment = z
   .object({
-    NODE_ENV: z.string().optional(),
+    NODE_ENV: nodeEnvironment,
     DATABASE_URL: optionalText,
     DATABASE_PATH: optionalText,
     DATABASE_POOL_SIZE: positiveInteger(DEFAULT_POOL_SIZE),

@@ -12,6 +12,15 @@ export const optionalText = z
   .optional()
   .transform((value) => value?.trim() || undefined);
 
+/**
+ * `NODE_ENV`, trimmed and lower-cased: `" Production"` is production. A check of the environment's
+ * name must never be defeated by how it was typed, least of all the one that refuses plaintext tokens.
+ */
+export const nodeEnvironment = z
+  .string()
+  .optional()
+  .transform((value) => value?.trim().toLowerCase() || undefined);
+
 /** `'true'` is on; anything else, or unset, is off. */
 export const flag = z
   .string()

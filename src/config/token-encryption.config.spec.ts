@@ -52,6 +52,19 @@ describe(readTokenEncryptionConfig.name, () => {
       ['an entry without a colon', 'entry #2', /entry #2 is not of the form keyId:base64key/, `k1:${KEY_A},${KEY_B}`],
       ['an empty entry', 'entry #2', /entry #2 is not of the form/, `k1:${KEY_A},,k2:${KEY_B}`],
       ['an id with a separator in it', 'entry #1', /entry #1 has a key id that is not/, `k/1:${KEY_A}`],
+      [
+        'an all-zero key',
+        'zero',
+        /key "zero" is one byte repeated/,
+        `k1:${KEY_A},zero:${Buffer.alloc(32).toString('base64')}`,
+      ],
+      [
+        'a key of one repeated byte',
+        'ff',
+        /key "ff" is one byte repeated/,
+        `ff:${Buffer.alloc(32, 0xff).toString('base64')}`,
+      ],
+      ['the same key under two ids', 'k2', /key "k2" has the same key bytes as key "k1"/, `k1:${KEY_A},k2:${KEY_A}`],
     ];
 
     it.each(malformed)('refuses %s, naming %s and no key material', (_case, named, message, value) => {
@@ -87,11 +100,26 @@ describe(readTokenEncryptionConfig.name, () => {
       );
     });
 
+    it.each(['Production', ' production', 'PRODUCTION\n', '\tproduction '])(
+      'takes NODE_ENV=%j for production: case and surrounding space are ignored',
+      (nodeEnv) => {
+        expect(() => readTokenEncryptionConfig({ NODE_ENV: nodeEnv })).toThrow(/NODE_ENV=production needs/);
+      },
+    );
+
     it('boots in production with keys', () => {
       expect(
         readTokenEncryptionConfig({ NODE_ENV: 'production', OAUTH_STATE_ENCRYPTION_KEYS: `k1:${KEY_A}` }).keys,
       ).toHaveLength(1);
     });
+  });
+});
+
+describe('OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS', () => {
+  it('is off unless it is exactly true', () => {
+    expect(readTokenEncryptionConfig({}).acceptPlaintextRows).toBe(false);
+    expect(readTokenEncryptionConfig({ OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS: 'yes' }).acceptPlaintextRows).toBe(false);
+    expect(readTokenEncryptionConfig({ OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS: 'true' }).acceptPlaintextRows).toBe(true);
   });
 });
 

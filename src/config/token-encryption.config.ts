@@ -4,7 +4,7 @@ import { registerAs } from '@nestjs/config';
 import { z } from 'zod';
 import { TokenKey } from '../token-cipher/token-cipher';
 import { TokenEncryptionConfigError } from '../token-cipher/token-cipher.errors';
-import { Environment, flag, validateEnvironment } from './environment';
+import { Environment, flag, nodeEnvironment, validateEnvironment } from './environment';
 
 /** Bytes of an AES-256 key. */
 export const TOKEN_KEY_BYTES = 32;
@@ -32,18 +32,27 @@ export interface TokenEncryptionConfig {
    * `OAUTH_STATE_ALLOW_PLAINTEXT=true`.
    */
   readonly keys: readonly TokenKey[];
+  /**
+   * `OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS=true`: while keys are configured, a stored token that is not a
+   * sealed envelope is still read (and `reencryptAll` seals it). Only for the migration window from
+   * plaintext to encrypted; otherwise such a row is refused as tampered with (`TokenIntegrityError`).
+   */
+  readonly acceptPlaintextRows: boolean;
 }
 
 /** The variables token encryption is configured by, as they must look. */
 const tokenEncryptionEnvironment = z.object({
-  NODE_ENV: z.string().optional(),
+  NODE_ENV: nodeEnvironment,
   OAUTH_STATE_ENCRYPTION_KEYS: z.string().optional(),
   OAUTH_STATE_ALLOW_PLAINTEXT: flag,
+  OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS: flag,
 });
 
 /**
  * Reads the `tokenEncryption` namespace from `env`: the key ring of `OAUTH_STATE_ENCRYPTION_KEYS`
- * ({@link parseTokenKeys}), and the rule that production never stores tokens in plaintext by accident.
+ * ({@link parseTokenKeys}), whether legacy plaintext rows are still read
+ * (`OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS`), and the rule that production never stores tokens in
+ * plaintext by accident. `NODE_ENV` is compared ignoring case and surrounding space.
  *
  * @throws TokenEncryptionConfigError for a malformed key entry, or for `NODE_ENV=production`
  *   without keys unless `OAUTH_STATE_ALLOW_PLAINTEXT=true`.
@@ -61,7 +70,7 @@ export function readTokenEncryptionConfig(env: Environment): TokenEncryptionConf
         '(generate a key with `openssl rand -base64 32`). Set OAUTH_STATE_ALLOW_PLAINTEXT=true to store them in plaintext on purpose.',
     );
   }
-  return { keys };
+  return { keys, acceptPlaintextRows: vars.OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS };
 }
 
 /**
@@ -79,8 +88,10 @@ export const tokenEncryptionConfig = registerAs('tokenEncryption', (env: Environ
  *
  * @returns the ring in the order given: the first key seals, all of them open.
  * @throws TokenEncryptionConfigError for an entry without `:`, an empty or ill-formed key id, a
- *   duplicate id, bad base64, or a key that is not 32 bytes. The message names the key id (or the
- *   entry's position when the id is unusable), never the key.
+ *   duplicate id, bad base64, a key that is not 32 bytes, a key of one repeated byte (all zero: a
+ *   placeholder, not a secret), or the same key bytes under two ids (a ring that looks rotated but
+ *   is not). The message names the key ids (or the entry's position when the id is unusable),
+ *   never the key.
  */
 export function parseTokenKeys(value: string): TokenKey[] {
   const ring: TokenKey[] = [];
@@ -120,8 +131,24 @@ export function parseTokenKeys(value: string): TokenKey[] {
           id,
         );
       }
-      ring.push({ id, key: createSecretKey(bytes) });
+      if (bytes.every((byte) => byte === bytes[0])) {
+        bytes.fill(0);
+        throw new TokenEncryptionConfigError(
+          `${named} is one byte repeated (e.g. all zero), a placeholder rather than a secret; generate one with \`openssl rand -base64 32\`.`,
+          id,
+        );
+      }
+      const key = createSecretKey(bytes);
       bytes.fill(0);
+      // KeyObject.equals compares the secret bytes without exporting them.
+      const twin = ring.find((other) => other.key.equals(key));
+      if (twin) {
+        throw new TokenEncryptionConfigError(
+          `${named} has the same key bytes as key "${twin.id}"; every key id needs a key of its own (a rotation needs a new key).`,
+          id,
+        );
+      }
+      ring.push({ id, key });
     });
   }
   keyRingParsed.publish({ keys: ring.length });

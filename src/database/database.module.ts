@@ -18,7 +18,9 @@ import {
   SQLITE_WAL_AUTOCHECKPOINT_PAGES,
   checkpointSqlite,
   openSqliteDatabase,
+  sqliteOpenError,
 } from './sqlite-database';
+import { secureSqliteFile } from './sqlite-file-permissions';
 
 /**
  * How long a SQLite writer waits for another process's write lock before SQLITE_BUSY.
@@ -37,7 +39,7 @@ export const DATABASE_ENTITIES = [
 /**
  * Builds the TypeORM options for a resolved {@link DatabaseConfig}.
  *
- * A SQLite file (whose folder TypeORM creates if missing) runs in WAL mode with
+ * A SQLite file (created owner-only with its folder by {@link createDataSource}) runs in WAL mode with
  * `synchronous = FULL`: every upsert that resolved has been fsynced, so it survives the process
  * being killed and the machine losing power. Writers in several processes wait up to
  * {@link SQLITE_BUSY_TIMEOUT_MS} for each other instead of failing with SQLITE_BUSY.
@@ -91,14 +93,19 @@ export function isSqliteLockContention(error: unknown): boolean {
 
 /**
  * Creates and opens the `DataSource`: a server database is connected (with retries) and migrated,
- * a SQLite file opened and checked (see `openSqliteDatabase`), so a boot error names the server
- * or the file and why.
+ * a SQLite file created owner-only with its folder ({@link secureSqliteFile}), then opened and
+ * checked (see `openSqliteDatabase`), so a boot error names the server or the file and why.
  */
 export async function createDataSource(options: DataSourceOptions): Promise<DataSource> {
   if (isServerDatabase(options)) {
     return openServerDatabase(options);
   }
   if (options.type === 'better-sqlite3') {
+    try {
+      secureSqliteFile(options.database);
+    } catch (error) {
+      throw sqliteOpenError(options.database, error);
+    }
     return openSqliteDatabase(options);
   }
   return new DataSource(options);

@@ -2,11 +2,25 @@ import { QueryFailedError } from 'typeorm';
 import { DatabaseOutageMonitor } from './database-outage.monitor';
 
 /**
- * Strips the bound values from a TypeORM `QueryFailedError`, in place: TypeORM keeps them in its
- * `parameters` property, so a caller that logs the error object (`console.error(error)`,
- * `util.inspect`) would print the tokens of the failed write, plaintext or sealed. The count
- * stays, as `"[N parameters redacted]"`; the SQL text with placeholders (`query`) and the driver's
- * message stay too. MySQL's `sql` (the statement with its values inlined) is redacted as well.
+ * The fields of a database error that can carry a value, as each driver names them:
+ * PostgreSQL's `detail` (`Failing row contains (..., <token>, ...)`) and `where` (the context, which
+ * can quote a statement), MariaDB/MySQL's `sql` (the statement with its values written into it)
+ * and `sqlMessage` (e.g. `Incorrect string value: '...'`). TypeORM copies them from the driver's
+ * error onto its own, so both are redacted.
+ */
+const VALUE_FIELDS = ['detail', 'where', 'sql', 'sqlMessage'] as const;
+
+/** What a redacted field says instead: where to look for what is left. */
+const REDACTED_FIELD = '[redacted: it can quote the values of the statement; see query and code]';
+
+/**
+ * Strips every value from a TypeORM `QueryFailedError`, in place: a caller that logs the error
+ * object (`console.error(error)`, `util.inspect`) would otherwise print the tokens of the failed
+ * write, plaintext or sealed. The bound `parameters` become their count
+ * (`"[N parameters redacted]"`); the {@link VALUE_FIELDS} of the error and of its `driverError`
+ * are replaced; on MariaDB/MySQL, whose message is the server's `sqlMessage`, the quoted literals
+ * of the message are replaced too. What stays says what went wrong without a value: the SQL with
+ * placeholders (`query`), the error `code`, the constraint, table and column names.
  *
  * @returns `error` itself, so that `throw redactQueryFailure(error)` keeps its class.
  */
@@ -21,17 +35,44 @@ export function redactQueryFailure(error: unknown): unknown {
       enumerable: true,
     });
   }
-  // mysql2 reports the statement with the values written into it, as `sql`; TypeORM copies it
-  // from the driver's error onto its own. `query` (placeholders only) says the same safely.
-  for (const holder of [error, error.driverError as unknown]) {
-    if (typeof holder === 'object' && holder !== null && typeof (holder as { sql?: unknown }).sql === 'string') {
-      Object.defineProperty(holder, 'sql', {
-        value: '[redacted: the statement with its values; see query]',
-        enumerable: true,
-      });
+  const driverError = error.driverError as unknown;
+  for (const holder of [error, driverError]) {
+    if (typeof holder !== 'object' || holder === null) {
+      continue;
+    }
+    const fields = holder as Record<string, unknown>;
+    for (const field of VALUE_FIELDS) {
+      if (typeof fields[field] === 'string' && fields[field] !== '') {
+        Object.defineProperty(holder, field, { value: REDACTED_FIELD, enumerable: true, writable: true });
+      }
+    }
+  }
+  if (isMysqlError(driverError)) {
+    for (const holder of [error, driverError]) {
+      const { message, stack } = holder;
+      const redacted = redactQuotedLiterals(message);
+      Object.defineProperty(holder, 'message', { value: redacted, enumerable: false, writable: true });
+      // The stack's first line repeats the message; util.inspect prints the stack.
+      if (typeof stack === 'string') {
+        Object.defineProperty(holder, 'stack', {
+          value: stack.split(message).join(redacted),
+          enumerable: false,
+          writable: true,
+        });
+      }
     }
   }
   return error;
+}
+
+/** mysql2's errors carry `sqlState` and a numeric `errno`; PostgreSQL's and SQLite's do not. */
+function isMysqlError(error: unknown): error is Error {
+  return error instanceof Error && typeof (error as { sqlState?: unknown }).sqlState === 'string';
+}
+
+/** MariaDB/MySQL messages quote values in single quotes (`Duplicate entry 'x' for key ...`). */
+function redactQuotedLiterals(message: string): string {
+  return message.replace(/'(?:[^'\\]|\\.|'')*'/g, "'[redacted]'");
 }
 
 /**

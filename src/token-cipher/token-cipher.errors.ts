@@ -1,3 +1,5 @@
+import { quoteForLog } from '../common/quote-for-log';
+
 /**
  * The token encryption settings cannot be used: a malformed `OAUTH_STATE_ENCRYPTION_KEYS` entry,
  * or `NODE_ENV=production` without keys. Thrown while the application boots, so the service never
@@ -30,8 +32,10 @@ export interface TokenLocation {
   readonly column: string;
 }
 
+// Keys and key ids come from stored rows, which a database writer can fill with anything: quoted
+// escaped, they never break the log line a message lands in.
 const locationText = ({ platform, tenantId, column }: TokenLocation): string =>
-  `the stored ${column} of (${JSON.stringify(platform)}, ${JSON.stringify(tenantId)})`;
+  `the stored ${column} of (${quoteForLog(platform)}, ${quoteForLog(tenantId)})`;
 
 /**
  * A stored token failed authenticated decryption: it was altered, or copied from another row or
@@ -66,7 +70,7 @@ export class UnknownTokenKeyError extends Error {
     readonly keyId: string,
   ) {
     super(
-      `Cannot decrypt ${locationText(location)}: it is sealed with key id "${keyId}", which OAUTH_STATE_ENCRYPTION_KEYS does not list. Add that key to the ring to read it.`,
+      `Cannot decrypt ${locationText(location)}: it is sealed with key id ${quoteForLog(keyId)}, which OAUTH_STATE_ENCRYPTION_KEYS does not list. Add that key to the ring to read it.`,
     );
   }
 }

@@ -9,7 +9,7 @@ export const PLAINTEXT_WARNING =
 
 /** Builds the {@link TokenCipher} of a resolved configuration and warns once if it is in plaintext mode. */
 export function createTokenCipher(config: TokenEncryptionConfig): TokenCipher {
-  const cipher = new TokenCipher(config.keys);
+  const cipher = new TokenCipher(config.keys, { acceptPlaintext: config.acceptPlaintextRows });
   if (!cipher.encrypts) {
     new Logger(TokenCipher.name).warn(PLAINTEXT_WARNING);
   }

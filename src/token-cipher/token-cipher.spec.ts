@@ -101,8 +101,48 @@ describe(TokenCipher.name, () => {
     expect(() => sut.open(sealed, HERE)).toThrow(TokenIntegrityError);
   });
 
-  it('reads a legacy plaintext value as it is', () => {
-    expect(sut.open('legacy-plaintext-token', HERE)).toBe('legacy-plaintext-token');
+  it.each([
+    ['junk characters appended to the ciphertext', (parts: string[]) => (parts[4] += '!!')],
+    ['= padding appended to the ciphertext', (parts: string[]) => (parts[4] += '==')],
+    ['a space inside the ciphertext', (parts: string[]) => (parts[4] = ` ${parts[4] ?? ''}`)],
+    ['standard base64 characters in the tag', (parts: string[]) => (parts[5] = (parts[5] ?? '').slice(0, 21) + '+')],
+    ['padding appended to the IV', (parts: string[]) => (parts[3] += '=')],
+    [
+      'non-canonical trailing bits in the tag',
+      (parts: string[]) => {
+        // The 22nd character carries 2 bits of the tag and 4 unused ones: set one of the unused.
+        const tag = parts[5] ?? '';
+        const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+        parts[5] = tag.slice(0, 21) + (alphabet[alphabet.indexOf(tag.slice(21)) | 1] ?? '');
+      },
+    ],
+  ])('refuses %s: only canonical unpadded base64url of the expected lengths opens', (_case, tamper) => {
+    const parts = sut.seal(TOKEN, HERE).split(':');
+    tamper(parts);
+    expect(() => sut.open(parts.join(':'), HERE)).toThrow(TokenIntegrityError);
+    expect(() => sut.open(parts.join(':'), HERE)).toThrow(/the envelope is malformed/);
+  });
+
+  it('quotes a key id read from a tampered value escaped, on one line', () => {
+    const parts = sut.seal(TOKEN, HERE).split(':');
+    parts[2] = 'k9\nWARN forged line';
+    expect(() => sut.open(parts.join(':'), HERE)).toThrow('key id "k9\\nWARN forged line"');
+  });
+
+  it('refuses a value that is not sealed, naming the setting that reads it, and never quotes it', () => {
+    expect(() => sut.open('attacker-token', HERE)).toThrow(TokenIntegrityError);
+    expect(() => sut.open('attacker-token', HERE)).toThrow(
+      /not a sealed envelope.*OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS=true/,
+    );
+    expect(() => sut.open('attacker-token', HERE)).not.toThrow(/attacker-token/);
+  });
+
+  it('reads a legacy plaintext value as it is only with acceptPlaintext (the migration window)', () => {
+    const migrating = new TokenCipher([K1], { acceptPlaintext: true });
+    expect(migrating.open('legacy-plaintext-token', HERE)).toBe('legacy-plaintext-token');
+    expect(migrating.open(sut.seal(TOKEN, HERE), HERE)).toBe(TOKEN);
+    expect(migrating.isPlaintext('legacy-plaintext-token')).toBe(true);
+    expect(migrating.isPlaintext(sut.seal(TOKEN, HERE))).toBe(false);
   });
 
   it('tells which stored values are current under the active key', () => {

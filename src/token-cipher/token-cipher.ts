@@ -13,6 +13,8 @@ export const ENVELOPE_PREFIX = 'enc:';
 /** The envelope version this code writes: `enc:v1:<keyId>:<iv>:<ciphertext>:<tag>`, base64url parts. */
 const VERSION = 'v1';
 const ALGORITHM = 'aes-256-gcm';
+/** The alphabet of an envelope's parts: unpadded base64url (RFC 4648, section 5). */
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
 /** 96 bits, the IV length GCM is specified for (NIST SP 800-38D). */
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
@@ -27,16 +29,25 @@ const TAG_BYTES = 16;
  * of its own: whoever stores the value says where it lives.
  *
  * The first key of the ring seals; every key opens. With an empty ring the cipher is in plaintext
- * mode: `seal` returns its input. In both modes `open` returns a stored value without the
- * {@link ENVELOPE_PREFIX} unchanged, so rows written before encryption was switched on still read.
+ * mode: `seal` returns its input and `open` returns a stored value without the
+ * {@link ENVELOPE_PREFIX} unchanged. With keys, such a value is refused as tampered with: anyone
+ * who can write to the database could otherwise plant a token of their choosing. Only
+ * `acceptPlaintext` (the migration window after encryption was switched on) reads it as it is.
  */
 export class TokenCipher {
   private readonly keys: ReadonlyMap<string, KeyObject>;
 
-  /** @param ring the key ring, active key first; empty for plaintext mode. */
-  constructor(ring: readonly TokenKey[]) {
+  private readonly acceptsPlaintext: boolean;
+
+  /**
+   * @param ring the key ring, active key first; empty for plaintext mode.
+   * @param options.acceptPlaintext with keys, still open a stored value that is not sealed (as it
+   *   is): only while legacy plaintext rows are being migrated.
+   */
+  constructor(ring: readonly TokenKey[], options: { readonly acceptPlaintext?: boolean } = {}) {
     this.keys = new Map(ring.map(({ id, key }) => [id, key]));
     this.activeKeyId = ring[0]?.id ?? null;
+    this.acceptsPlaintext = options.acceptPlaintext === true;
   }
 
   /** The id of the key that seals new values, or `null` in plaintext mode. */
@@ -67,13 +78,21 @@ export class TokenCipher {
   /**
    * Opens a stored value of `location`.
    *
-   * @returns the plaintext token; a legacy plaintext value is returned as it is.
+   * @returns the plaintext token; a value that is not sealed is returned as it is in plaintext
+   *   mode, or with `acceptPlaintext`.
    * @throws UnknownTokenKeyError when the value is sealed under a key id the ring does not hold.
-   * @throws TokenIntegrityError when the envelope is malformed, was altered, or belongs to another
-   *   row or column.
+   * @throws TokenIntegrityError when the envelope is malformed (anything but canonical unpadded
+   *   base64url of the expected lengths), was altered, or belongs to another row or column; and,
+   *   with keys, for a value that is not sealed at all.
    */
   open(stored: string, location: TokenLocation): string {
-    if (!stored.startsWith(ENVELOPE_PREFIX)) {
+    if (this.isPlaintext(stored)) {
+      if (this.activeKeyId !== null && !this.acceptsPlaintext) {
+        throw new TokenIntegrityError(
+          location,
+          'it is not a sealed envelope, though OAUTH_STATE_ENCRYPTION_KEYS is set (while legacy plaintext rows are being migrated, OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS=true reads them)',
+        );
+      }
       return stored;
     }
     const parts = stored.split(':');
@@ -82,19 +101,25 @@ export class TokenCipher {
     }
     const [, , keyId = '', iv = '', ciphertext = '', tag = ''] = parts;
     const key = this.requireKey(keyId, location);
-    const ivBytes = Buffer.from(iv, 'base64url');
-    const tagBytes = Buffer.from(tag, 'base64url');
-    if (ivBytes.length !== IV_BYTES || tagBytes.length !== TAG_BYTES) {
+    const ivBytes = decodeCanonical(iv);
+    const tagBytes = decodeCanonical(tag);
+    const ciphertextBytes = decodeCanonical(ciphertext);
+    if (ivBytes?.length !== IV_BYTES || tagBytes?.length !== TAG_BYTES || ciphertextBytes === null) {
       throw new TokenIntegrityError(location, 'the envelope is malformed');
     }
     const decipher = createDecipheriv(ALGORITHM, key, ivBytes, { authTagLength: TAG_BYTES });
     decipher.setAAD(associatedData(`${ENVELOPE_PREFIX}${VERSION}:${keyId}`, location));
     decipher.setAuthTag(tagBytes);
     try {
-      return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
+      return Buffer.concat([decipher.update(ciphertextBytes), decipher.final()]).toString('utf8');
     } catch {
       throw new TokenIntegrityError(location, 'authenticated decryption failed');
     }
+  }
+
+  /** True when a stored value is not sealed: a legacy plaintext token, or one written in plaintext mode. */
+  isPlaintext(stored: string): boolean {
+    return !stored.startsWith(ENVELOPE_PREFIX);
   }
 
   /**
@@ -115,6 +140,19 @@ export class TokenCipher {
     }
     return key;
   }
+}
+
+/**
+ * The bytes of `text` when it is canonical unpadded base64url (the only form `seal` writes), else
+ * `null`. `Buffer.from` alone skips characters outside the alphabet, accepts `=` and ignores
+ * non-zero trailing bits, so an envelope with junk appended would still open.
+ */
+function decodeCanonical(text: string): Buffer | null {
+  if (!BASE64URL.test(text)) {
+    return null;
+  }
+  const bytes = Buffer.from(text, 'base64url');
+  return bytes.toString('base64url') === text ? bytes : null;
 }
 
 /**

@@ -1,6 +1,8 @@
+import { Logger } from '@nestjs/common';
 import { DataSource, QueryFailedError } from 'typeorm';
 import { encryptedFileDatabase } from '../support/encrypted-file-database';
 import { newTokenKey } from '../support/env';
+import { Environment } from '../../src/config/environment';
 import { AtlassianOauthStateEntity } from '../../src/database/entities';
 import { TokenEncryptionConfigError, UnknownTokenKeyError } from '../../src/token-cipher/token-cipher.errors';
 import { AtlassianOauthStateValidationError } from '../../src/atlassian/atlassian-oauth-state.errors';
@@ -22,8 +24,8 @@ describe(AtlassianOauthReencryptionService.name, () => {
   const { rawRows, rawRow, insertPlaintextRow } = database;
 
   /** Boots DatabaseModule + AtlassianModule on the suite's file with the given key ring (`undefined`: none). */
-  const boot = async (keys: string | undefined): Promise<void> => {
-    const moduleRef = await database.boot(keys);
+  const boot = async (keys: string | undefined, env: Environment = {}): Promise<void> => {
+    const moduleRef = await database.boot(keys, env);
     sut = moduleRef.get(AtlassianOauthReencryptionService);
     states = moduleRef.get(AtlassianOauthStateRepo);
     dataSource = database.dataSource();
@@ -58,11 +60,12 @@ describe(AtlassianOauthReencryptionService.name, () => {
       await seed(23);
       await insertPlaintextRow('legacy', 'access-legacy', 'refresh-legacy');
       const before = await rawRows();
-      await boot(`${K2},${K1}`);
+      await boot(`${K2},${K1}`, { OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS: 'true' });
       const progress: ReencryptProgress[] = [];
 
       await expect(sut.reencryptAll({ batchSize: 5, onProgress: (p) => progress.push(p) })).resolves.toEqual({
-        sealed: 24,
+        sealed: 23,
+        legacyPlaintext: 1,
         alreadyCurrent: 0,
         failed: 0,
       });
@@ -70,7 +73,8 @@ describe(AtlassianOauthReencryptionService.name, () => {
       expect(progress.map((p) => p.processed)).toEqual([5, 10, 15, 20, 24]);
       expect(progress.every((p) => p.total === 24)).toBe(true);
       expect(progress[progress.length - 1]).toEqual({
-        sealed: 24,
+        sealed: 23,
+        legacyPlaintext: 1,
         alreadyCurrent: 0,
         failed: 0,
         processed: 24,
@@ -92,7 +96,12 @@ describe(AtlassianOauthReencryptionService.name, () => {
         refreshToken: 'refresh-t0007',
       });
 
-      await expect(sut.reencryptAll({ batchSize: 5 })).resolves.toEqual({ sealed: 0, alreadyCurrent: 24, failed: 0 });
+      await expect(sut.reencryptAll({ batchSize: 5 })).resolves.toEqual({
+        sealed: 0,
+        legacyPlaintext: 0,
+        alreadyCurrent: 24,
+        failed: 0,
+      });
       await expect(rawRows()).resolves.toEqual(after);
     });
 
@@ -104,10 +113,65 @@ describe(AtlassianOauthReencryptionService.name, () => {
       ]);
       await boot(`${K2},${K1}`);
 
-      await expect(sut.reencryptAll({ batchSize: 2 })).resolves.toEqual({ sealed: 3, alreadyCurrent: 0, failed: 1 });
+      await expect(sut.reencryptAll({ batchSize: 2 })).resolves.toEqual({
+        sealed: 3,
+        legacyPlaintext: 0,
+        alreadyCurrent: 0,
+        failed: 1,
+      });
 
       expect((await rawRow('t0002')).refreshToken).toBe(t1.refreshToken);
       await expect(states.get(JIRA, 't0003')).resolves.toMatchObject({ refreshToken: 'refresh-t0003' });
+    });
+
+    it('counts a legacy plaintext row, or a half-plaintext one, as failed without OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS', async () => {
+      await seed(2);
+      await insertPlaintextRow('legacy', 'access-legacy', 'refresh-legacy');
+      await dataSource.query(
+        `UPDATE atlassian_oauth_state SET accessToken = 'planted-access' WHERE tenant_id = 't0001'`,
+      );
+      const before = await rawRows();
+      await boot(`${K2},${K1}`);
+      const warnings = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+
+      try {
+        await expect(sut.reencryptAll()).resolves.toEqual({
+          sealed: 1,
+          legacyPlaintext: 0,
+          alreadyCurrent: 0,
+          failed: 2,
+        });
+        const logged = warnings.mock.calls.map(([message]) => String(message));
+        expect(logged.sort()).toEqual([
+          expect.stringMatching(/^reencryptAll left \("jira", "legacy"\) as it was: .*not a sealed envelope/),
+          expect.stringMatching(/^reencryptAll left \("jira", "t0001"\) as it was: .*not a sealed envelope/),
+        ]);
+        expect(logged.join('\n')).not.toMatch(/legacy-|planted-/);
+      } finally {
+        warnings.mockRestore();
+      }
+      const after = await rawRows();
+      expect(after.filter((row) => row.tenant_id !== 't0000')).toEqual(
+        before.filter((row) => row.tenant_id !== 't0000'),
+      );
+    });
+
+    it('quotes a tampered key escaped in its warning, so it cannot forge a log line', async () => {
+      await seed(1);
+      await dataSource.query(
+        `UPDATE atlassian_oauth_state SET tenant_id = 'x' || char(10) || 'ERROR forged', refreshToken = 'planted'`,
+      );
+      await boot(`${K2},${K1}`);
+      const warnings = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+
+      try {
+        await expect(sut.reencryptAll()).resolves.toMatchObject({ failed: 1 });
+        const [[message]] = warnings.mock.calls as [[string]];
+        expect(message).not.toContain('\n');
+        expect(message).toContain('("jira", "x\\nERROR forged")');
+      } finally {
+        warnings.mockRestore();
+      }
     });
 
     it('never overwrites a token that a concurrent rotation changed between its read and its write', async () => {
@@ -143,6 +207,7 @@ describe(AtlassianOauthReencryptionService.name, () => {
       try {
         await expect(sut.reencryptAll({ batchSize: 100 })).resolves.toEqual({
           sealed: 45,
+          legacyPlaintext: 0,
           alreadyCurrent: 15,
           failed: 0,
         });
@@ -184,7 +249,12 @@ describe(AtlassianOauthReencryptionService.name, () => {
         await expect(states.get(JIRA, tenantId)).resolves.toMatchObject({ refreshToken: `refresh-${tenantId}` });
       }
       await states.upsert(JIRA, 'tenant-d', { refreshToken: 'refresh-tenant-d' });
-      await expect(sut.reencryptAll()).resolves.toEqual({ sealed: 3, alreadyCurrent: 1, failed: 0 });
+      await expect(sut.reencryptAll()).resolves.toEqual({
+        sealed: 3,
+        legacyPlaintext: 0,
+        alreadyCurrent: 1,
+        failed: 0,
+      });
 
       await boot(K2);
       for (const tenantId of [...tenants, 'tenant-d']) {

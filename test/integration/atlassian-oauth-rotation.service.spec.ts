@@ -268,13 +268,43 @@ describe.each(repoTestEngines())(
         expect(error).toMatchObject({ name: 'AtlassianOauthRefreshFailedError', platform: JIRA, tenantId: TENANT });
         expect(error.cause).toBe(cause);
         expect(error.message).not.toContain('secret');
-        expect(error.message).toContain('Error: Atlassian said invalid_grant for [redacted]');
+        expect(error.message).toBe(
+          'Refreshing the Atlassian OAuth state of ("jira", "tenant-a") failed: refresh threw Error. The stored state is unchanged; see error.cause.',
+        );
         await expect(states.get(JIRA, TENANT)).resolves.toEqual(before);
         await expect(leases.count()).resolves.toBe(0);
         // Released, not lapsed: the next caller refreshes at once.
         await expect(
           sut.rotate(JIRA, TENANT, () => ({ refreshToken: 'refresh-1' }), { waitMs: 0 }),
         ).resolves.toMatchObject({ refreshToken: 'refresh-1' });
+      });
+
+      it.each([
+        [
+          'an error quoting the new token response',
+          new SyntaxError('unexpected token response: {"refresh_token":"NEW-REFRESH","access_token":"NEW-ACCESS"}'),
+          'refresh threw SyntaxError',
+        ],
+        [
+          'an error whose name holds a token',
+          Object.assign(new TypeError('x'), { name: 'NEW-REFRESH' }),
+          'refresh threw TypeError',
+        ],
+        ['a thrown string', 'NEW-REFRESH in a string', 'refresh threw a string'],
+        ['a thrown object', { refresh_token: 'NEW-REFRESH' }, 'refresh threw an object'],
+      ])('names only the class of %s, never its text, and keeps it as cause', async (_case, cause, named) => {
+        await seed({ refreshToken: 'secret-refresh-0', expiresAt: null });
+
+        // A consumer's refresh may reject with anything, not only an Error.
+        const error = (await sut
+          .rotate(JIRA, TENANT, () => Promise.reject(cause as Error))
+          .catch((e: unknown) => e)) as AtlassianOauthRefreshFailedError;
+
+        expect(error).toBeInstanceOf(AtlassianOauthRefreshFailedError);
+        expect(error.cause).toBe(cause);
+        expect(error.message).toContain(named);
+        expect(error.message).toContain('("jira", "tenant-a")');
+        expect(error.message).not.toMatch(/NEW-|secret/);
       });
 
       it('also for a rejected promise', async () => {

@@ -2,6 +2,7 @@ import { inspect } from 'node:util';
 import { DataSource, QueryFailedError } from 'typeorm';
 import { encryptedFileDatabase } from '../support/encrypted-file-database';
 import { newTokenKey } from '../support/env';
+import { Environment } from '../../src/config/environment';
 import { AtlassianOauthStateEntity } from '../../src/database/entities';
 import { TokenIntegrityError } from '../../src/token-cipher/token-cipher.errors';
 import { AtlassianOauthStateConflictError } from '../../src/atlassian/atlassian-oauth-state.errors';
@@ -19,8 +20,8 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
   const { rawRows, rawRow, insertPlaintextRow } = database;
 
   /** Boots DatabaseModule + AtlassianModule on the suite's file with the given key ring (`undefined`: none). */
-  const boot = async (keys: string | undefined): Promise<void> => {
-    sut = (await database.boot(keys)).get(AtlassianOauthStateRepo);
+  const boot = async (keys: string | undefined, env: Environment = {}): Promise<void> => {
+    sut = (await database.boot(keys, env)).get(AtlassianOauthStateRepo);
     dataSource = database.dataSource();
   };
 
@@ -192,7 +193,64 @@ describe(`${AtlassianOauthStateRepo.name} encryption at rest`, () => {
       await expect(sut.get(JIRA, 'tenant-a')).resolves.toBeNull();
     });
 
-    describe('legacy plaintext rows', () => {
+    describe('a row written straight into the database with plaintext tokens', () => {
+      /** A tampered row: the refresh token (and the access token) as an attacker with write access put them. */
+      const plantPlaintextRow = (): Promise<void> =>
+        insertPlaintextRow('planted', 'attacker-access', 'attacker-refresh');
+
+      const expectRefusal = async (call: Promise<unknown>, column: string): Promise<void> => {
+        await expect(call).rejects.toBeInstanceOf(TokenIntegrityError);
+        await expect(call).rejects.toMatchObject({
+          location: { platform: JIRA, tenantId: 'planted', column },
+          message: expect.stringMatching(/not a sealed envelope.*OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS=true/),
+        });
+        const message = await call.catch((e: Error) => e.message);
+        expect(message).not.toMatch(/attacker-/);
+      };
+
+      it('is refused by get with TokenIntegrityError, quoting no token', async () => {
+        await plantPlaintextRow();
+
+        await expectRefusal(sut.get(JIRA, 'planted'), 'accessToken');
+      });
+
+      it('is refused when only one column is plaintext and the other sealed', async () => {
+        await sut.upsert(JIRA, 'planted', { accessToken: 'access-1', refreshToken: 'refresh-1' });
+        await dataSource.query(
+          `UPDATE atlassian_oauth_state SET refreshToken = 'attacker-refresh' WHERE tenant_id = 'planted'`,
+        );
+
+        await expectRefusal(sut.get(JIRA, 'planted'), 'refreshToken');
+      });
+
+      it('is refused by a conditional upsert expecting its token, which writes nothing', async () => {
+        await plantPlaintextRow();
+        const before = await rawRow('planted');
+
+        await expectRefusal(
+          sut.upsert(JIRA, 'planted', { refreshToken: 'refresh-next' }, { expectedRefreshToken: 'attacker-refresh' }),
+          'refreshToken',
+        );
+        await expect(rawRow('planted')).resolves.toEqual(before);
+      });
+
+      it("is never handed to rotate's refresh function, and nothing is written", async () => {
+        await plantPlaintextRow();
+        const before = await rawRow('planted');
+        const refresh = jest.fn(() => ({ refreshToken: 'refresh-next' }));
+
+        await expectRefusal(
+          database.moduleRef().get(AtlassianOauthRotationService).rotate(JIRA, 'planted', refresh),
+          'accessToken',
+        );
+        expect(refresh).not.toHaveBeenCalled();
+        await expect(rawRow('planted')).resolves.toEqual(before);
+      });
+    });
+
+    describe('legacy plaintext rows under OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS=true (the migration window)', () => {
+      beforeEach(() => boot(K1, { OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS: 'true' }));
+
       it('still read', async () => {
         await insertPlaintextRow('legacy', 'access-legacy', 'refresh-legacy');
 

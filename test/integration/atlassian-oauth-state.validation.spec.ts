@@ -53,6 +53,18 @@ describe.each(repoTestEngines())(
           () => sut.upsert(JIRA, TENANT, { ...SECOND, accessToken: 'access\u0000-2' }),
         ],
         ['a NUL in tenantId', 'tenantId', () => sut.upsert(JIRA, 'tenant\u0000', SECOND)],
+        ['a newline in tenantId', 'tenantId', () => sut.upsert(JIRA, 'tenant-a\nINFO forged line', SECOND)],
+        ['a carriage return in platform', 'platform', () => sut.upsert('jira\r', TENANT, SECOND)],
+        ['an escape (C0) in tenantId', 'tenantId', () => sut.upsert(JIRA, 'tenant\u001b[2J', SECOND)],
+        ['DEL in tenantId', 'tenantId', () => sut.upsert(JIRA, 'tenant\u007f', SECOND)],
+        ['NEL (C1) in tenantId', 'tenantId', () => sut.upsert(JIRA, 'tenant\u0085a', SECOND)],
+        ['U+009F (C1) in platform', 'platform', () => sut.upsert('jira\u009f', TENANT, SECOND)],
+        ['a lone high surrogate in tenantId', 'tenantId', () => sut.upsert(JIRA, 'tenant\ud800', SECOND)],
+        ['a lone low surrogate in platform', 'platform', () => sut.upsert('jira\udc00', TENANT, SECOND)],
+        ['a reversed surrogate pair in tenantId', 'tenantId', () => sut.upsert(JIRA, 'tenant\udc00\ud800', SECOND)],
+        ['a lone surrogate in the key of get', 'tenantId', () => sut.get(JIRA, '\ud800')],
+        ['a newline in the key of delete', 'tenantId', () => sut.delete(JIRA, 'tenant-a\n')],
+        ["a control character in list's platform", 'platform', () => sut.list({ platform: 'jira\n' })],
         ['whitespace refreshToken', 'refreshToken', () => sut.upsert(JIRA, TENANT, { ...SECOND, refreshToken: '  ' })],
         [
           'missing refreshToken',
@@ -99,6 +111,11 @@ describe.each(repoTestEngines())(
           await expect(rowCount()).resolves.toBe(1);
         },
       );
+
+      it('accepts a well-formed surrogate pair and non-Latin letters in a key', async () => {
+        await expect(sut.upsert(JIRA, 'tenant-令牌-🔑', SECOND)).resolves.toMatchObject({ tenantId: 'tenant-令牌-🔑' });
+        await expect(sut.get(JIRA, 'tenant-令牌-🔑')).resolves.toMatchObject({ refreshToken: SECOND.refreshToken });
+      });
 
       it('never puts a token value into the error message', async () => {
         const error = (await sut

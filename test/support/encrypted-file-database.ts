@@ -5,6 +5,7 @@ import { Test, TestingModule } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AtlassianModule } from '../../src/atlassian/atlassian.module';
+import { Environment } from '../../src/config/environment';
 import { DatabaseModule } from '../../src/database/database.module';
 import { testConfig, withConfig } from './config';
 
@@ -20,8 +21,11 @@ export interface RawRow {
 
 /** What {@link encryptedFileDatabase} hands its suite. */
 export interface EncryptedFileDatabase {
-  /** (Re)boots `DatabaseModule` + `AtlassianModule` on the suite's file with the given key ring (`undefined`: none). */
-  boot: (keys: string | undefined) => Promise<TestingModule>;
+  /**
+   * (Re)boots `DatabaseModule` + `AtlassianModule` on the suite's file with the given key ring
+   * (`undefined`: none) and any further variables in `env` (e.g. `OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS`).
+   */
+  boot: (keys: string | undefined, env?: Environment) => Promise<TestingModule>;
   /**
    * Boots one more, independent `DatabaseModule` + `AtlassianModule` on the same file with the given
    * key ring (another replica); the caller closes it.
@@ -57,10 +61,10 @@ export function encryptedFileDatabase(): EncryptedFileDatabase {
   });
 
   /** The modules on the suite's file, configured with `keys` alone: `process.env` is not read. */
-  const compile = (keys: string | undefined): Promise<TestingModule> =>
+  const compile = (keys: string | undefined, env: Environment = {}): Promise<TestingModule> =>
     withConfig(
       Test.createTestingModule({ imports: [DatabaseModule, AtlassianModule] }),
-      testConfig({ DATABASE_PATH: join(dir, 'agent-core.sqlite'), OAUTH_STATE_ENCRYPTION_KEYS: keys }),
+      testConfig({ ...env, DATABASE_PATH: join(dir, 'agent-core.sqlite'), OAUTH_STATE_ENCRYPTION_KEYS: keys }),
     ).compile();
 
   const moduleRef = (): TestingModule => {
@@ -72,13 +76,13 @@ export function encryptedFileDatabase(): EncryptedFileDatabase {
   const dataSource = (): DataSource => moduleRef().get<DataSource>(getDataSourceToken());
 
   return {
-    boot: async (keys) => {
+    boot: async (keys, env) => {
       await current?.close();
       current = undefined;
-      current = await compile(keys);
+      current = await compile(keys, env);
       return current;
     },
-    openReplica: compile,
+    openReplica: (keys) => compile(keys),
     moduleRef,
     dataSource,
     rawRows: () => dataSource().query<RawRow[]>('SELECT * FROM atlassian_oauth_state ORDER BY platform, tenant_id'),

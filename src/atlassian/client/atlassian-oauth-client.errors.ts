@@ -1,4 +1,4 @@
-import type { AtlassianOauthStateKey } from '../atlassian-oauth-state.types';
+import { AtlassianOauthStateKey, describeStateKey } from '../atlassian-oauth-state.types';
 
 /**
  * The errors of {@link AtlassianOauthClient}. None of them carries a token, an authorization code,
@@ -95,7 +95,7 @@ export class AtlassianOauthClientConfigError extends Error {
 }
 
 function describeKey(key: AtlassianOauthStateKey | undefined): string {
-  return key ? ` of (${key.platform}, ${key.tenantId})` : '';
+  return key ? ` of ${describeStateKey(key.platform, key.tenantId)}` : '';
 }
 
 function describeFailure(

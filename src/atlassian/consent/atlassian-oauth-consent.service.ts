@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { describeStateKey } from '../atlassian-oauth-state.types';
 import { AtlassianOauthClient } from '../client/atlassian-oauth-client';
 import {
   AtlassianOauthClientConfigError,
@@ -70,7 +71,7 @@ export class AtlassianOauthConsentService {
       new Date(Date.now() + CONSENT_TTL_MS),
     );
     const url = this.client.authorizationUrl({ state, redirectUri: this.options.redirectUri, scopes: request.scopes });
-    this.logger.log(`Consent started for (${request.platform}, ${request.tenantId})`);
+    this.logger.log(`Consent started for ${describeStateKey(request.platform, request.tenantId)}`);
     return url;
   }
 
@@ -105,7 +106,7 @@ export class AtlassianOauthConsentService {
     };
     if (query.error !== undefined || typeof query.code !== 'string' || query.code === '') {
       const reason = query.error === 'access_denied' ? 'access_denied' : 'authorization_failed';
-      this.logger.warn(`Consent for (${platform}, ${tenantId}) not given: ${reason}`);
+      this.logger.warn(`Consent for ${describeStateKey(platform, tenantId)} not given: ${reason}`);
       return back('error', reason);
     }
     try {
@@ -113,11 +114,11 @@ export class AtlassianOauthConsentService {
     } catch (error) {
       const reason = failureReason(error);
       this.logger.warn(
-        `Consent for (${platform}, ${tenantId}) failed: ${reason} (${error instanceof Error ? error.name : 'error'})`,
+        `Consent for ${describeStateKey(platform, tenantId)} failed: ${reason} (${error instanceof Error ? error.name : 'error'})`,
       );
       return back('error', reason);
     }
-    this.logger.log(`Consent for (${platform}, ${tenantId}) connected`);
+    this.logger.log(`Consent for ${describeStateKey(platform, tenantId)} connected`);
     return back('connected');
   }
 }

@@ -2,6 +2,7 @@ import { Injectable, Logger, Optional } from '@nestjs/common';
 import { AgentCoreMetrics } from '../../metrics/agent-core-metrics';
 import { AtlassianOauthStateNotFoundError, AtlassianOauthStateValidationError } from '../atlassian-oauth-state.errors';
 import { AtlassianOauthIdleKey, AtlassianOauthStateRepo } from '../atlassian-oauth-state.repo';
+import { describeStateKey } from '../atlassian-oauth-state.types';
 import { AtlassianOauthClientConfigError } from '../client/atlassian-oauth-client.errors';
 import { AtlassianOauthTokenService } from '../tokens/atlassian-oauth-token.service';
 import {
@@ -133,7 +134,7 @@ export class AtlassianOauthKeepAliveService {
         return error;
       }
       this.logger.warn(
-        `Keep-alive could not refresh (${key.platform}, ${key.tenantId}): ${error instanceof Error ? `${error.name}: ${error.message}` : 'unknown error'}`,
+        `Keep-alive could not refresh ${describeStateKey(key.platform, key.tenantId)}: ${error instanceof Error ? `${error.name}: ${error.message}` : 'unknown error'}`,
       );
       return 'failed';
     }

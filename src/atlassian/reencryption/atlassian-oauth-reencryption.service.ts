@@ -1,16 +1,13 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AtlassianOauthStateEntity } from '../../database/entities';
 import { RedactsQueryFailures } from '../../database/query-failure-redaction';
-import {
-  TokenEncryptionConfigError,
-  TokenIntegrityError,
-  UnknownTokenKeyError,
-} from '../../token-cipher/token-cipher.errors';
+import { TokenEncryptionConfigError } from '../../token-cipher/token-cipher.errors';
 import { AtlassianOauthStateRepo } from '../atlassian-oauth-state.repo';
-import { ReencryptCounts, ReencryptOptions } from '../atlassian-oauth-state.types';
+import { ReencryptCounts, ReencryptOptions, describeStateKey } from '../atlassian-oauth-state.types';
 import { validateReencryptOptions } from '../atlassian-oauth-state.validation';
 import { AtlassianOauthTokenSealer } from '../atlassian-oauth-token-sealer';
 import { SealedTokenSwap } from '../sealed-token-swap.sql';
+import { RowReencryption, planRowReencryption } from './row-reencryption';
 
 /** How often a row that a concurrent writer keeps changing is read again before it counts as failed. */
 const RACE_ATTEMPTS = 5;
@@ -34,7 +31,9 @@ export class AtlassianOauthReencryptionService {
 
   /**
    * Rewrites every row whose tokens are not yet sealed under the active key (the first of
-   * `OAUTH_STATE_ENCRYPTION_KEYS`): rows under an older key and legacy plaintext rows. Run it after
+   * `OAUTH_STATE_ENCRYPTION_KEYS`): rows under an older key, and legacy plaintext rows while
+   * `OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS=true` (counted apart, as `legacyPlaintext`; without that
+   * setting a plaintext row is refused as tampered with and counts as `failed`). Run it after
    * putting a new key first in the ring; afterwards the old key can be removed.
    *
    * - It reads the table in batches of `batchSize` rows in `id` order (keyset pagination), so
@@ -47,9 +46,9 @@ export class AtlassianOauthReencryptionService {
    * - It is idempotent and safe to re-run after a crash: every row is either fully rewritten or
    *   untouched, and a re-run counts finished rows as `alreadyCurrent`.
    * - A row that cannot be opened (`TokenIntegrityError`, `UnknownTokenKeyError`) is counted as
-   *   `failed`, logged with its key (never a token) and left as it was; the run goes on.
+   *   `failed`, logged with its key quoted escaped (never a token) and left as it was; the run goes on.
    *
-   * @returns how many rows were sealed, already current, and failed.
+   * @returns how many rows were sealed, sealed from plaintext, already current, and failed.
    * @throws TokenEncryptionConfigError when no keys are configured (there is nothing to seal with).
    * @throws AtlassianOauthStateValidationError when `batchSize` is not a positive integer or
    *   `onProgress` is not a function, before anything is read.
@@ -62,7 +61,7 @@ export class AtlassianOauthReencryptionService {
         'reencryptAll needs OAUTH_STATE_ENCRYPTION_KEYS: without a key there is nothing to seal with.',
       );
     }
-    const counts: ReencryptCounts = { sealed: 0, alreadyCurrent: 0, failed: 0 };
+    const counts: ReencryptCounts = { sealed: 0, legacyPlaintext: 0, alreadyCurrent: 0, failed: 0 };
     const total = await this.states.count();
     let processed = 0;
     let lastId: string | undefined;
@@ -90,28 +89,28 @@ export class AtlassianOauthReencryptionService {
    */
   private async reencryptPage(page: readonly AtlassianOauthStateEntity[]): Promise<ReencryptOutcome[]> {
     const outcomes = new Map<string, ReencryptOutcome>();
+    // The outcome a row gets when the batch rewrites it: `sealed` or `legacyPlaintext`.
+    const swappedOutcomes = new Map<string, ReencryptOutcome>();
     const swaps: SealedTokenSwap[] = [];
     for (const row of page) {
-      if (this.sealer.isCurrent(row)) {
-        outcomes.set(row.id, 'alreadyCurrent');
+      const plan = this.plan(row);
+      if (plan.outcome === 'alreadyCurrent' || plan.outcome === 'failed') {
+        outcomes.set(row.id, plan.outcome);
         continue;
       }
-      const resealed = this.resealed(row);
-      if (resealed === null) {
-        outcomes.set(row.id, 'failed');
-        continue;
-      }
+      swappedOutcomes.set(row.id, plan.outcome);
       swaps.push({
         id: row.id,
         storedAccessToken: row.accessToken,
         storedRefreshToken: row.refreshToken,
-        accessToken: resealed.accessToken,
-        refreshToken: resealed.refreshToken,
+        accessToken: plan.resealed.accessToken,
+        refreshToken: plan.resealed.refreshToken,
       });
     }
     const swapped = swaps.length > 0 ? await this.states.replaceSealedTokensBatch(swaps) : new Set<string>();
     const outcomeOf = async (row: AtlassianOauthStateEntity): Promise<ReencryptOutcome> =>
-      outcomes.get(row.id) ?? (swapped.has(row.id) ? 'sealed' : this.reencryptRow(row));
+      outcomes.get(row.id) ??
+      (swapped.has(row.id) ? (swappedOutcomes.get(row.id) ?? 'sealed') : this.reencryptRow(row));
     const result: ReencryptOutcome[] = [];
     for (const row of page) {
       result.push(await outcomeOf(row));
@@ -119,32 +118,25 @@ export class AtlassianOauthReencryptionService {
     return result;
   }
 
-  /** `row` with both tokens resealed under the active key, or `null` (logged) when it cannot be opened. */
-  private resealed(row: AtlassianOauthStateEntity): AtlassianOauthStateEntity | null {
-    try {
-      return this.sealer.seal(this.sealer.open(row));
-    } catch (error) {
-      if (error instanceof TokenIntegrityError || error instanceof UnknownTokenKeyError) {
-        this.logger.warn(`reencryptAll left (${row.platform}, ${row.tenantId}) as it was: ${error.message}`);
-        return null;
-      }
-      throw error;
+  /** {@link planRowReencryption} for one row, with a row that cannot be opened logged by its key (never a token). */
+  private plan(row: AtlassianOauthStateEntity): RowReencryption {
+    const plan = planRowReencryption(this.sealer, row);
+    if (plan.outcome === 'failed') {
+      this.logger.warn(`reencryptAll left ${describeStateKey(row.platform, row.tenantId)} as it was: ${plan.reason}`);
     }
+    return plan;
   }
 
   /** Brings one stored row under the active key with a compare-and-swap on its raw token values. */
   private async reencryptRow(row: AtlassianOauthStateEntity): Promise<ReencryptOutcome> {
     let current: AtlassianOauthStateEntity | null = row;
     for (let attempt = 1; attempt <= RACE_ATTEMPTS && current; attempt++) {
-      if (this.sealer.isCurrent(current)) {
-        return 'alreadyCurrent';
+      const plan = this.plan(current);
+      if (plan.outcome === 'alreadyCurrent' || plan.outcome === 'failed') {
+        return plan.outcome;
       }
-      const resealed = this.resealed(current);
-      if (resealed === null) {
-        return 'failed';
-      }
-      if (await this.states.replaceSealedTokens(current, resealed)) {
-        return 'sealed';
+      if (await this.states.replaceSealedTokens(current, plan.resealed)) {
+        return plan.outcome;
       }
       current = await this.states.findSealedById(current.id);
     }
@@ -152,7 +144,7 @@ export class AtlassianOauthReencryptionService {
       return 'deleted';
     }
     this.logger.warn(
-      `reencryptAll left (${current.platform}, ${current.tenantId}) as it was: it kept changing under ${RACE_ATTEMPTS} attempts`,
+      `reencryptAll left ${describeStateKey(current.platform, current.tenantId)} as it was: it kept changing under ${RACE_ATTEMPTS} attempts`,
     );
     return 'failed';
   }

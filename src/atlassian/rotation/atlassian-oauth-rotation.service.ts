@@ -18,6 +18,7 @@ import {
   AtlassianOauthRotateOptions,
   AtlassianOauthStateKey,
   AtlassianOauthTokens,
+  describeStateKey,
 } from '../atlassian-oauth-state.types';
 import { validateKey, validateRefresh, validateRotateOptions } from '../atlassian-oauth-state.validation';
 import { AtlassianOauthRefreshLeaseRepo } from './atlassian-oauth-refresh-lease.repo';
@@ -146,7 +147,7 @@ export class AtlassianOauthRotationService implements OnModuleDestroy {
         } finally {
           await this.leases.release(key, holder).catch((error: unknown) => {
             this.logger.warn(
-              `Could not release the refresh lease of (${key.platform}, ${key.tenantId}): ${error instanceof Error ? error.name : 'error'}; ` +
+              `Could not release the refresh lease of ${describeStateKey(key.platform, key.tenantId)}: ${error instanceof Error ? error.name : 'error'}; ` +
                 'releasing it as soon as the database answers again',
             );
             this.stranded.add(key, holder, limits.leaseMs);
@@ -200,10 +201,7 @@ export class AtlassianOauthRotationService implements OnModuleDestroy {
     try {
       tokens = await refresh(Object.assign(new AtlassianOauthStateEntity(), state));
     } catch (cause) {
-      throw new AtlassianOauthRefreshFailedError(key.platform, key.tenantId, cause, [
-        state.refreshToken,
-        state.accessToken,
-      ]);
+      throw new AtlassianOauthRefreshFailedError(key.platform, key.tenantId, cause);
     }
     try {
       return await this.states.upsert(key.platform, key.tenantId, tokens, { expectedRefreshToken: state.refreshToken });

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { AtlassianOauthStateKey, stateKeyId } from '../atlassian-oauth-state.types';
+import { AtlassianOauthStateKey, describeStateKey, stateKeyId } from '../atlassian-oauth-state.types';
 import { AtlassianOauthRefreshLeaseRepo } from './atlassian-oauth-refresh-lease.repo';
 
 /** How often a lease that could not be given back is offered back again while the database is away. */
@@ -88,7 +88,7 @@ export class StrandedLeases {
     if (this.stranded.get(id) === lease) {
       this.stranded.delete(id);
       this.logger.log(
-        `Released the refresh lease of (${lease.key.platform}, ${lease.key.tenantId}) after the database came back`,
+        `Released the refresh lease of ${describeStateKey(lease.key.platform, lease.key.tenantId)} after the database came back`,
       );
     }
   }

@@ -3,7 +3,7 @@ import { AtlassianOauthRefreshHealthEntity, AtlassianOauthStateEntity } from '..
 import { AtlassianOauthRefreshFailedError, AtlassianOauthStateNotFoundError } from '../atlassian-oauth-state.errors';
 import { AtlassianOauthStateValidationError } from '../atlassian-oauth-state.errors';
 import { AtlassianOauthStateRepo } from '../atlassian-oauth-state.repo';
-import { DEFAULT_MIN_VALIDITY_MS } from '../atlassian-oauth-state.types';
+import { DEFAULT_MIN_VALIDITY_MS, describeStateKey } from '../atlassian-oauth-state.types';
 import { validateKey } from '../atlassian-oauth-state.validation';
 import { AtlassianOauthRotationService } from '../rotation/atlassian-oauth-rotation.service';
 import { AtlassianOauthClient } from '../client/atlassian-oauth-client';
@@ -284,7 +284,7 @@ export class AtlassianOauthTokenService {
     const expiresAt = state.expiresAt?.getTime() ?? 0;
     if (error instanceof AtlassianOauthTokenEndpointError && state.accessToken !== null && expiresAt > Date.now()) {
       this.logger.warn(
-        `Refreshing the Atlassian OAuth state of (${state.platform}, ${state.tenantId}) fails (${error.failure}); ` +
+        `Refreshing the Atlassian OAuth state of ${describeStateKey(state.platform, state.tenantId)} fails (${error.failure}); ` +
           `serving the stored access token, which expires at ${new Date(expiresAt).toISOString()}.`,
       );
       return state.accessToken;

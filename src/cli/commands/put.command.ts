@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import type { AtlassianOauthTokens, AtlassianOauthUpsertOptions } from '../../atlassian';
-import { CliContext, FROM_STDIN } from '../cli-context';
+import { CliContext, TOKEN_SOURCES_HELP } from '../cli-context';
 import { CliError, ExitCode } from '../cli-errors';
 import { formatSummaryLines, summarize } from '../cli-format';
 
@@ -28,11 +28,8 @@ export function registerPutCommand(program: Command, cli: CliContext): void {
     )
     .argument('<platform>', 'e.g. jira')
     .argument('<tenantId>', 'the tenant (cloud id)')
-    .requiredOption('--refresh-token <value>', `the refresh token; ${FROM_STDIN} reads it from stdin`)
-    .option(
-      '--access-token <value>',
-      `the access token; ${FROM_STDIN} reads it from stdin; stored as none when omitted`,
-    )
+    .requiredOption('--refresh-token <value>', `the refresh token; ${TOKEN_SOURCES_HELP}`)
+    .option('--access-token <value>', `the access token, stored as none when omitted; ${TOKEN_SOURCES_HELP}`)
     .addOption(
       new Option(
         '--expires-at <iso>',
@@ -43,7 +40,7 @@ export function registerPutCommand(program: Command, cli: CliContext): void {
     .addOption(
       new Option(
         '--expect-refresh-token <value>',
-        `write only if the stored refresh token is still this one, else exit 1 (conflict); ${FROM_STDIN} reads it from stdin`,
+        `write only if the stored refresh token is still this one, else exit 1 (conflict); ${TOKEN_SOURCES_HELP}`,
       ).conflicts('expectNone'),
     )
     .option('--expect-none', 'write only if nothing is stored yet for this key, else exit 1 (conflict)')
@@ -56,26 +53,23 @@ export function registerPutCommand(program: Command, cli: CliContext): void {
     });
 }
 
-/** Turns `put`'s options into the repo's arguments, reading a `-` value from stdin; bad input is a usage error. */
+/**
+ * Turns `put`'s options into the repo's arguments, reading each token given as `-` (stdin) or
+ * `@<path>` (a file); bad input is a usage error.
+ */
 async function readPutRequest(options: PutOptions, cli: CliContext): Promise<PutRequest> {
-  const fromStdin = [options.refreshToken, options.accessToken, options.expectRefreshToken].filter(
-    (value) => value === FROM_STDIN,
-  );
-  if (fromStdin.length > 1) {
-    throw new CliError(ExitCode.Usage, `only one option can read its value from stdin (${FROM_STDIN})`);
-  }
-  const stdin = fromStdin.length > 0 ? await cli.readStdin() : '';
-  const value = (option: string | undefined): string | undefined => (option === FROM_STDIN ? stdin : option);
-  const refreshToken = value(options.refreshToken) ?? '';
-  const accessToken = value(options.accessToken) ?? null;
-  const expectedRefreshToken = options.expectNone ? null : value(options.expectRefreshToken);
-  cli.secrets.push(
-    ...[refreshToken, accessToken, expectedRefreshToken].filter(
-      (secret): secret is string => typeof secret === 'string',
-    ),
-  );
+  const read = await cli.readTokenOptions({
+    '--refresh-token': options.refreshToken,
+    '--access-token': options.accessToken,
+    '--expect-refresh-token': options.expectRefreshToken,
+  });
+  const expectedRefreshToken = options.expectNone ? null : read['--expect-refresh-token'];
   return {
-    tokens: { refreshToken, accessToken, expiresAt: parseExpiry(options, cli.io.now()) },
+    tokens: {
+      refreshToken: read['--refresh-token'] ?? '',
+      accessToken: read['--access-token'] ?? null,
+      expiresAt: parseExpiry(options, cli.io.now()),
+    },
     options: expectedRefreshToken === undefined ? {} : { expectedRefreshToken },
   };
 }
