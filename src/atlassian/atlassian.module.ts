@@ -9,6 +9,7 @@ import {
 } from '../database/entities';
 import { TokenCipherModule } from '../token-cipher/token-cipher.module';
 import { AtlassianOauthStateRepo } from './atlassian-oauth-state.repo';
+import { AtlassianOauthSealedStateRepo } from './reencryption/atlassian-oauth-sealed-state.repo';
 import { AtlassianOauthTokenSealer } from './atlassian-oauth-token-sealer';
 import { AtlassianOauthReencryptionService } from './reencryption/atlassian-oauth-reencryption.service';
 import { AtlassianOauthRefreshLeaseRepo } from './rotation/atlassian-oauth-refresh-lease.repo';
@@ -46,6 +47,7 @@ import { AtlassianOauthRefreshHealthRepo } from './tokens/atlassian-oauth-refres
     },
     AtlassianOauthTokenSealer,
     AtlassianOauthStateRepo,
+    AtlassianOauthSealedStateRepo,
     AtlassianOauthRefreshLeaseRepo,
     AtlassianOauthRotationService,
     AtlassianOauthReencryptionService,

@@ -2,20 +2,25 @@ import { DataSource } from 'typeorm';
 import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../support/repo-test-engines';
 import { AtlassianOauthStateEntity } from '../../src/database/entities';
 import { AtlassianOauthStateRepo } from '../../src/atlassian/atlassian-oauth-state.repo';
+import { AtlassianOauthSealedStateRepo } from '../../src/atlassian/reencryption/atlassian-oauth-sealed-state.repo';
 import { SealedTokenSwap } from '../../src/atlassian/sealed-token-swap.sql';
 
 const JIRA = 'jira';
 
 // The batch compare-and-swap that re-encryption writes with, on SQLite and on each named server.
 describe.each(repoTestEngines())(
-  `${AtlassianOauthStateRepo.name}.replaceSealedTokensBatch on %s`,
+  `${AtlassianOauthSealedStateRepo.name}.replaceSealedTokensBatch on %s`,
   (_engineName: string, engine: RepoTestEngine) => {
-    let sut: AtlassianOauthStateRepo;
+    let sut: AtlassianOauthSealedStateRepo;
+    /** The plan's store, to write the rows the sealed repo then swaps. */
+    let states: AtlassianOauthStateRepo;
     let dataSource: DataSource;
 
     const booted = bootRepoPerTest(engine);
     beforeEach(() => {
-      ({ sut, dataSource } = booted());
+      let moduleRef;
+      ({ sut: states, dataSource, moduleRef } = booted());
+      sut = moduleRef.get(AtlassianOauthSealedStateRepo);
     });
 
     /** The rows as stored (tokens as the database holds them), by tenant. */
@@ -32,7 +37,7 @@ describe.each(repoTestEngines())(
 
     it('rewrites, in one call, exactly the rows whose both stored tokens are still the ones read, keeping updatedAt', async () => {
       for (const tenant of ['kept', 'no-access', 'rotated', 'access-dropped', 'deleted']) {
-        await sut.upsert(JIRA, tenant, {
+        await states.upsert(JIRA, tenant, {
           accessToken: tenant === 'no-access' ? null : `access-${tenant}`,
           refreshToken: `refresh-${tenant}`,
         });
@@ -40,40 +45,40 @@ describe.each(repoTestEngines())(
       const read = await storedRows();
       // Concurrent writers, between the read and the batch: one rotates, one drops only the access
       // token (same refresh token), one disconnects.
-      await sut.upsert(JIRA, 'rotated', { accessToken: 'access-concurrent', refreshToken: 'refresh-concurrent' });
-      await sut.upsert(JIRA, 'access-dropped', { accessToken: null, refreshToken: 'refresh-access-dropped' });
-      await sut.delete(JIRA, 'deleted');
+      await states.upsert(JIRA, 'rotated', { accessToken: 'access-concurrent', refreshToken: 'refresh-concurrent' });
+      await states.upsert(JIRA, 'access-dropped', { accessToken: null, refreshToken: 'refresh-access-dropped' });
+      await states.delete(JIRA, 'deleted');
 
       const swaps = [...read.values()].map((row) => swapOf(row, `${row.tenantId}-swapped`));
       const swapped = await sut.replaceSealedTokensBatch(swaps);
 
       const id = (tenant: string): string | undefined => read.get(tenant)?.id;
       expect([...swapped].sort()).toEqual([id('kept'), id('no-access')].sort());
-      await expect(sut.get(JIRA, 'kept')).resolves.toMatchObject({
+      await expect(states.get(JIRA, 'kept')).resolves.toMatchObject({
         accessToken: 'access-kept-swapped',
         refreshToken: 'refresh-kept-swapped',
         updatedAt: read.get('kept')?.updatedAt,
       });
-      await expect(sut.get(JIRA, 'no-access')).resolves.toMatchObject({
+      await expect(states.get(JIRA, 'no-access')).resolves.toMatchObject({
         accessToken: null,
         refreshToken: 'refresh-no-access-swapped',
         updatedAt: read.get('no-access')?.updatedAt,
       });
-      await expect(sut.get(JIRA, 'rotated')).resolves.toMatchObject({
+      await expect(states.get(JIRA, 'rotated')).resolves.toMatchObject({
         accessToken: 'access-concurrent',
         refreshToken: 'refresh-concurrent',
       });
-      await expect(sut.get(JIRA, 'access-dropped')).resolves.toMatchObject({
+      await expect(states.get(JIRA, 'access-dropped')).resolves.toMatchObject({
         accessToken: null,
         refreshToken: 'refresh-access-dropped',
       });
-      await expect(sut.get(JIRA, 'deleted')).resolves.toBeNull();
+      await expect(states.get(JIRA, 'deleted')).resolves.toBeNull();
       await expect(dataSource.getRepository(AtlassianOauthStateEntity).count()).resolves.toBe(4);
     });
 
     it('reports every row when all of them matched, and nothing for an empty batch', async () => {
-      await sut.upsert(JIRA, 'a', { accessToken: 'access-a', refreshToken: 'refresh-a' });
-      await sut.upsert(JIRA, 'b', { refreshToken: 'refresh-b' });
+      await states.upsert(JIRA, 'a', { accessToken: 'access-a', refreshToken: 'refresh-a' });
+      await states.upsert(JIRA, 'b', { refreshToken: 'refresh-b' });
       const read = [...(await storedRows()).values()];
 
       await expect(sut.replaceSealedTokensBatch(read.map((row) => swapOf(row, 'new')))).resolves.toEqual(
@@ -82,7 +87,7 @@ describe.each(repoTestEngines())(
       await expect(sut.replaceSealedTokensBatch([])).resolves.toEqual(new Set());
       // Run again with the old values: nothing matches any more.
       await expect(sut.replaceSealedTokensBatch(read.map((row) => swapOf(row, 'newer')))).resolves.toEqual(new Set());
-      await expect(sut.get(JIRA, 'a')).resolves.toMatchObject({ refreshToken: 'refresh-new' });
+      await expect(states.get(JIRA, 'a')).resolves.toMatchObject({ refreshToken: 'refresh-new' });
     });
   },
 );

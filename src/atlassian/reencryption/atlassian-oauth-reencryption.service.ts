@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AtlassianOauthStateEntity } from '../../database/entities';
 import { RedactsQueryFailures } from '../../database/query-failure-redaction';
 import { TokenEncryptionConfigError } from '../../token-cipher/token-cipher.errors';
-import { AtlassianOauthStateRepo } from '../atlassian-oauth-state.repo';
+import { AtlassianOauthSealedStateRepo } from './atlassian-oauth-sealed-state.repo';
 import { ReencryptCounts, ReencryptOptions, describeStateKey } from '../atlassian-oauth-state.types';
 import { validateReencryptOptions } from '../atlassian-oauth-state.validation';
 import { AtlassianOauthTokenSealer } from '../atlassian-oauth-token-sealer';
@@ -17,7 +17,7 @@ type ReencryptOutcome = keyof ReencryptCounts | 'deleted';
 /**
  * Moves every stored token under the active key of `OAUTH_STATE_ENCRYPTION_KEYS` (after a key
  * rotation, or to seal legacy plaintext rows), reading and writing through
- * {@link AtlassianOauthStateRepo}. Inject it through `AtlassianModule`; the CLI's `reencrypt`
+ * {@link AtlassianOauthSealedStateRepo}, which sees the stored (sealed) form. Inject it through `AtlassianModule`; the CLI's `reencrypt`
  * runs it.
  */
 @Injectable()
@@ -25,7 +25,7 @@ export class AtlassianOauthReencryptionService {
   private readonly logger = new Logger(AtlassianOauthReencryptionService.name);
 
   constructor(
-    private readonly states: AtlassianOauthStateRepo,
+    private readonly states: AtlassianOauthSealedStateRepo,
     private readonly sealer: AtlassianOauthTokenSealer,
   ) {}
 
