@@ -1,19 +1,11 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
-import { runCli } from '../src/cli/cli';
+import { InProcessRun, runCliInProcess } from './support/run-cli-in-process';
 
 /** Runs `agent-core health` in this process on the given environment. */
-async function health(env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const code = await runCli(['health'], { env, stdout, stderr, stdin: Readable.from([]), now: () => new Date() });
-  return { code, stdout: out, stderr: err };
+function health(env: NodeJS.ProcessEnv): Promise<InProcessRun> {
+  return runCliInProcess(['health'], env);
 }
 
 describe('agent-core health', () => {

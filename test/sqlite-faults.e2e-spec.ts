@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import { Test, TestingModule } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
 import {
@@ -11,10 +10,10 @@ import {
   DatabaseCorruptError,
   DatabaseUnavailableError,
 } from '../src/atlassian';
-import { runCli } from '../src/cli/cli';
 import { DatabaseConnectionError, SQLITE_RECOVERY_README } from '../src/database/database.errors';
 import { DatabaseModule } from '../src/database/database.module';
 import { testConfig, withConfig } from './support/config';
+import { InProcessRun, runCliInProcess } from './support/run-cli-in-process';
 
 const JIRA = 'jira';
 const ROWS = 300;
@@ -43,21 +42,8 @@ async function bootError(path: string): Promise<Error> {
 }
 
 /** Runs `agent-core check` in this process on the file at `path`. */
-async function check(path: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const code = await runCli(['check'], {
-    env: { DATABASE_PATH: path },
-    stdout,
-    stderr,
-    stdin: Readable.from([]),
-    now: () => new Date(),
-  });
-  return { code, stdout: out, stderr: err };
+function check(path: string): Promise<InProcessRun> {
+  return runCliInProcess(['check'], { DATABASE_PATH: path });
 }
 
 /** Writes {@link ROWS} keys into a new database at `path` through the store, and closes it cleanly. */
