@@ -9,7 +9,8 @@ import { bootBenchApp } from './lib/app';
 import { machineInfo } from './lib/machine';
 import { prng, randomKeys, tokensOf } from './lib/keys';
 import { measureInterleaved, pairedRatio, Variant, VariantStats } from './lib/measure';
-import { seed, SqliteFloor, sqliteHandleOf } from './lib/sqlite';
+import { sqliteHandleOf } from '../src/database/sqlite-handle';
+import { seed, SqliteFloor } from './lib/sqlite';
 import { AtlassianOauthStateKey } from '../src/atlassian';
 
 const ROWS = 1_000;

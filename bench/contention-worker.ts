@@ -5,7 +5,8 @@
 import { bootBenchApp } from './lib/app';
 import { keyOf, prng, tokensOf } from './lib/keys';
 import { nextSeq } from './lib/measure';
-import { seed, SqliteFloor, sqliteHandleOf, sqlitePragmas } from './lib/sqlite';
+import { sqliteHandleOf } from '../src/database/sqlite-handle';
+import { seed, SqliteFloor, sqlitePragmas } from './lib/sqlite';
 
 /** What a writer does in a phase; `raw + repo CPU` burns `spinUs` of CPU before each raw upsert. */
 export type ContentionVariant = 'raw' | 'raw + repo CPU' | 'repo.upsert';

@@ -2,6 +2,7 @@ import { AtlassianOauthStateKey } from '../../src/atlassian';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { ENVELOPE_PREFIX, TokenCipher } from '../../src/token-cipher/token-cipher';
+import { SqliteHandle, SqliteStatement, sqliteHandleOf } from '../../src/database/sqlite-handle';
 import { keyOf, seedIdOf, tokensOf } from './keys';
 import { LoadStats, measureLoad } from './load';
 import {
@@ -14,28 +15,6 @@ import {
   StoredRow,
   WrittenTokens,
 } from './target';
-
-/** The part of a better-sqlite3 `Statement` the benchmark uses (the package ships no types here). */
-export interface SqliteStatement {
-  get(...params: unknown[]): unknown;
-  all(...params: unknown[]): unknown[];
-  run(...params: unknown[]): { changes: number };
-}
-
-/** The part of a better-sqlite3 `Database` the benchmark uses. */
-export interface SqliteHandle {
-  prepare(sql: string): SqliteStatement;
-  pragma(source: string, options?: { simple: boolean }): unknown;
-  transaction<Args extends unknown[]>(fn: (...args: Args) => void): (...args: Args) => void;
-}
-
-/** The better-sqlite3 connection under a TypeORM data source: the raw side shares it, and so its page cache. */
-export function sqliteHandleOf(dataSource: DataSource): SqliteHandle {
-  if (dataSource.options.type !== 'better-sqlite3') {
-    throw new Error(`the SQLite floor needs a better-sqlite3 data source, not ${dataSource.options.type}`);
-  }
-  return (dataSource.driver as unknown as { databaseConnection: SqliteHandle }).databaseConnection;
-}
 
 /** TypeORM's SQLite datetime text: UTC `YYYY-MM-DD HH:MM:SS.SSS`. */
 const toSqliteDate = (date: Date): string => date.toISOString().replace('T', ' ').slice(0, 23);

@@ -17,10 +17,28 @@ export interface SwapStatement {
   readonly returnsIds: boolean;
 }
 
-/** The SQL dialects agent-core runs on, as TypeORM names their drivers. */
-export type SwapDialect = 'better-sqlite3' | 'postgres' | 'mysql' | 'mariadb';
+/** The server dialects agent-core runs on, as TypeORM names their drivers (SQLite swaps row by row). */
+export type SwapDialect = 'postgres' | 'mysql' | 'mariadb';
 
 const TABLE = ATLASSIAN_OAUTH_STATE_TABLE;
+
+/**
+ * SQLite's compare-and-swap of one row, prepared once and run for every row of a batch inside one
+ * transaction: parameters `accessToken, refreshToken, id, storedRefreshToken, storedAccessToken`.
+ * `IS` compares a `NULL` access token; `updatedAt` is not written.
+ */
+export const SQLITE_ROW_SWAP_SQL =
+  `UPDATE "${TABLE}" SET "accessToken" = ?, "refreshToken" = ? ` +
+  `WHERE "id" = ? AND "refreshToken" = ? AND "accessToken" IS ?`;
+
+/** {@link SQLITE_ROW_SWAP_SQL}'s parameters for one swap, in its order. */
+export const sqliteRowSwapParameters = (swap: SealedTokenSwap): unknown[] => [
+  swap.accessToken,
+  swap.refreshToken,
+  swap.id,
+  swap.storedRefreshToken,
+  swap.storedAccessToken,
+];
 
 /**
  * One `UPDATE` that rewrites the tokens of every row in `swaps` whose both stored values are still
@@ -28,9 +46,8 @@ const TABLE = ATLASSIAN_OAUTH_STATE_TABLE;
  * statement, so the database applies the whole batch atomically (one commit) and a row that a
  * concurrent writer changed after it was read matches nothing. `updatedAt` is not changed.
  *
- * - SQLite (3.33+ `UPDATE ... FROM`, 3.35+ `RETURNING`) and PostgreSQL join a `VALUES` list on the
- *   primary key and return the ids they rewrote; `IS` / `IS NOT DISTINCT FROM` compare a `NULL`
- *   access token.
+ * - PostgreSQL joins a `VALUES` list on the primary key and returns the ids it rewrote;
+ *   `IS NOT DISTINCT FROM` compares a `NULL` access token.
  * - MariaDB/MySQL have neither `UPDATE ... FROM` nor `UPDATE ... RETURNING`: the rows are picked
  *   by an `OR` of per-row conditions on the primary key, the new values by `CASE id`, `<=>`
  *   compares `NULL`, and `updatedAt` is assigned itself so that its `ON UPDATE CURRENT_TIMESTAMP`
@@ -40,24 +57,21 @@ export function sealedTokenSwapStatement(dialect: SwapDialect, swaps: readonly S
   if (dialect === 'mysql' || dialect === 'mariadb') {
     return mysqlSwap(swaps);
   }
-  const postgres = dialect === 'postgres';
   const parameters: unknown[] = [];
   const bind = (value: unknown, cast: string): string => {
     parameters.push(value);
-    return postgres ? `$${parameters.length}::${cast}` : '?';
+    return `$${parameters.length}::${cast}`;
   };
   const rows = swaps.map(
     (swap) =>
       `(${bind(swap.id, 'uuid')}, ${bind(swap.storedAccessToken, 'text')}, ${bind(swap.storedRefreshToken, 'text')}, ` +
       `${bind(swap.accessToken, 'text')}, ${bind(swap.refreshToken, 'text')})`,
   );
-  const sameAccessToken = postgres ? 'IS NOT DISTINCT FROM' : 'IS';
   const sql =
-    // A CTE names the VALUES columns the same way on both engines (SQLite has no column aliases on a subquery).
     `WITH v(id, old_access, old_refresh, new_access, new_refresh) AS (VALUES ${rows.join(', ')}) ` +
     `UPDATE "${TABLE}" SET "accessToken" = v.new_access, "refreshToken" = v.new_refresh FROM v ` +
     `WHERE "${TABLE}"."id" = v.id AND "${TABLE}"."refreshToken" = v.old_refresh ` +
-    `AND "${TABLE}"."accessToken" ${sameAccessToken} v.old_access RETURNING "${TABLE}"."id" AS id`;
+    `AND "${TABLE}"."accessToken" IS NOT DISTINCT FROM v.old_access RETURNING "${TABLE}"."id" AS id`;
   return { sql, parameters, returnsIds: true };
 }
 

@@ -76,6 +76,35 @@ describe.each(repoTestEngines())(
       await expect(dataSource.getRepository(AtlassianOauthStateEntity).count()).resolves.toBe(4);
     });
 
+    it("commits apart from another caller's transaction that is open meanwhile and then rolls back", async () => {
+      await states.upsert(JIRA, 'a', { accessToken: 'access-a', refreshToken: 'refresh-a' });
+      await states.upsert(JIRA, 'b', { refreshToken: 'refresh-b' });
+      const read = [...(await storedRows()).values()];
+      let opened!: () => void;
+      const isOpen = new Promise<void>((resolve) => (opened = resolve));
+      let rollBack!: () => void;
+      const rollingBack = new Promise<void>((resolve) => (rollBack = resolve));
+      // Another caller of this process, inside a transaction of its own (on SQLite, the same connection).
+      const other = dataSource.transaction(async (manager) => {
+        await manager.insert(AtlassianOauthStateEntity, { platform: JIRA, tenantId: 'c', refreshToken: 'refresh-c' });
+        opened();
+        await rollingBack;
+        throw new Error('rolled back');
+      });
+      await isOpen;
+
+      const swapping = sut.replaceSealedTokensBatch(read.map((row) => swapOf(row, 'new')));
+      // Let the batch run (or wait) while the other transaction is still open.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      rollBack();
+
+      await expect(other).rejects.toThrow('rolled back');
+      await expect(swapping).resolves.toEqual(new Set(read.map((row) => row.id)));
+      await expect(states.get(JIRA, 'a')).resolves.toMatchObject({ refreshToken: 'refresh-new' });
+      await expect(states.get(JIRA, 'b')).resolves.toMatchObject({ refreshToken: 'refresh-new' });
+      await expect(states.get(JIRA, 'c')).resolves.toBeNull();
+    });
+
     it('reports every row when all of them matched, and nothing for an empty batch', async () => {
       await states.upsert(JIRA, 'a', { accessToken: 'access-a', refreshToken: 'refresh-a' });
       await states.upsert(JIRA, 'b', { refreshToken: 'refresh-b' });
