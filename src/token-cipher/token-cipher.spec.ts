@@ -127,6 +127,29 @@ describe(TokenCipher.name, () => {
     expect(() => sut.open(parts.join(':'), HERE)).toThrow(/the envelope is malformed/);
   });
 
+  it.each(['a', 'ab', 'abc', 'abcd'])(
+    'refuses the ciphertext of %j with an unused trailing bit set or characters appended, and opens it untouched',
+    (token) => {
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+      const sealed = sut.seal(token, HERE);
+      const parts = sealed.split(':');
+      const ciphertext = parts[4] ?? '';
+      const withCiphertext = (text: string): string => [...parts.slice(0, 4), text, parts[5]].join(':');
+
+      expect(sut.open(sealed, HERE)).toBe(token);
+      // Appended characters: not canonical, or the canonical form of other bytes, which do not authenticate.
+      for (const text of [`${ciphertext}A`, `${ciphertext}AA`, `${ciphertext}AAA`]) {
+        expect(() => sut.open(withCiphertext(text), HERE)).toThrow(TokenIntegrityError);
+      }
+      // 1 byte -> 2 characters (4 unused bits), 2 -> 3 (2 unused bits), 3 -> 4 (none), 4 -> 6 (4 unused).
+      if (ciphertext.length % 4 !== 0) {
+        const lastValue = alphabet.indexOf(ciphertext.slice(-1));
+        const flipped = ciphertext.slice(0, -1) + (alphabet[lastValue | 1] ?? '');
+        expect(() => sut.open(withCiphertext(flipped), HERE)).toThrow(/the envelope is malformed/);
+      }
+    },
+  );
+
   it('quotes a key id read from a tampered value escaped, on one line', () => {
     const parts = sut.seal(TOKEN, HERE).split(':');
     parts[2] = 'k9\nWARN forged line';

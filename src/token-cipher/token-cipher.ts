@@ -165,15 +165,38 @@ export class TokenCipher {
 
 /**
  * The bytes of `text` when it is canonical unpadded base64url (the only form `seal` writes), else
- * `null`. `Buffer.from` alone skips characters outside the alphabet, accepts `=` and ignores
- * non-zero trailing bits, so an envelope with junk appended would still open.
+ * `null`. `Buffer.from` alone skips characters outside the alphabet, reads `+` and `/` as `-` and
+ * `_`, accepts `=` and ignores non-zero trailing bits, so an envelope with junk appended would
+ * still open. The alphabet is checked first; then the text is canonical exactly when it has the
+ * length the decoded bytes encode to (a skipped or extra character changes it) and the bits its
+ * last character carries beyond the last byte are zero (cheaper than encoding the bytes again).
  */
 function decodeCanonical(text: string): Buffer | null {
   if (!BASE64URL.test(text)) {
     return null;
   }
   const bytes = Buffer.from(text, 'base64url');
-  return bytes.toString('base64url') === text ? bytes : null;
+  if (text.length !== Math.ceil((bytes.length * 4) / 3)) {
+    return null;
+  }
+  // 4 unused bits after 1 byte in the last group of 2 characters, 2 after 2 bytes in a group of 3.
+  const unusedBits = [0, 0, 4, 2][text.length % 4] ?? 0;
+  const last = text.charCodeAt(text.length - 1);
+  return unusedBits === 0 || (base64urlValue(last) & ((1 << unusedBits) - 1)) === 0 ? bytes : null;
+}
+
+/** The 6-bit value of one base64url character (already checked to be in the alphabet). */
+function base64urlValue(code: number): number {
+  if (code >= 65 && code <= 90) {
+    return code - 65; // A-Z
+  }
+  if (code >= 97 && code <= 122) {
+    return code - 71; // a-z
+  }
+  if (code >= 48 && code <= 57) {
+    return code + 4; // 0-9
+  }
+  return code === 45 ? 62 : 63; // '-' or '_'
 }
 
 /**
