@@ -1,6 +1,8 @@
 /**
- * `npm run bench:reencrypt [-- --rows N] [-- --batch N] [-- --memory] [-- --postgres URL] [-- --mariadb URL]`:
- * what `reencryptAll` costs on a table of legacy plaintext rows: on the production SQLite file
+ * `npm run bench:reencrypt [-- --rows N] [-- --batch N] [-- --from old-key|plaintext] [-- --memory] [-- --postgres URL] [-- --mariadb URL]`:
+ * what `reencryptAll` costs on a table whose rows are all sealed under the previous key (`old-key`,
+ * the default: a key rotation, each token opened and sealed again) or all legacy plaintext
+ * (`plaintext`: the migration window, each token only sealed): on the production SQLite file
  * settings (WAL, synchronous=FULL) or `:memory:`, and on each server named (a fresh database on
  * it, dropped afterwards; `TEST_POSTGRES_URL` / `TEST_MARIADB_URL` name them too). Prints one JSON
  * line per engine: duration, rows per second (wall and per CPU second of this process), and the JS
@@ -9,7 +11,7 @@
  * not a test: it fails only if something breaks.
  */
 import 'reflect-metadata';
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +21,8 @@ import { Command } from 'commander';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../src/app.module';
 import { AtlassianOauthReencryptionService } from '../src/atlassian';
+import { ATLASSIAN_OAUTH_STATE_TABLE } from '../src/database/entities/atlassian-oauth-state.entity';
+import { TokenCipher } from '../src/token-cipher/token-cipher';
 import { createFreshDatabase } from '../test/support/server-databases';
 import { machineInfo } from './lib/machine';
 
@@ -31,14 +35,22 @@ type Engine = { name: 'sqlite-file' | 'sqlite-memory' } | { name: 'postgres' | '
 /** How many times the heap is measured after a forced GC during one run. */
 const HEAP_SAMPLES = 10;
 
-/** Legacy rows per multi-row INSERT while seeding (6 values each). */
+/** What the rows hold before the run: tokens sealed under the previous key, or legacy plaintext. */
+type Start = 'old-key' | 'plaintext';
+
+/** Seeded rows per multi-row INSERT (6 values each). */
 const SEED_ROWS_PER_INSERT = 500;
 
 /**
- * Rows as agent-core wrote them before encryption: plaintext, access tokens of a realistic size,
- * inserted in multi-row INSERTs inside one transaction per 10,000 rows.
+ * Rows as an earlier agent-core wrote them, access tokens of a realistic size: sealed by `seal`
+ * (under the previous key), or plaintext when it returns its input. Inserted in multi-row INSERTs
+ * inside one transaction per 10,000 rows.
  */
-async function seedLegacyRows(dataSource: DataSource, rows: number): Promise<void> {
+async function seedRows(
+  dataSource: DataSource,
+  rows: number,
+  seal: (token: string, tenantId: string, column: 'accessToken' | 'refreshToken') => string,
+): Promise<void> {
   const { driver } = dataSource;
   const postgres = dataSource.options.type === 'postgres';
   const sqlite = dataSource.options.type === 'better-sqlite3';
@@ -54,12 +66,13 @@ async function seedLegacyRows(dataSource: DataSource, rows: number): Promise<voi
         const parameters: unknown[] = [];
         const tuples: string[] = [];
         for (let i = start; i < end; i++) {
+          const tenantId = `tenant-${i}`;
           const values = [
             `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
             'jira',
-            `tenant-${i}`,
-            'a'.repeat(1200),
-            'r'.repeat(300),
+            tenantId,
+            seal('a'.repeat(1200), tenantId, 'accessToken'),
+            seal('r'.repeat(300), tenantId, 'refreshToken'),
             updatedAt,
           ];
           tuples.push(`(${values.map((_, k) => (postgres ? `$${parameters.length + k + 1}` : '?')).join(', ')})`);
@@ -74,7 +87,7 @@ async function seedLegacyRows(dataSource: DataSource, rows: number): Promise<voi
   }
 }
 
-async function run(engine: Engine, rows: number, batchSize: number): Promise<object> {
+async function run(engine: Engine, rows: number, batchSize: number, start: Start): Promise<object> {
   const dir = mkdtempSync(join(tmpdir(), 'agent-core-reencrypt-'));
   const fresh = 'adminUrl' in engine ? await createFreshDatabase(engine.adminUrl) : undefined;
   if (fresh) {
@@ -84,16 +97,21 @@ async function run(engine: Engine, rows: number, batchSize: number): Promise<obj
     delete process.env.DATABASE_URL;
     process.env.DATABASE_PATH = engine.name === 'sqlite-memory' ? ':memory:' : join(dir, 'agent-core.sqlite');
   }
-  process.env.OAUTH_STATE_ENCRYPTION_KEYS = `bench:${randomBytes(32).toString('base64')}`;
-  // The seeded rows are legacy plaintext: sealing them is the migration window's job, which a
-  // configured key ring refuses without this setting (every row would count as failed).
-  process.env.OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS = 'true';
+  const oldKey = createSecretKey(randomBytes(32));
+  // A key rotation: the new key first, the previous one still in the ring to open the rows.
+  process.env.OAUTH_STATE_ENCRYPTION_KEYS = `new:${randomBytes(32).toString('base64')},old:${oldKey.export().toString('base64')}`;
+  const oldCipher = new TokenCipher(start === 'old-key' ? [{ id: 'old', key: oldKey }] : []);
+  // Legacy plaintext rows are sealed only in the migration window, which a configured key ring
+  // refuses without this setting (every row would count as failed).
+  process.env.OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS = String(start === 'plaintext');
   delete process.env.NODE_ENV;
   try {
     const app = await NestFactory.createApplicationContext(AppModule, { logger: false, abortOnError: false });
     try {
       const seedStarted = Date.now();
-      await seedLegacyRows(app.get<DataSource>(getDataSourceToken()), rows);
+      await seedRows(app.get<DataSource>(getDataSourceToken()), rows, (token, tenantId, column) =>
+        oldCipher.seal(token, { table: ATLASSIAN_OAUTH_STATE_TABLE, platform: 'jira', tenantId, column }),
+      );
       const seedMs = Date.now() - seedStarted;
       const reencryption = app.get(AtlassianOauthReencryptionService);
       const heaps: number[] = [];
@@ -122,11 +140,10 @@ async function run(engine: Engine, rows: number, batchSize: number): Promise<obj
           measuringNs += process.hrtime.bigint() - measuring;
         },
       });
-      if (counts.failed > 0 || counts.legacyPlaintext !== rows) {
+      const moved = start === 'old-key' ? counts.sealed : counts.legacyPlaintext;
+      if (counts.failed > 0 || moved !== rows) {
         // A run that sealed nothing measures nothing: fail it rather than print a speed.
-        throw new Error(
-          `reencryptAll sealed ${counts.legacyPlaintext} of ${rows} legacy rows (${counts.failed} failed)`,
-        );
+        throw new Error(`reencryptAll moved ${moved} of ${rows} ${start} rows (${counts.failed} failed)`);
       }
       const elapsedNs = process.hrtime.bigint() - started;
       const ms = Math.round(Number(elapsedNs - measuringNs) / 1e6);
@@ -142,6 +159,7 @@ async function run(engine: Engine, rows: number, batchSize: number): Promise<obj
           postgres: 'PostgreSQL (fresh database)',
           mariadb: 'MariaDB/MySQL (fresh database)',
         }[engine.name],
+        from: start,
         rows,
         batchSize,
         seedMs,
@@ -177,7 +195,8 @@ const envUrl = (variable: string): string | undefined => process.env[variable]?.
 
 const program = new Command()
   .name('bench:reencrypt')
-  .option('--rows <n>', 'legacy plaintext rows to seal', '100000')
+  .option('--rows <n>', 'rows to move under the new key', '100000')
+  .option('--from <start>', 'what the rows hold: old-key (sealed under the previous key) or plaintext', 'old-key')
   .option('--batch <n>', 'reencryptAll batchSize', '500')
   .option('--memory', 'use :memory: instead of a database file')
   .option(
@@ -196,12 +215,16 @@ const program = new Command()
     async (options: {
       rows: string;
       batch: string;
+      from: string;
       memory?: boolean;
       postgres?: string;
       mariadb?: string;
       sqlite: boolean;
       out?: string;
     }) => {
+      if (options.from !== 'old-key' && options.from !== 'plaintext') {
+        throw new Error(`--from must be old-key or plaintext, not ${JSON.stringify(options.from)}`);
+      }
       const engines: Engine[] = [];
       if (options.sqlite) {
         engines.push({ name: options.memory === true ? 'sqlite-memory' : 'sqlite-file' });
@@ -215,7 +238,7 @@ const program = new Command()
       const startedAt = new Date().toISOString();
       const runs: object[] = [];
       for (const engine of engines) {
-        const result = await run(engine, Number(options.rows), Number(options.batch));
+        const result = await run(engine, Number(options.rows), Number(options.batch), options.from);
         runs.push(result);
         process.stdout.write(`${JSON.stringify(result)}\n`);
       }
