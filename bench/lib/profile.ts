@@ -89,7 +89,7 @@ export const FULL_PLAN: BenchPlan = {
     { ...SERVER, engine: 'postgres', encryption: false },
     { ...SERVER, engine: 'mariadb', encryption: false },
   ],
-  contention: { writers: 4, rows: 20_000, phases: 9, opsPerPhase: 200 },
+  contention: { writers: 4, rows: 20_000, phases: 15, opsPerPhase: 400 },
 };
 
 /** How an engine job is named in the report: `sqlite-wal`, `sqlite-wal encrypted`. */
