@@ -14,7 +14,7 @@ import 'reflect-metadata';
 import { createSecretKey, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { Command } from 'commander';
@@ -25,6 +25,13 @@ import { ATLASSIAN_OAUTH_STATE_TABLE } from '../src/database/entities/atlassian-
 import { TokenCipher } from '../src/token-cipher/token-cipher';
 import { createFreshDatabase } from '../test/support/server-databases';
 import { machineInfo } from './lib/machine';
+import {
+  COMMITTED_REENCRYPT_RESULTS,
+  ReencryptResult,
+  ReencryptRun,
+  ReencryptStart,
+  updateReadmeReencryptTable,
+} from './lib/reencrypt-report';
 
 const megabytes = (bytes: number): number => Math.round(bytes / 1e5) / 10;
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
@@ -34,9 +41,6 @@ type Engine = { name: 'sqlite-file' | 'sqlite-memory' } | { name: 'postgres' | '
 
 /** How many times the heap is measured after a forced GC during one run. */
 const HEAP_SAMPLES = 10;
-
-/** What the rows hold before the run: tokens sealed under the previous key, or legacy plaintext. */
-type Start = 'old-key' | 'plaintext';
 
 /** Seeded rows per multi-row INSERT (6 values each). */
 const SEED_ROWS_PER_INSERT = 500;
@@ -87,7 +91,7 @@ async function seedRows(
   }
 }
 
-async function run(engine: Engine, rows: number, batchSize: number, start: Start): Promise<object> {
+async function run(engine: Engine, rows: number, batchSize: number, start: ReencryptStart): Promise<ReencryptRun> {
   const dir = mkdtempSync(join(tmpdir(), 'agent-core-reencrypt-'));
   const fresh = 'adminUrl' in engine ? await createFreshDatabase(engine.adminUrl) : undefined;
   if (fresh) {
@@ -190,6 +194,14 @@ async function run(engine: Engine, rows: number, batchSize: number, start: Start
   }
 }
 
+/** Re-renders the README's re-encryption table from the committed results, or says why it could not. */
+function renderReadme(): void {
+  if (!updateReadmeReencryptTable()) {
+    throw new Error('README.md has no bench:reencrypt markers');
+  }
+  process.stderr.write('bench:reencrypt: updated the table in README.md\n');
+}
+
 /** A server URL from the environment, or undefined when the variable is unset or blank. */
 const envUrl = (variable: string): string | undefined => process.env[variable]?.trim() || undefined;
 
@@ -210,7 +222,11 @@ const program = new Command()
     envUrl('TEST_MARIADB_URL'),
   )
   .option('--no-sqlite', 'only the servers named')
-  .option('--out <file>', 'also write the runs, the machine and the commit to this JSON file')
+  .option(
+    '--out <file>',
+    'also write the runs, the machine and the commit to this JSON file; for bench/results/reencrypt.json (old-key) or reencrypt-plaintext.json, also the README table',
+  )
+  .option('--render', 'measure nothing: re-render the README table from the committed results')
   .action(
     async (options: {
       rows: string;
@@ -221,7 +237,12 @@ const program = new Command()
       mariadb?: string;
       sqlite: boolean;
       out?: string;
+      render?: boolean;
     }) => {
+      if (options.render === true) {
+        renderReadme();
+        return;
+      }
       if (options.from !== 'old-key' && options.from !== 'plaintext') {
         throw new Error(`--from must be old-key or plaintext, not ${JSON.stringify(options.from)}`);
       }
@@ -236,15 +257,19 @@ const program = new Command()
         engines.push({ name: 'mariadb', adminUrl: options.mariadb });
       }
       const startedAt = new Date().toISOString();
-      const runs: object[] = [];
+      const runs: ReencryptRun[] = [];
       for (const engine of engines) {
         const result = await run(engine, Number(options.rows), Number(options.batch), options.from);
         runs.push(result);
         process.stdout.write(`${JSON.stringify(result)}\n`);
       }
       if (options.out !== undefined) {
-        writeFileSync(options.out, `${JSON.stringify({ startedAt, machine: machineInfo(), runs }, null, 2)}\n`);
+        const result: ReencryptResult = { startedAt, machine: machineInfo(), runs };
+        writeFileSync(options.out, `${JSON.stringify(result, null, 2)}\n`);
         process.stderr.write(`bench:reencrypt: wrote ${options.out}\n`);
+        if (Object.values<string>(COMMITTED_REENCRYPT_RESULTS).includes(resolve(options.out))) {
+          renderReadme();
+        }
       }
     },
   );

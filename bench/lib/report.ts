@@ -3,9 +3,9 @@ import { renderKeepAlive } from './keep-alive';
 import { ACCESS_TOKEN_VALID, BenchResult, EngineResult, ROTATE_VALID, TargetResult } from './results';
 import { ratio } from './targets';
 
-const int = (value: number): string => Math.round(value).toLocaleString('en-US');
+export const int = (value: number): string => Math.round(value).toLocaleString('en-US');
 const fixed = (value: number): string => value.toFixed(1);
-const table = (header: string[], rows: string[][]): string =>
+export const table = (header: string[], rows: string[][]): string =>
   [
     `| ${header.join(' | ')} |`,
     `| ${header.map(() => '---').join(' | ')} |`,

@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderReadmeTable } from '../../bench/lib/report';
+import {
+  README_REENCRYPT_END,
+  README_REENCRYPT_START,
+  readCommittedReencryptResults,
+  renderReencryptTable,
+} from '../../bench/lib/reencrypt-report';
 import { BenchResult } from '../../bench/lib/results';
 
 const ROOT = join(__dirname, '..', '..');
@@ -20,5 +26,21 @@ describe("the README's benchmark table", () => {
 
     expect(latest.quick).toBe(false);
     expect(readme.slice(start + START.length, end).trim()).toBe(renderReadmeTable(latest).trim());
+  });
+
+  it('shows the committed bench:reencrypt results (a key rotation, legacy plaintext), verbatim between its markers', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const start = readme.indexOf(README_REENCRYPT_START);
+    const end = readme.indexOf(README_REENCRYPT_END);
+    expect(start).toBeGreaterThanOrEqual(0);
+    expect(end).toBeGreaterThan(start);
+    const results = readCommittedReencryptResults();
+
+    expect(results.map((result) => result.runs.map((run) => [run.from, run.engine, run.rows]))).toEqual(
+      (['old-key', 'plaintext'] as const).map((from) =>
+        ['sqlite-file', 'postgres', 'mariadb'].map((engine) => [from, engine, 100_000]),
+      ),
+    );
+    expect(readme.slice(start + README_REENCRYPT_START.length, end).trim()).toBe(renderReencryptTable(results).trim());
   });
 });

@@ -1,0 +1,122 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ReencryptCounts } from '../../src/atlassian';
+import { MachineInfo } from './results';
+import { int, table } from './report';
+
+/** What the rows held before a `bench:reencrypt` run: sealed under the previous key, or plaintext. */
+export type ReencryptStart = 'old-key' | 'plaintext';
+
+/** One engine's run of `bench:reencrypt`, as it prints it (one JSON line) and saves it. */
+export interface ReencryptRun {
+  readonly engine: 'sqlite-file' | 'sqlite-memory' | 'postgres' | 'mariadb';
+  readonly database: string;
+  readonly from: ReencryptStart;
+  readonly rows: number;
+  readonly batchSize: number;
+  readonly seedMs: number;
+  readonly counts: ReencryptCounts;
+  /** Wall time of the run, without the forced GCs of the heap samples. */
+  readonly ms: number;
+  readonly rowsPerSecond: number;
+  /** This process's CPU time (the database server's is not in it). */
+  readonly cpuMs: number;
+  readonly rowsPerCpuSecond: number;
+  readonly gcBetweenBatchesMs: number;
+  readonly heapAfterGcMB: { first: number; min: number; max: number; last: number } | null;
+  readonly gcExposed: boolean;
+  readonly rerun: { counts: ReencryptCounts; ms: number };
+}
+
+/** A `bench:reencrypt --out` file: when it ran, on what, and each engine's run. */
+export interface ReencryptResult {
+  readonly startedAt: string;
+  readonly machine: MachineInfo;
+  readonly runs: readonly ReencryptRun[];
+}
+
+/** The rows per second (wall time, 100,000 rows) that re-encryption is to reach on each engine. */
+export const REENCRYPT_TARGETS: Readonly<Partial<Record<ReencryptRun['engine'], number>>> = {
+  'sqlite-file': 20_000,
+  postgres: 5_000,
+  mariadb: 5_000,
+};
+
+/** The committed results the README's re-encryption table is rendered from: a key rotation, then legacy plaintext. */
+export const COMMITTED_REENCRYPT_RESULTS = {
+  'old-key': join(__dirname, '..', 'results', 'reencrypt.json'),
+  plaintext: join(__dirname, '..', 'results', 'reencrypt-plaintext.json'),
+} as const;
+
+const START_NAMES: Record<ReencryptStart, string> = {
+  'old-key': 'key rotation (every token opened and sealed again)',
+  plaintext: 'legacy plaintext (every token sealed)',
+};
+
+/** The README's re-encryption table: every engine of each result, with its target and whether it is met. */
+export function renderReencryptTable(results: readonly ReencryptResult[]): string {
+  const rows = results.flatMap((result) =>
+    result.runs.map((run) => {
+      const target = REENCRYPT_TARGETS[run.engine];
+      const heap = run.heapAfterGcMB === null ? '-' : `${run.heapAfterGcMB.min}-${run.heapAfterGcMB.max}`;
+      return [
+        START_NAMES[run.from],
+        run.engine,
+        int(run.rows),
+        int(run.rowsPerSecond),
+        target === undefined ? '-' : int(target),
+        target === undefined ? '-' : run.rowsPerSecond >= target ? 'yes' : '**no**',
+        int(run.rowsPerCpuSecond),
+        heap,
+        (run.rerun.ms / 1000).toFixed(1),
+        result.machine.commit,
+      ];
+    }),
+  );
+  const machines = [
+    ...new Set(results.map(({ machine }) => `nproc ${machine.nproc}, ${machine.cpuModel}, Node ${machine.node}`)),
+  ];
+  return [
+    `Runs ${results.map((result) => result.startedAt).join(' and ')}; machine: ${machines.join('; ')}.`,
+    '',
+    table(
+      [
+        'rows before',
+        'engine',
+        'rows',
+        'rows/s',
+        'target rows/s',
+        'met',
+        'rows per CPU-second',
+        'heap after GC, MB (min-max over the run)',
+        're-run over the finished table, s',
+        'commit',
+      ],
+      rows,
+    ),
+  ].join('\n');
+}
+
+/** The committed results, key rotation first. */
+export function readCommittedReencryptResults(): ReencryptResult[] {
+  return Object.values(COMMITTED_REENCRYPT_RESULTS).map(
+    (path) => JSON.parse(readFileSync(path, 'utf8')) as ReencryptResult,
+  );
+}
+
+const README = join(__dirname, '..', '..', 'README.md');
+export const README_REENCRYPT_START = '<!-- bench:reencrypt:start -->';
+export const README_REENCRYPT_END = '<!-- bench:reencrypt:end -->';
+
+/** Renders the committed results between the README's re-encryption markers; false when the markers are missing. */
+export function updateReadmeReencryptTable(): boolean {
+  const text = readFileSync(README, 'utf8');
+  const start = text.indexOf(README_REENCRYPT_START);
+  const end = text.indexOf(README_REENCRYPT_END);
+  if (start < 0 || end < start) {
+    return false;
+  }
+  const block = [README_REENCRYPT_START, '', renderReencryptTable(readCommittedReencryptResults()), ''].join('\n');
+  writeFileSync(README, text.slice(0, start) + block + text.slice(end));
+  return true;
+}
