@@ -21,6 +21,8 @@ import { Command } from 'commander';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../src/app.module';
 import { AtlassianOauthReencryptionService } from '../src/atlassian';
+import { AtlassianOauthTokenSealer } from '../src/atlassian/atlassian-oauth-token-sealer';
+import { AtlassianOauthSealedStateRepo } from '../src/atlassian/reencryption/atlassian-oauth-sealed-state.repo';
 import { ATLASSIAN_OAUTH_STATE_TABLE } from '../src/database/entities/atlassian-oauth-state.entity';
 import { TokenCipher } from '../src/token-cipher/token-cipher';
 import { createFreshDatabase } from '../test/support/server-databases';
@@ -41,6 +43,31 @@ type Engine = { name: 'sqlite-file' | 'sqlite-memory' } | { name: 'postgres' | '
 
 /** How many times the heap is measured after a forced GC during one run. */
 const HEAP_SAMPLES = 10;
+
+/** Where a run's wall time went, in ms: reading pages, opening and sealing tokens, writing batches back. */
+type Phases = { -readonly [Phase in keyof NonNullable<ReencryptRun['phasesMs']>]: number };
+
+/**
+ * Times every call of `method` on `target` (an instance: the service calls it through the
+ * instance, so the wrapper sees every call) into `phases[phase]`. A few hundred ns per call.
+ */
+function timeCalls<T extends object>(target: T, method: keyof T & string, phases: Phases, phase: keyof Phases): void {
+  const original = (target[method] as (...args: unknown[]) => unknown).bind(target);
+  const add = (since: bigint): void => {
+    phases[phase] += Number(process.hrtime.bigint() - since) / 1e6;
+  };
+  Object.assign(target, {
+    [method]: (...args: unknown[]): unknown => {
+      const since = process.hrtime.bigint();
+      const result = original(...args);
+      if (result instanceof Promise) {
+        return result.finally(() => add(since));
+      }
+      add(since);
+      return result;
+    },
+  });
+}
 
 /** Seeded rows per multi-row INSERT (6 values each). */
 const SEED_ROWS_PER_INSERT = 500;
@@ -118,6 +145,13 @@ async function run(engine: Engine, rows: number, batchSize: number, start: Reenc
       );
       const seedMs = Date.now() - seedStarted;
       const reencryption = app.get(AtlassianOauthReencryptionService);
+      const phases: Phases = { read: 0, open: 0, seal: 0, write: 0 };
+      const states = app.get(AtlassianOauthSealedStateRepo);
+      const sealer = app.get(AtlassianOauthTokenSealer);
+      timeCalls(states, 'findSealedPage', phases, 'read');
+      timeCalls(states, 'replaceSealedTokensBatch', phases, 'write');
+      timeCalls(sealer, 'open', phases, 'open');
+      timeCalls(sealer, 'seal', phases, 'seal');
       const heaps: number[] = [];
       // The forced GC that makes the heap comparable between batches is the bench's own work, not
       // reencryptAll's: its time is measured and taken out of `ms`.
@@ -153,6 +187,12 @@ async function run(engine: Engine, rows: number, batchSize: number, start: Reenc
       const ms = Math.round(Number(elapsedNs - measuringNs) / 1e6);
       // This process's CPU time (the database server's is not in it): what a busy machine's wall time hides.
       const cpuMs = Math.round((cpuMicros(process.cpuUsage(cpuBefore)) - measuringCpuUs) / 1000);
+      const phasesMs = {
+        read: Math.round(phases.read),
+        open: Math.round(phases.open),
+        seal: Math.round(phases.seal),
+        write: Math.round(phases.write),
+      };
       const rerunStarted = Date.now();
       const rerun = await reencryption.reencryptAll({ batchSize });
       return {
@@ -172,6 +212,7 @@ async function run(engine: Engine, rows: number, batchSize: number, start: Reenc
         rowsPerSecond: Math.round(rows / (ms / 1000)),
         cpuMs,
         rowsPerCpuSecond: Math.round(rows / (cpuMs / 1000)),
+        phasesMs,
         gcBetweenBatchesMs: Math.round(Number(measuringNs) / 1e6),
         heapAfterGcMB:
           heaps.length > 0
