@@ -105,6 +105,42 @@ describe(AtlassianOauthReencryptionService.name, () => {
       await expect(rawRows()).resolves.toEqual(after);
     });
 
+    it('takes no other write of this process into a batch: one that fails rolls back alone, writes made meanwhile stay', async () => {
+      await seed(40);
+      await boot(`${K2},${K1}`);
+      // The fourth batch (t0030-t0039) fails inside its transaction: SQLite refuses its row t0035.
+      await dataSource.query(
+        `CREATE TRIGGER refuse_t0035 BEFORE UPDATE ON atlassian_oauth_state WHEN OLD.tenant_id = 't0035' BEGIN SELECT RAISE(ABORT, 'refused'); END`,
+      );
+      // Another caller of this process writes new tenants all along, between every await of the run.
+      let running = true;
+      const written: string[] = [];
+      const writer = (async () => {
+        for (let i = 0; running; i++) {
+          await states.upsert(JIRA, `during-${i}`, { refreshToken: `refresh-during-${i}` });
+          written.push(`during-${i}`);
+        }
+      })();
+
+      const failure = await sut.reencryptAll({ batchSize: 10 }).catch((error: unknown) => error);
+      running = false;
+      await writer;
+
+      expect(failure).toBeInstanceOf(QueryFailedError);
+      expect(written.length).toBeGreaterThan(3);
+      for (const tenant of written) {
+        await expect(states.get(JIRA, tenant)).resolves.toMatchObject({
+          refreshToken: tenant.replace('during', 'refresh-during'),
+        });
+      }
+      // The refused row's batch rolled back; every row still opens to its own tokens.
+      expect((await rawRow('t0035'))?.refreshToken).toMatch(/^enc:v1:k1:/);
+      for (let i = 0; i < 40; i++) {
+        const name = `t${String(i).padStart(4, '0')}`;
+        await expect(states.get(JIRA, name)).resolves.toMatchObject({ refreshToken: `refresh-${name}` });
+      }
+    });
+
     it('counts a row it cannot open as failed, leaves it as it was, and goes on', async () => {
       await seed(4);
       const t1 = await rawRow('t0001');
