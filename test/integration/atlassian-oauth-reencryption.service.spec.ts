@@ -108,33 +108,43 @@ describe(AtlassianOauthReencryptionService.name, () => {
     it('takes no other write of this process into a batch: one that fails rolls back alone, writes made meanwhile stay', async () => {
       await seed(40);
       await boot(`${K2},${K1}`);
-      // The fourth batch (t0030-t0039) fails inside its transaction: SQLite refuses its row t0035.
-      await dataSource.query(
-        `CREATE TRIGGER refuse_t0035 BEFORE UPDATE ON atlassian_oauth_state WHEN OLD.tenant_id = 't0035' BEGIN SELECT RAISE(ABORT, 'refused'); END`,
+      // The row read last (pages go in id order) is refused by SQLite: the last batch fails inside its transaction.
+      const [last] = await dataSource.query<{ tenant_id: string }[]>(
+        'SELECT tenant_id FROM atlassian_oauth_state ORDER BY id DESC LIMIT 1',
       );
-      // Another caller of this process writes new tenants all along, between every await of the run.
+      const refused = last?.tenant_id ?? '';
+      await dataSource.query(
+        `CREATE TRIGGER refuse_last BEFORE UPDATE ON atlassian_oauth_state WHEN OLD.tenant_id = '${refused}' BEGIN SELECT RAISE(ABORT, 'refused'); END`,
+      );
+      // Other callers of this process write new tenants all along: one in a loop between every
+      // await of the run, and one more started after each batch, running into the next one.
       let running = true;
       const written: string[] = [];
-      const writer = (async () => {
+      const write = async (tenant: string): Promise<void> => {
+        await states.upsert(JIRA, tenant, { refreshToken: `refresh-${tenant}` });
+        written.push(tenant);
+      };
+      const loop = (async () => {
         for (let i = 0; running; i++) {
-          await states.upsert(JIRA, `during-${i}`, { refreshToken: `refresh-during-${i}` });
-          written.push(`during-${i}`);
+          await write(`loop-${i}`);
         }
       })();
+      const afterBatches: Promise<void>[] = [];
 
-      const failure = await sut.reencryptAll({ batchSize: 10 }).catch((error: unknown) => error);
+      const failure = await sut
+        .reencryptAll({ batchSize: 10, onProgress: (p) => afterBatches.push(write(`after-${p.processed}`)) })
+        .catch((error: unknown) => error);
       running = false;
-      await writer;
+      await Promise.all([loop, ...afterBatches]);
 
       expect(failure).toBeInstanceOf(QueryFailedError);
-      expect(written.length).toBeGreaterThan(3);
+      expect(afterBatches.length).toBeGreaterThanOrEqual(3);
+      expect(written.length).toBeGreaterThanOrEqual(afterBatches.length + 1);
       for (const tenant of written) {
-        await expect(states.get(JIRA, tenant)).resolves.toMatchObject({
-          refreshToken: tenant.replace('during', 'refresh-during'),
-        });
+        await expect(states.get(JIRA, tenant)).resolves.toMatchObject({ refreshToken: `refresh-${tenant}` });
       }
       // The refused row's batch rolled back; every row still opens to its own tokens.
-      expect((await rawRow('t0035'))?.refreshToken).toMatch(/^enc:v1:k1:/);
+      expect((await rawRow(refused))?.refreshToken).toMatch(/^enc:v1:k1:/);
       for (let i = 0; i < 40; i++) {
         const name = `t${String(i).padStart(4, '0')}`;
         await expect(states.get(JIRA, name)).resolves.toMatchObject({ refreshToken: `refresh-${name}` });
