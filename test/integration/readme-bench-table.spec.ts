@@ -13,27 +13,27 @@ const ROOT = join(__dirname, '..', '..');
 const START = '<!-- bench:latest:start -->';
 const END = '<!-- bench:latest:end -->';
 
+/** What the README holds between two markers (trimmed); fails the test when either is missing or out of order. */
+function readmeBetween(startMarker: string, endMarker: string): string {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf(startMarker);
+  const end = readme.indexOf(endMarker);
+  expect(start).toBeGreaterThanOrEqual(0);
+  expect(end).toBeGreaterThan(start);
+  return readme.slice(start + startMarker.length, end).trim();
+}
+
 // The README's figures are the committed full run's: `npm run bench` rewrites both together, and
 // `npm run bench -- --render bench/results/latest.json` re-renders the README from the results.
 describe("the README's benchmark table", () => {
   it('is what the bench renders from bench/results/latest.json, verbatim between its markers', () => {
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-    const start = readme.indexOf(START);
-    const end = readme.indexOf(END);
-    expect(start).toBeGreaterThanOrEqual(0);
-    expect(end).toBeGreaterThan(start);
     const latest = JSON.parse(readFileSync(join(ROOT, 'bench', 'results', 'latest.json'), 'utf8')) as BenchResult;
 
     expect(latest.quick).toBe(false);
-    expect(readme.slice(start + START.length, end).trim()).toBe(renderReadmeTable(latest).trim());
+    expect(readmeBetween(START, END)).toBe(renderReadmeTable(latest).trim());
   });
 
   it('shows the committed bench:reencrypt results (a key rotation, legacy plaintext), verbatim between its markers', () => {
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-    const start = readme.indexOf(README_REENCRYPT_START);
-    const end = readme.indexOf(README_REENCRYPT_END);
-    expect(start).toBeGreaterThanOrEqual(0);
-    expect(end).toBeGreaterThan(start);
     const results = readCommittedReencryptResults();
 
     expect(results.map((result) => result.runs.map((run) => [run.from, run.engine, run.rows]))).toEqual(
@@ -41,6 +41,6 @@ describe("the README's benchmark table", () => {
         ['sqlite-file', 'postgres', 'mariadb'].map((engine) => [from, engine, 100_000]),
       ),
     );
-    expect(readme.slice(start + README_REENCRYPT_START.length, end).trim()).toBe(renderReencryptTable(results).trim());
+    expect(readmeBetween(README_REENCRYPT_START, README_REENCRYPT_END)).toBe(renderReencryptTable(results).trim());
   });
 });
