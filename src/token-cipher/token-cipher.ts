@@ -15,6 +15,8 @@ const VERSION = 'v1';
 const ALGORITHM = 'aes-256-gcm';
 /** The alphabet of an envelope's parts: unpadded base64url (RFC 4648, section 5). */
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
+/** The same alphabet in value order (RFC 4648, table 2): a character's index is its 6-bit value. */
+const BASE64URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 /** 96 bits, the IV length GCM is specified for (NIST SP 800-38D). */
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
@@ -181,22 +183,8 @@ function decodeCanonical(text: string): Buffer | null {
   }
   // 4 unused bits after 1 byte in the last group of 2 characters, 2 after 2 bytes in a group of 3.
   const unusedBits = [0, 0, 4, 2][text.length % 4] ?? 0;
-  const last = text.charCodeAt(text.length - 1);
-  return unusedBits === 0 || (base64urlValue(last) & ((1 << unusedBits) - 1)) === 0 ? bytes : null;
-}
-
-/** The 6-bit value of one base64url character (already checked to be in the alphabet). */
-function base64urlValue(code: number): number {
-  if (code >= 65 && code <= 90) {
-    return code - 65; // A-Z
-  }
-  if (code >= 97 && code <= 122) {
-    return code - 71; // a-z
-  }
-  if (code >= 48 && code <= 57) {
-    return code + 4; // 0-9
-  }
-  return code === 45 ? 62 : 63; // '-' or '_'
+  const lastValue = BASE64URL_ALPHABET.indexOf(text.charAt(text.length - 1));
+  return (lastValue & ((1 << unusedBits) - 1)) === 0 ? bytes : null;
 }
 
 /**
