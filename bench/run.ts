@@ -14,6 +14,7 @@ import { runKeepAliveBench } from './lib/keep-alive';
 import { exited, forkBench, nextMessage } from './lib/processes';
 import { createFreshDatabase } from '../test/support/server-databases';
 import { BenchPlan, EngineJob, engineName, FULL_PLAN, isServerEngine, QUICK_PLAN } from './lib/profile';
+import { README_PATH, writeReadmeBlock } from './lib/readme';
 import { renderMarkdown, renderReadmeTable } from './lib/report';
 import { machineInfo } from './lib/machine';
 import { BenchResult, ContentionResult, EngineResult } from './lib/results';
@@ -34,23 +35,6 @@ async function runEngineWorker(job: EngineJob): Promise<EngineResult> {
     throw new Error(`engine ${engineName(job)} failed: ${answer.error ?? 'no result'}`);
   }
   return answer.result;
-}
-
-const README = join(__dirname, '..', 'README.md');
-const README_START = '<!-- bench:latest:start -->';
-const README_END = '<!-- bench:latest:end -->';
-
-/** Puts the run's machine, summary and targets between the README's bench markers. */
-function updateReadme(result: BenchResult): boolean {
-  const text = readFileSync(README, 'utf8');
-  const start = text.indexOf(README_START);
-  const end = text.indexOf(README_END);
-  if (start < 0 || end < start) {
-    return false;
-  }
-  const block = [README_START, '', renderReadmeTable(result), ''].join('\n');
-  writeFileSync(README, text.slice(0, start) + block + text.slice(end));
-  return true;
 }
 
 /** Where the server engines run: an admin URL per server (its user may create databases), or none. */
@@ -200,8 +184,8 @@ const program = new Command()
           : `bench: wrote ${join(outDir, 'latest.json')} and latest.md in ${result.seconds} s\n`,
       );
       // The committed results are the latest full run: so is the README's table.
-      if (!result.quick && outDir === DEFAULT_OUT && updateReadme(result)) {
-        process.stderr.write(`bench: updated the table in ${README}\n`);
+      if (!result.quick && outDir === DEFAULT_OUT && writeReadmeBlock('latest', renderReadmeTable(result))) {
+        process.stderr.write(`bench: updated the table in ${README_PATH}\n`);
       }
     },
   );

@@ -1,6 +1,7 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ReencryptCounts } from '../../src/atlassian';
+import { writeReadmeBlock } from './readme';
 import { MachineInfo } from './results';
 import { int, table } from './report';
 
@@ -117,19 +118,7 @@ export function readCommittedReencryptResults(): ReencryptResult[] {
   );
 }
 
-const README = join(__dirname, '..', '..', 'README.md');
-export const README_REENCRYPT_START = '<!-- bench:reencrypt:start -->';
-export const README_REENCRYPT_END = '<!-- bench:reencrypt:end -->';
-
-/** Renders the committed results between the README's re-encryption markers; false when the markers are missing. */
+/** Renders the committed results into the README's re-encryption block; false when its markers are missing. */
 export function updateReadmeReencryptTable(): boolean {
-  const text = readFileSync(README, 'utf8');
-  const start = text.indexOf(README_REENCRYPT_START);
-  const end = text.indexOf(README_REENCRYPT_END);
-  if (start < 0 || end < start) {
-    return false;
-  }
-  const block = [README_REENCRYPT_START, '', renderReencryptTable(readCommittedReencryptResults()), ''].join('\n');
-  writeFileSync(README, text.slice(0, start) + block + text.slice(end));
-  return true;
+  return writeReadmeBlock('reencrypt', renderReencryptTable(readCommittedReencryptResults()));
 }
