@@ -14,18 +14,33 @@ const ROOT = join(__dirname, '..');
 const namedServers = SERVERS_UNDER_TEST.filter((server) => serverTestUrl(server) !== undefined);
 const serverEngines = namedServers.map((server) => (server.type === 'postgres' ? 'postgres' : 'mariadb'));
 
-/** Runs `npm run bench -- --quick --out DIR` as a user would, and resolves with its exit code and output. */
-function runQuickBench(outDir: string): Promise<{ code: number | null; output: string }> {
-  const child = spawn(
-    process.execPath,
-    ['-r', 'ts-node/register/transpile-only', 'bench/run.ts', '--quick', '--out', outDir],
-    { cwd: ROOT },
-  );
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, output })));
+/** A bench script's exit code and output: each stream, and both in the order they arrived. */
+interface BenchRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  output: string;
 }
+
+/** Runs a bench script as its npm script does (Node options, then ts-node), and resolves when it exits. */
+function runBench(script: string, args: string[], nodeOptions: string[] = []): Promise<BenchRun> {
+  const child = spawn(process.execPath, [...nodeOptions, '-r', 'ts-node/register/transpile-only', script, ...args], {
+    cwd: ROOT,
+  });
+  const run: BenchRun = { code: null, stdout: '', stderr: '', output: '' };
+  child.stdout.on('data', (chunk: Buffer) => {
+    run.stdout += chunk.toString();
+    run.output += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    run.stderr += chunk.toString();
+    run.output += chunk.toString();
+  });
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ ...run, code })));
+}
+
+/** `npm run bench -- --quick --out DIR`. */
+const runQuickBench = (outDir: string): Promise<BenchRun> => runBench('bench/run.ts', ['--quick', '--out', outDir]);
 
 const variantShape = (variant: string) => ({
   variant,
@@ -41,7 +56,7 @@ const variantShape = (variant: string) => ({
 // Checks only that the benchmark runs and reports every measurement: never how fast anything is.
 describe('npm run bench -- --quick', () => {
   let dir: string;
-  let run: { code: number | null; output: string };
+  let run: BenchRun;
   let result: BenchResult;
 
   beforeAll(async () => {
@@ -199,19 +214,8 @@ describe('npm run bench -- --quick', () => {
   });
 });
 
-/** Runs `npm run bench:reencrypt -- ARGS` as a user would (with the GC exposed, as the script does). */
-function runReencryptBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(
-    process.execPath,
-    ['--expose-gc', '-r', 'ts-node/register/transpile-only', 'bench/reencrypt.ts', ...args],
-    { cwd: ROOT },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
-}
+/** `npm run bench:reencrypt -- ARGS` (with the GC exposed, as the npm script does). */
+const runReencryptBench = (args: string[]): Promise<BenchRun> => runBench('bench/reencrypt.ts', args, ['--expose-gc']);
 
 // Checks only that it runs and moves every row, on the SQLite file and the named servers: never how fast.
 describe('npm run bench:reencrypt', () => {
