@@ -8,13 +8,7 @@ import {
   Unique,
   UpdateDateColumn,
 } from 'typeorm';
-import {
-  FreshDatabase,
-  SERVERS_UNDER_TEST,
-  createFreshDatabase,
-  describeOnServer,
-  serverConfig,
-} from '../support/server-databases';
+import { describeOnEveryEngine } from '../support/server-databases';
 import { PreparedLookup } from '../../src/database/prepared-lookup';
 
 @Entity('prepared_lookup_probe')
@@ -49,65 +43,14 @@ class ProbeEntity {
   updatedAt!: Date;
 }
 
-/** A database for one engine's run, dropped afterwards: nothing else's tables are touched. */
-interface Engine {
-  open(): Promise<DataSource>;
-  close(dataSource: DataSource): Promise<void>;
-}
+describeOnEveryEngine(PreparedLookup.name, [ProbeEntity], lookupSuite);
 
-const sqlite: Engine = {
-  open: () =>
-    new DataSource({
-      type: 'better-sqlite3',
-      database: ':memory:',
-      entities: [ProbeEntity],
-      synchronize: true,
-    }).initialize(),
-  close: (dataSource) => dataSource.destroy(),
-};
-
-/** A fresh database on the server of `adminUrl` (TEST_POSTGRES_URL / TEST_MARIADB_URL), with the probe table synchronized. */
-function serverEngine(adminUrl: string): Engine {
-  let database: FreshDatabase | undefined;
-  return {
-    open: async () => {
-      database = await createFreshDatabase(adminUrl);
-      const { type, host, port, username, password } = serverConfig(database.url);
-      return new DataSource({
-        type,
-        host,
-        port,
-        username,
-        password,
-        database: database.name,
-        entities: [ProbeEntity],
-        synchronize: true,
-      }).initialize();
-    },
-    close: async (dataSource) => {
-      await dataSource.destroy();
-      await database?.drop();
-    },
-  };
-}
-
-describe(`${PreparedLookup.name} on SQLite (:memory:)`, () => lookupSuite(sqlite));
-for (const server of SERVERS_UNDER_TEST) {
-  describeOnServer(server, PreparedLookup.name, (adminUrl) => lookupSuite(serverEngine(adminUrl)));
-}
-
-function lookupSuite(engine: Engine): void {
-  let dataSource: DataSource;
+function lookupSuite(dataSource: () => DataSource): void {
   let repository: Repository<ProbeEntity>;
   let sut: PreparedLookup<ProbeEntity, 'platform' | 'tenantId'>;
 
-  beforeAll(async () => {
-    dataSource = await engine.open();
-    repository = dataSource.getRepository(ProbeEntity);
-  });
-
-  afterAll(async () => {
-    await engine.close(dataSource);
+  beforeAll(() => {
+    repository = dataSource().getRepository(ProbeEntity);
   });
 
   beforeEach(async () => {

@@ -1,11 +1,5 @@
 import { Column, DataSource, Entity, PrimaryGeneratedColumn, Repository, Unique, UpdateDateColumn } from 'typeorm';
-import {
-  FreshDatabase,
-  SERVERS_UNDER_TEST,
-  createFreshDatabase,
-  describeOnServer,
-  serverConfig,
-} from '../support/server-databases';
+import { describeOnEveryEngine } from '../support/server-databases';
 import { PreparedUpsert } from '../../src/database/prepared-upsert';
 
 @Entity('prepared_upsert_probe')
@@ -30,65 +24,14 @@ class ProbeEntity {
   updatedAt!: Date;
 }
 
-/** A database for one engine's run, dropped afterwards: nothing else's tables are touched. */
-interface Engine {
-  open(): Promise<DataSource>;
-  close(dataSource: DataSource): Promise<void>;
-}
+describeOnEveryEngine(PreparedUpsert.name, [ProbeEntity], upsertSuite);
 
-const sqlite: Engine = {
-  open: () =>
-    new DataSource({
-      type: 'better-sqlite3',
-      database: ':memory:',
-      entities: [ProbeEntity],
-      synchronize: true,
-    }).initialize(),
-  close: (dataSource) => dataSource.destroy(),
-};
-
-/** A fresh database on the server of `adminUrl` (TEST_POSTGRES_URL / TEST_MARIADB_URL), with the probe table synchronized. */
-function serverEngine(adminUrl: string): Engine {
-  let database: FreshDatabase | undefined;
-  return {
-    open: async () => {
-      database = await createFreshDatabase(adminUrl);
-      const { type, host, port, username, password } = serverConfig(database.url);
-      return new DataSource({
-        type,
-        host,
-        port,
-        username,
-        password,
-        database: database.name,
-        entities: [ProbeEntity],
-        synchronize: true,
-      }).initialize();
-    },
-    close: async (dataSource) => {
-      await dataSource.destroy();
-      await database?.drop();
-    },
-  };
-}
-
-describe(`${PreparedUpsert.name} on SQLite (:memory:)`, () => upsertSuite(sqlite));
-for (const server of SERVERS_UNDER_TEST) {
-  describeOnServer(server, PreparedUpsert.name, (adminUrl) => upsertSuite(serverEngine(adminUrl)));
-}
-
-function upsertSuite(engine: Engine): void {
-  let dataSource: DataSource;
+function upsertSuite(dataSource: () => DataSource): void {
   let repository: Repository<ProbeEntity>;
   let sut: PreparedUpsert<ProbeEntity, 'platform' | 'tenantId'>;
 
-  beforeAll(async () => {
-    dataSource = await engine.open();
-    repository = dataSource.getRepository(ProbeEntity);
-  });
-
-  afterAll(async () => {
-    await engine.close(dataSource);
+  beforeAll(() => {
+    repository = dataSource().getRepository(ProbeEntity);
   });
 
   beforeEach(async () => {

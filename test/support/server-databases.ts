@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { DataSource } from 'typeorm';
+import { DataSource, DataSourceOptions } from 'typeorm';
 import { ServerDatabaseConfig, ServerDatabaseType, readDatabaseConfig } from '../../src/config/database.config';
 import { serverDataSourceOptions } from '../../src/database/server-database';
 
@@ -50,6 +50,76 @@ export function describeOnServer(server: ServerUnderTest, name: string, body: (a
     });
   } else {
     describe.skip(`${name} on ${server.label} (set ${server.variable} to run)`, () => body(''));
+  }
+}
+
+/** A database of its own for one engine's run of a suite on its own entities, dropped afterwards. */
+interface EntityTestEngine {
+  /** A data source on a fresh database with the suite's entities synchronized. */
+  open(): Promise<DataSource>;
+  close(dataSource: DataSource): Promise<void>;
+}
+
+/** Opens `engine` before the suite's tests and closes it after them; the suite reads the data source when it runs. */
+function suiteOn(engine: EntityTestEngine, suite: (dataSource: () => DataSource) => void): void {
+  let dataSource: DataSource | undefined;
+  beforeAll(async () => {
+    dataSource = await engine.open();
+  });
+  afterAll(async () => {
+    if (dataSource) {
+      await engine.close(dataSource);
+    }
+  });
+  suite(() => {
+    if (!dataSource) {
+      throw new Error('the engine is open only between its beforeAll and afterAll');
+    }
+    return dataSource;
+  });
+}
+
+/**
+ * Runs `suite` on SQLite (`:memory:`) and, through {@link describeOnServer}, on each server under
+ * test (a fresh database on it, dropped afterwards), each with only `entities` synchronized:
+ * nothing else's tables are touched. For suites of a database mechanism on probe entities of their own.
+ */
+export function describeOnEveryEngine(
+  name: string,
+  entities: NonNullable<DataSourceOptions['entities']>,
+  suite: (dataSource: () => DataSource) => void,
+): void {
+  const sqlite: EntityTestEngine = {
+    open: () =>
+      new DataSource({ type: 'better-sqlite3', database: ':memory:', entities, synchronize: true }).initialize(),
+    close: (dataSource) => dataSource.destroy(),
+  };
+  describe(`${name} on SQLite (:memory:)`, () => suiteOn(sqlite, suite));
+  for (const server of SERVERS_UNDER_TEST) {
+    describeOnServer(server, name, (adminUrl) => {
+      let database: FreshDatabase | undefined;
+      const engine: EntityTestEngine = {
+        open: async () => {
+          database = await createFreshDatabase(adminUrl);
+          const { type, host, port, username, password } = serverConfig(database.url);
+          return new DataSource({
+            type,
+            host,
+            port,
+            username,
+            password,
+            database: database.name,
+            entities,
+            synchronize: true,
+          }).initialize();
+        },
+        close: async (dataSource) => {
+          await dataSource.destroy();
+          await database?.drop();
+        },
+      };
+      suiteOn(engine, suite);
+    });
   }
 }
 
