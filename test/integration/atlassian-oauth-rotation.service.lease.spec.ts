@@ -1,29 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource, QueryFailedError, Repository } from 'typeorm';
-import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../support/repo-test-engines';
+import { RepoTestEngine, repoTestEngines } from '../support/repo-test-engines';
+import { HOUR_MS, JIRA, TENANT, bootRotationPerTest, countingRefresh, inMs } from '../support/rotation-fixtures';
 import { AtlassianOauthRefreshLeaseEntity } from '../../src/database/entities';
 import { AtlassianOauthRotateTimeoutError } from '../../src/atlassian/atlassian-oauth-state.errors';
 import { AtlassianOauthStateRepo } from '../../src/atlassian/atlassian-oauth-state.repo';
-import { AtlassianOauthRefresh, AtlassianOauthTokens } from '../../src/atlassian/atlassian-oauth-state.types';
+import { AtlassianOauthTokens } from '../../src/atlassian/atlassian-oauth-state.types';
 import { AtlassianOauthRotationService } from '../../src/atlassian/rotation/atlassian-oauth-rotation.service';
-
-const JIRA = 'jira';
-const TENANT = 'tenant-a';
-const HOUR_MS = 3_600_000;
-
-const inMs = (ms: number) => new Date(Date.now() + ms);
-
-/** A refresh that counts its calls, records the refresh tokens it was given, and returns `refresh-<n>` valid for an hour. */
-function countingRefresh(delayMs = 0) {
-  const received: string[] = [];
-  const refresh: AtlassianOauthRefresh = async (current) => {
-    received.push(current.refreshToken);
-    await sleep(delayMs);
-    const n = received.length;
-    return { accessToken: `access-${n}`, refreshToken: `refresh-${n}`, expiresAt: inMs(HOUR_MS) };
-  };
-  return { refresh, received };
-}
 
 // Run on SQLite always and on each server whose TEST_POSTGRES_URL / TEST_MARIADB_URL is set.
 describe.each(repoTestEngines())(
@@ -40,12 +23,9 @@ describe.each(repoTestEngines())(
     const foreignLease = (expiresAt: Date) =>
       leases.insert({ platform: JIRA, tenantId: TENANT, holder: 'another-process', expiresAt });
 
-    const booted = bootRepoPerTest(engine);
+    const rotation = bootRotationPerTest(engine);
     beforeEach(() => {
-      const current = booted();
-      ({ sut: states, dataSource } = current);
-      sut = current.moduleRef.get(AtlassianOauthRotationService);
-      leases = dataSource.getRepository(AtlassianOauthRefreshLeaseEntity);
+      ({ sut, states, dataSource, leases } = rotation());
     });
 
     // The server engines' lease columns are checked in information_schema by test/server-databases.e2e-spec.ts.

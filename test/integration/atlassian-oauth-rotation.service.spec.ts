@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DataSource, Repository } from 'typeorm';
-import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../support/repo-test-engines';
+import { Repository } from 'typeorm';
+import { RepoTestEngine, repoTestEngines } from '../support/repo-test-engines';
+import { HOUR_MS, JIRA, TENANT, bootRotationPerTest, countingRefresh, inMs } from '../support/rotation-fixtures';
 import { AtlassianOauthRefreshLeaseEntity, AtlassianOauthStateEntity } from '../../src/database/entities';
 import {
   AtlassianOauthRefreshFailedError,
@@ -15,43 +16,21 @@ import {
 } from '../../src/atlassian/atlassian-oauth-state.types';
 import { AtlassianOauthRotationService } from '../../src/atlassian/rotation/atlassian-oauth-rotation.service';
 
-const JIRA = 'jira';
-const TENANT = 'tenant-a';
-const HOUR_MS = 3_600_000;
-
-const inMs = (ms: number) => new Date(Date.now() + ms);
-
-/** A refresh that counts its calls, records the refresh tokens it was given, and returns `refresh-<n>` valid for an hour. */
-function countingRefresh(delayMs = 0) {
-  const received: string[] = [];
-  const refresh: AtlassianOauthRefresh = async (current) => {
-    received.push(current.refreshToken);
-    await sleep(delayMs);
-    const n = received.length;
-    return { accessToken: `access-${n}`, refreshToken: `refresh-${n}`, expiresAt: inMs(HOUR_MS) };
-  };
-  return { refresh, received };
-}
-
 // Run on SQLite always and on each server whose TEST_POSTGRES_URL / TEST_MARIADB_URL is set.
 describe.each(repoTestEngines())(
   `${AtlassianOauthRotationService.name}.rotate on %s`,
   (engineName: string, engine: RepoTestEngine) => {
     let sut: AtlassianOauthRotationService;
     let states: AtlassianOauthStateRepo;
-    let dataSource: DataSource;
     let leases: Repository<AtlassianOauthRefreshLeaseEntity>;
 
     const seed = (
       tokens: AtlassianOauthTokens = { accessToken: 'access-0', refreshToken: 'refresh-0', expiresAt: null },
     ) => states.upsert(JIRA, TENANT, tokens);
 
-    const booted = bootRepoPerTest(engine);
+    const rotation = bootRotationPerTest(engine);
     beforeEach(() => {
-      const current = booted();
-      ({ sut: states, dataSource } = current);
-      sut = current.moduleRef.get(AtlassianOauthRotationService);
-      leases = dataSource.getRepository(AtlassianOauthRefreshLeaseEntity);
+      ({ sut, states, leases } = rotation());
     });
 
     describe('when a refresh happens', () => {
