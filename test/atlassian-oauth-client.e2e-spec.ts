@@ -11,6 +11,7 @@ import {
   AtlassianOauthSettings,
 } from '../src/atlassian/client/atlassian-oauth-client.options';
 import { OauthTestServer, startOauthServer } from './support/oauth-server';
+import { rejection } from './support/rejection';
 import { ScriptedHttpServer, json, startScriptedHttpServer } from './support/scripted-http-server';
 
 /** Boots the client's module with these settings, as a service that calls Atlassian would. */
@@ -33,15 +34,6 @@ function everythingIn(error: unknown): string {
   return [String(error), JSON.stringify(error), ...own.map((value) => String(value))].join('\n');
 }
 
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
-
 describe(`${AtlassianOauthClient.name} against a real OAuth server (oidc-provider)`, () => {
   let server: OauthTestServer;
   let moduleRef: TestingModule;
@@ -54,12 +46,7 @@ describe(`${AtlassianOauthClient.name} against a real OAuth server (oidc-provide
     await server.stop();
   });
   beforeEach(async () => {
-    ({ sut, moduleRef } = await bootClient({
-      clientId: server.clientId,
-      clientSecret: server.clientSecret,
-      tokenUrl: server.tokenUrl,
-      authorizeUrl: server.authorizeUrl,
-    }));
+    ({ sut, moduleRef } = await bootClient(server.settings));
     await server.resetStats();
   });
   afterEach(async () => {

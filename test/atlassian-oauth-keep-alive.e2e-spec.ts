@@ -79,12 +79,7 @@ describe(`${AtlassianOauthKeepAliveService.name} against a real OAuth server (oi
     await server.stop();
   });
   beforeEach(async () => {
-    booted = await boot({
-      clientId: server.clientId,
-      clientSecret: server.clientSecret,
-      tokenUrl: server.tokenUrl,
-      authorizeUrl: server.authorizeUrl,
-    });
+    booted = await boot(server.settings);
     sut = booted.sut;
     jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
   });
@@ -221,12 +216,7 @@ describe(`${AtlassianOauthKeepAliveService.name} against a real OAuth server (oi
       imports: [DatabaseModule, MetricsModule, AtlassianOauthKeepAliveModule],
     })
       .overrideProvider(ATLASSIAN_OAUTH_SETTINGS)
-      .useValue({
-        clientId: server.clientId,
-        clientSecret: server.clientSecret,
-        tokenUrl: server.tokenUrl,
-        authorizeUrl: server.authorizeUrl,
-      })
+      .useValue(server.settings)
       .compile();
     try {
       await withMetrics.get(AtlassianOauthStateRepo).upsert(PLATFORM, 'idle', await server.connectedGrant());

@@ -39,15 +39,9 @@ describe('the keep-alive sweep in two processes at once against a real OAuth ser
       }
     }
     await server.resetStats();
-    const env = {
-      ATLASSIAN_CLIENT_ID: server.clientId,
-      ATLASSIAN_CLIENT_SECRET: server.clientSecret,
-      ATLASSIAN_OAUTH_TOKEN_URL: server.tokenUrl,
-      ATLASSIAN_OAUTH_AUTHORIZE_URL: server.authorizeUrl,
-    };
     const args: SweepArgs = { goFile: join(dirname(database.path), 'go'), idleForMs: 30 * DAY_MS };
 
-    const workers = [1, 2].map(() => startWorker(database.path, 'sweep', args, { worker: WORKER, env }));
+    const workers = [1, 2].map(() => startWorker(database.path, 'sweep', args, { worker: WORKER, env: server.env }));
     await Promise.all(workers.map((worker) => worker.event('ready')));
     writeFileSync(args.goFile, '');
     const results = await Promise.all(workers.map((worker) => resultOf<KeepAliveCounts>(worker.exit, 'sweep')));

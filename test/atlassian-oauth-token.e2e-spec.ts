@@ -18,6 +18,7 @@ import {
 } from '../src/atlassian/client/atlassian-oauth-client.options';
 import { DatabaseModule } from '../src/database/database.module';
 import { OauthTestServer, startOauthServer } from './support/oauth-server';
+import { rejection } from './support/rejection';
 import { ScriptedHttpServer, json, startScriptedHttpServer } from './support/scripted-http-server';
 
 const PLATFORM = 'jira';
@@ -46,15 +47,6 @@ async function boot(settings: AtlassianOauthSettings): Promise<Booted> {
   };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
-
 describe(`${AtlassianOauthTokenService.name} against a real OAuth server (oidc-provider)`, () => {
   let server: OauthTestServer;
   let booted: Booted;
@@ -67,12 +59,7 @@ describe(`${AtlassianOauthTokenService.name} against a real OAuth server (oidc-p
     await server.stop();
   });
   beforeEach(async () => {
-    booted = await boot({
-      clientId: server.clientId,
-      clientSecret: server.clientSecret,
-      tokenUrl: server.tokenUrl,
-      authorizeUrl: server.authorizeUrl,
-    });
+    booted = await boot(server.settings);
     sut = booted.sut;
     await server.resetStats();
   });

@@ -31,12 +31,6 @@ describe('AtlassianOauthTokenService.accessToken in several processes against a 
     const connected = await server.connectedGrant();
     await database.moduleRef.get(AtlassianOauthStateRepo).upsert(PLATFORM, TENANT, connected);
     await server.resetStats();
-    const env = {
-      ATLASSIAN_CLIENT_ID: server.clientId,
-      ATLASSIAN_CLIENT_SECRET: server.clientSecret,
-      ATLASSIAN_OAUTH_TOKEN_URL: server.tokenUrl,
-      ATLASSIAN_OAUTH_AUTHORIZE_URL: server.authorizeUrl,
-    };
     const args: AccessTokenLoopArgs = {
       tenantId: TENANT,
       callers: CALLERS_PER_PROCESS,
@@ -49,7 +43,7 @@ describe('AtlassianOauthTokenService.accessToken in several processes against a 
     const results = await Promise.all(
       Array.from({ length: PROCESSES }, () =>
         resultOf<AccessTokenLoopResult>(
-          startWorker(database.path, 'access-token-loop', args, { worker: WORKER, env }).exit,
+          startWorker(database.path, 'access-token-loop', args, { worker: WORKER, env: server.env }).exit,
           'access-token-loop',
         ),
       ),

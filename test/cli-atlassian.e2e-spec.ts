@@ -82,12 +82,7 @@ describe('agent-core connect, keep-alive and list against a real OAuth server', 
   });
   beforeEach(async () => {
     database = await openFileDatabase('agent-core-cli-atlassian-');
-    env = {
-      ATLASSIAN_CLIENT_ID: server.clientId,
-      ATLASSIAN_CLIENT_SECRET: server.clientSecret,
-      ATLASSIAN_OAUTH_TOKEN_URL: server.tokenUrl,
-      ATLASSIAN_OAUTH_AUTHORIZE_URL: server.authorizeUrl,
-    };
+    env = server.env;
     await server.resetStats();
   });
   afterEach(async () => {

@@ -1,6 +1,7 @@
 import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { AtlassianOauthSettings } from '../../src/atlassian/client/atlassian-oauth-client.options';
 
 const SERVER = join(__dirname, 'oauth-server', 'server.mjs');
 
@@ -45,6 +46,13 @@ export interface OauthTestServer {
   clientSecret: string;
   /** The first registered redirect URI, the default of {@link mintGrant}. */
   redirectUri: string;
+  /** The Atlassian client settings that point at this server (for `ATLASSIAN_OAUTH_SETTINGS`). */
+  settings: AtlassianOauthSettings;
+  /** The same as the environment variables a service or the CLI reads (for a child process). */
+  env: Record<
+    'ATLASSIAN_CLIENT_ID' | 'ATLASSIAN_CLIENT_SECRET' | 'ATLASSIAN_OAUTH_TOKEN_URL' | 'ATLASSIAN_OAUTH_AUTHORIZE_URL',
+    string
+  >;
   stats(): Promise<OauthServerStats>;
   tokenRequests(): Promise<number>;
   resetStats(): Promise<void>;
@@ -105,6 +113,13 @@ export async function startOauthServer(options: OauthTestServerOptions = {}): Pr
     clientId,
     clientSecret,
     redirectUri: redirectUris[0] ?? '',
+    settings: { clientId, clientSecret, tokenUrl: ready.tokenUrl, authorizeUrl: ready.authorizeUrl },
+    env: {
+      ATLASSIAN_CLIENT_ID: clientId,
+      ATLASSIAN_CLIENT_SECRET: clientSecret,
+      ATLASSIAN_OAUTH_TOKEN_URL: ready.tokenUrl,
+      ATLASSIAN_OAUTH_AUTHORIZE_URL: ready.authorizeUrl,
+    },
     stats: () => admin<OauthServerStats>('GET', 'stats'),
     tokenRequests: async () => (await admin<OauthServerStats>('GET', 'stats')).tokenRequests,
     resetStats: async () => {
