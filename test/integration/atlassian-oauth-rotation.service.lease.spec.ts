@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource, QueryFailedError, Repository } from 'typeorm';
 import { RepoTestEngine, repoTestEngines } from '../support/repo-test-engines';
-import { HOUR_MS, JIRA, TENANT, bootRotationPerTest, countingRefresh, inMs } from '../support/rotation-fixtures';
+import { HOUR_MS, bootRotationPerTest, countingRefresh, inMs } from '../support/rotation-fixtures';
+import { JIRA, TENANT } from '../support/state-fixtures';
 import { AtlassianOauthRefreshLeaseEntity } from '../../src/database/entities';
 import { AtlassianOauthRotateTimeoutError } from '../../src/atlassian/atlassian-oauth-state.errors';
 import { AtlassianOauthStateRepo } from '../../src/atlassian/atlassian-oauth-state.repo';

@@ -3,23 +3,11 @@ import { runInNewContext } from 'node:vm';
 import { DataSource } from 'typeorm';
 import { describeConditionalWritesAndDelete } from '../support/conditional-writes';
 import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../support/repo-test-engines';
+import { FIRST, JIRA, SECOND, TENANT } from '../support/state-fixtures';
 import { AtlassianOauthStateEntity } from '../../src/database/entities';
 import { isUniqueViolation } from '../../src/database/unique-violation';
 import { AtlassianOauthStateRepo } from '../../src/atlassian/atlassian-oauth-state.repo';
 import { AtlassianOauthTokens } from '../../src/atlassian/atlassian-oauth-state.types';
-
-const JIRA = 'jira';
-const TENANT = 'tenant-a';
-const FIRST: AtlassianOauthTokens = {
-  accessToken: 'access-1',
-  refreshToken: 'refresh-1',
-  expiresAt: new Date('2026-01-01T10:00:00.000Z'),
-};
-const SECOND: AtlassianOauthTokens = {
-  accessToken: 'access-2',
-  refreshToken: 'refresh-2',
-  expiresAt: new Date('2026-01-01T11:00:00.000Z'),
-};
 
 // One suite, run on SQLite always and on each server whose TEST_POSTGRES_URL / TEST_MARIADB_URL is set.
 describe.each(repoTestEngines())(

@@ -1,22 +1,10 @@
 import { DataSource } from 'typeorm';
 import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../support/repo-test-engines';
+import { FIRST, JIRA, SECOND, TENANT } from '../support/state-fixtures';
 import { AtlassianOauthStateEntity } from '../../src/database/entities';
 import { AtlassianOauthStateValidationError } from '../../src/atlassian/atlassian-oauth-state.errors';
 import { AtlassianOauthStateRepo } from '../../src/atlassian/atlassian-oauth-state.repo';
 import { AtlassianOauthTokens } from '../../src/atlassian/atlassian-oauth-state.types';
-
-const JIRA = 'jira';
-const TENANT = 'tenant-a';
-const FIRST: AtlassianOauthTokens = {
-  accessToken: 'access-1',
-  refreshToken: 'refresh-1',
-  expiresAt: new Date('2026-01-01T10:00:00.000Z'),
-};
-const SECOND: AtlassianOauthTokens = {
-  accessToken: 'access-2',
-  refreshToken: 'refresh-2',
-  expiresAt: new Date('2026-01-01T11:00:00.000Z'),
-};
 
 // The store's input checks, seen as its callers see them: a clear error naming the field, and
 // nothing written. Run on SQLite always and on each server whose TEST_*_URL is set.

@@ -5,9 +5,7 @@ import {
   AtlassianOauthStateRepo,
   AtlassianOauthStateValidationError,
 } from '../../src/atlassian';
-
-const JIRA = 'jira';
-const TENANT = 'tenant-a';
+import { JIRA, TENANT } from './state-fixtures';
 
 /** The repo under test and its connection, as booted by the caller's `beforeEach`. */
 export interface BootedRepo {

@@ -6,8 +6,6 @@ import { AtlassianOauthRotationService } from '../../src/atlassian/rotation/atla
 import { AtlassianOauthRefreshLeaseEntity } from '../../src/database/entities';
 import { RepoTestEngine, bootRepoPerTest } from './repo-test-engines';
 
-export const JIRA = 'jira';
-export const TENANT = 'tenant-a';
 export const HOUR_MS = 3_600_000;
 
 export const inMs = (ms: number): Date => new Date(Date.now() + ms);
