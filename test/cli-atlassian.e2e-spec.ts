@@ -1,6 +1,4 @@
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
@@ -8,6 +6,7 @@ import { AtlassianOauthStateEntity, AtlassianOauthStateRepo } from '../src/atlas
 import { FileDatabase, openFileDatabase } from './support/file-database';
 import { OauthTestServer, startOauthServer } from './support/oauth-server';
 import { ScriptedHttpServer, startScriptedHttpServer } from './support/scripted-http-server';
+import { freePort } from './support/free-port';
 
 const ROOT = join(__dirname, '..');
 const DAY_MS = 24 * 3_600_000;
@@ -56,15 +55,6 @@ function startCli(database: string, args: string[], env: Record<string, string>)
       }
     });
   return { stdout: () => stdout, waitFor, exit };
-}
-
-/** A port that was free a moment ago on 127.0.0.1. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('agent-core connect, keep-alive and list against a real OAuth server', () => {

@@ -1,23 +1,11 @@
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { DatabaseConnectionError } from '../src/database/database.errors';
 import { bootError } from './support/boot';
+import { freePort } from './support/free-port';
 
 const ROOT = join(__dirname, '..');
 const PASSWORD = 'S3cret-Pw-that-must-not-leak';
-
-/** A TCP port on 127.0.0.1 that nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') {
-    throw new Error('no port');
-  }
-  return address.port;
-}
 
 /** Runs src/main.ts as the service would run and resolves with its exit code and everything it printed. */
 function runService(env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
@@ -50,7 +38,7 @@ describe.each([
   ['MariaDB/MySQL', 'mysql'],
 ])('booting against an unreachable %s server', (engine, scheme) => {
   it('fails with a DatabaseConnectionError naming host and port, never the password', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const error = await bootError(`${scheme}://agent:${PASSWORD}@127.0.0.1:${port}/agent_core`);
 
     expect(error).toBeInstanceOf(DatabaseConnectionError);
@@ -63,7 +51,7 @@ describe.each([
   });
 
   it('makes the service process exit 1 with that message, and no password anywhere in its output', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const { code, output } = await runService({
       DATABASE_URL: `${scheme}://agent:${PASSWORD}@127.0.0.1:${port}/agent_core`,
       DATABASE_CONNECT_RETRY_MS: '0',
@@ -77,7 +65,7 @@ describe.each([
   });
 
   it('adds the stack to that one report with LOG_LEVEL=debug, still without the password', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const { code, output } = await runService({
       DATABASE_URL: `${scheme}://agent:${PASSWORD}@127.0.0.1:${port}/agent_core`,
       DATABASE_CONNECT_RETRY_MS: '0',
@@ -91,7 +79,7 @@ describe.each([
   });
 
   it('keeps trying for DATABASE_CONNECT_RETRY_MS with one line per attempt, then fails with the same error', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const { code, output } = await runService({
       DATABASE_URL: `${scheme}://agent:${PASSWORD}@127.0.0.1:${port}/agent_core`,
       DATABASE_CONNECT_RETRY_MS: '2000',

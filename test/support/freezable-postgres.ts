@@ -1,9 +1,9 @@
 import { execFileSync, spawn, ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from './free-port';
 
 /** The PostgreSQL server binaries of this machine, or `undefined` when none is installed. */
 function postgresBin(): string | undefined {
@@ -27,17 +27,6 @@ export function freezablePostgresUnavailable(): string | undefined {
     return 'not running as root, so the server cannot be started as the postgres user';
   }
   return undefined;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') {
-    throw new Error('no port');
-  }
-  return address.port;
 }
 
 /**
