@@ -34,6 +34,7 @@ import {
   ReencryptStart,
   updateReadmeReencryptTable,
 } from './lib/reencrypt-report';
+import { BENCH_TABLES_PATH } from './lib/readme';
 
 const megabytes = (bytes: number): number => Math.round(bytes / 1e5) / 10;
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
@@ -235,12 +236,12 @@ async function run(engine: Engine, rows: number, batchSize: number, start: Reenc
   }
 }
 
-/** Re-renders the README's re-encryption table from the committed results, or says why it could not. */
+/** Re-renders the re-encryption table in docs/performance.md from the committed results, or says why it could not. */
 function renderReadme(): void {
   if (!updateReadmeReencryptTable()) {
-    throw new Error('README.md has no bench:reencrypt markers');
+    throw new Error(`${BENCH_TABLES_PATH} has no bench:reencrypt markers`);
   }
-  process.stderr.write('bench:reencrypt: updated the table in README.md\n');
+  process.stderr.write(`bench:reencrypt: updated the table in ${BENCH_TABLES_PATH}\n`);
 }
 
 /** A server URL from the environment, or undefined when the variable is unset or blank. */
@@ -265,9 +266,9 @@ const program = new Command()
   .option('--no-sqlite', 'only the servers named')
   .option(
     '--out <file>',
-    'also write the runs, the machine and the commit to this JSON file; for bench/results/reencrypt.json (old-key) or reencrypt-plaintext.json, also the README table',
+    'also write the runs, the machine and the commit to this JSON file; for bench/results/reencrypt.json (old-key) or reencrypt-plaintext.json, also the table in docs/performance.md',
   )
-  .option('--render', 'measure nothing: re-render the README table from the committed results')
+  .option('--render', 'measure nothing: re-render the table in docs/performance.md from the committed results')
   .action(
     async (options: {
       rows: string;

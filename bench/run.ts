@@ -14,7 +14,7 @@ import { runKeepAliveBench } from './lib/keep-alive';
 import { exited, forkBench, nextMessage } from './lib/processes';
 import { createFreshDatabase } from '../test/support/server-databases';
 import { BenchPlan, EngineJob, engineName, FULL_PLAN, isServerEngine, QUICK_PLAN } from './lib/profile';
-import { README_PATH, writeReadmeBlock } from './lib/readme';
+import { BENCH_TABLES_PATH, writeReadmeBlock } from './lib/readme';
 import { renderMarkdown, renderReadmeTable } from './lib/report';
 import { machineInfo } from './lib/machine';
 import { BenchResult, ContentionResult, EngineResult } from './lib/results';
@@ -151,7 +151,10 @@ const program = new Command()
     envUrl(SERVER_VARIABLES.mariadb),
   )
   .option('--no-servers', 'SQLite only, even when a server URL is given or set')
-  .option('--render <latest.json>', 'measure nothing: re-render latest.md (and the README table) from a saved run')
+  .option(
+    '--render <latest.json>',
+    'measure nothing: re-render latest.md (and the table in docs/performance.md) from a saved run',
+  )
   .action(
     async (options: {
       quick?: boolean;
@@ -183,9 +186,9 @@ const program = new Command()
           ? `bench: re-rendered ${join(outDir, 'latest.md')} from ${options.render}\n`
           : `bench: wrote ${join(outDir, 'latest.json')} and latest.md in ${result.seconds} s\n`,
       );
-      // The committed results are the latest full run: so is the README's table.
+      // The committed results are the latest full run: so is the table in docs/performance.md.
       if (!result.quick && outDir === DEFAULT_OUT && writeReadmeBlock('latest', renderReadmeTable(result))) {
-        process.stderr.write(`bench: updated the table in ${README_PATH}\n`);
+        process.stderr.write(`bench: updated the table in ${BENCH_TABLES_PATH}\n`);
       }
     },
   );

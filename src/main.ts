@@ -52,7 +52,9 @@ async function bootstrap(logging: LoggingConfig): Promise<void> {
     });
   }
   if (config.http.internalToken === undefined) {
-    logger.log('Consent flow off: set AGENT_CORE_INTERNAL_TOKEN (see the README) to serve /atlassian/authorizations');
+    logger.log(
+      'Consent flow off: set AGENT_CORE_INTERNAL_TOKEN (see docs/consent-and-http.md) to serve /atlassian/authorizations',
+    );
   }
   await app.listen(config.http.port);
   const { port } = app.getHttpServer().address() as AddressInfo;

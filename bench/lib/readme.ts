@@ -1,10 +1,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** The README the benchmarks write their tables into. */
-export const README_PATH = join(__dirname, '..', '..', 'README.md');
+/** The document the benchmarks write their tables into: `docs/performance.md` (the README links to it). */
+export const BENCH_TABLES_PATH = join(__dirname, '..', '..', 'docs', 'performance.md');
 
-/** The README's blocks that the benchmarks write, each between its two markers. */
+/** The blocks of docs/performance.md that the benchmarks write, each between its two markers. */
 export const README_BLOCKS = {
   /** The latest full `npm run bench` run. */
   latest: { start: '<!-- bench:latest:start -->', end: '<!-- bench:latest:end -->' },
@@ -22,20 +22,20 @@ function locate(text: string, block: ReadmeBlock): { from: number; to: number } 
   return from < 0 || to < from ? undefined : { from: from + start.length, to };
 }
 
-/** What the README holds in `block` (trimmed), or undefined when its markers are missing or out of order. */
+/** What docs/performance.md holds in `block` (trimmed), or undefined when its markers are missing or out of order. */
 export function readReadmeBlock(block: ReadmeBlock): string | undefined {
-  const text = readFileSync(README_PATH, 'utf8');
+  const text = readFileSync(BENCH_TABLES_PATH, 'utf8');
   const at = locate(text, block);
   return at === undefined ? undefined : text.slice(at.from, at.to).trim();
 }
 
-/** Puts `content` in the README's `block`; false (nothing written) when its markers are missing or out of order. */
+/** Puts `content` in docs/performance.md's `block`; false (nothing written) when its markers are missing or out of order. */
 export function writeReadmeBlock(block: ReadmeBlock, content: string): boolean {
-  const text = readFileSync(README_PATH, 'utf8');
+  const text = readFileSync(BENCH_TABLES_PATH, 'utf8');
   const at = locate(text, block);
   if (at === undefined) {
     return false;
   }
-  writeFileSync(README_PATH, `${text.slice(0, at.from)}\n\n${content}\n${text.slice(at.to)}`);
+  writeFileSync(BENCH_TABLES_PATH, `${text.slice(0, at.from)}\n\n${content}\n${text.slice(at.to)}`);
   return true;
 }

@@ -49,7 +49,7 @@ export const REENCRYPT_TARGETS: Readonly<Partial<Record<ReencryptRun['engine'], 
   mariadb: 5_000,
 };
 
-/** The committed results the README's re-encryption table is rendered from: a key rotation, then legacy plaintext. */
+/** The committed results docs/performance.md's re-encryption table is rendered from: a key rotation, then legacy plaintext. */
 export const COMMITTED_REENCRYPT_RESULTS = {
   'old-key': join(__dirname, '..', 'results', 'reencrypt.json'),
   plaintext: join(__dirname, '..', 'results', 'reencrypt-plaintext.json'),
@@ -60,7 +60,7 @@ const START_NAMES: Record<ReencryptStart, string> = {
   plaintext: 'legacy plaintext (every token sealed)',
 };
 
-/** The README's re-encryption table: every engine of each result, with its target and whether it is met. */
+/** The re-encryption table of docs/performance.md: every engine of each result, with its target and whether it is met. */
 export function renderReencryptTable(results: readonly ReencryptResult[]): string {
   const rows = results.flatMap((result) =>
     result.runs.map((run) => {
@@ -118,7 +118,7 @@ export function readCommittedReencryptResults(): ReencryptResult[] {
   );
 }
 
-/** Renders the committed results into the README's re-encryption block; false when its markers are missing. */
+/** Renders the committed results into docs/performance.md's re-encryption block; false when its markers are missing. */
 export function updateReadmeReencryptTable(): boolean {
   return writeReadmeBlock('reencrypt', renderReencryptTable(readCommittedReencryptResults()));
 }

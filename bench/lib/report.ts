@@ -51,7 +51,7 @@ function find(list: readonly VariantStats[], variant: string): VariantStats | un
 
 /**
  * One line per engine and size: mean µs of raw, repo and bare TypeORM for get and upsert, with
- * the paired ratios. What the README shows; latest.md has every number.
+ * the paired ratios. What docs/performance.md shows; latest.md has every number.
  */
 export function renderSummary(result: BenchResult): string {
   const rows = result.engines.flatMap((engine) =>
@@ -225,9 +225,9 @@ export function renderMarkdown(result: BenchResult): string {
 }
 
 /**
- * What the README shows between its `bench:latest` markers: the machine, the summary table and the
+ * What docs/performance.md shows between its `bench:latest` markers: the machine, the summary table and the
  * targets of `result`. A test renders it from the committed `bench/results/latest.json` and finds
- * it in the README verbatim, so the two cannot drift apart.
+ * it in docs/performance.md verbatim, so the two cannot drift apart.
  */
 export function renderReadmeTable(result: BenchResult): string {
   return [
@@ -237,6 +237,6 @@ export function renderReadmeTable(result: BenchResult): string {
     '',
     renderTargetSummary(result),
     '',
-    'Every measurement, loading and memory, contention and the query plan: [bench/results/latest.md](bench/results/latest.md).',
+    'Every measurement, loading and memory, contention and the query plan: [bench/results/latest.md](../bench/results/latest.md).',
   ].join('\n');
 }

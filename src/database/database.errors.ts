@@ -42,8 +42,8 @@ export const DATABASE_ENGINE_NAMES: Readonly<Record<DatabaseEngine, string>> = {
   sqlite: 'SQLite',
 };
 
-/** Where the README explains how to recover a damaged SQLite file. */
-export const SQLITE_RECOVERY_README = 'README.md, section "Recovering a damaged SQLite database"';
+/** Where the documentation explains how to recover a damaged SQLite file. */
+export const SQLITE_RECOVERY_README = 'docs/operations.md, section "Recovering a damaged SQLite database"';
 
 /**
  * The database could not serve a call: the connection was refused or lost, the server is
@@ -81,7 +81,7 @@ export class DatabaseUnavailableError extends Error {
 
 /**
  * The SQLite file is damaged (`SQLITE_CORRUPT`) or is not a SQLite database (`SQLITE_NOTADB`):
- * no call can be trusted on it. The message names the file and points to the README's recovery
+ * no call can be trusted on it. The message names the file and points to docs/operations.md's recovery
  * section; `agent-core check` runs SQLite's integrity check on it.
  */
 export class DatabaseCorruptError extends Error {

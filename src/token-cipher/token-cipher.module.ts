@@ -5,7 +5,7 @@ import { TokenCipher } from './token-cipher';
 /** Logged once at boot when no key ring is configured. */
 export const PLAINTEXT_WARNING =
   'OAUTH_STATE_ENCRYPTION_KEYS is not set: Atlassian OAuth tokens are stored in plaintext. ' +
-  'Set it (see the README, Security) before this database holds real tokens.';
+  'Set it (see docs/security.md) before this database holds real tokens.';
 
 /** Builds the {@link TokenCipher} of a resolved configuration and warns once if it is in plaintext mode. */
 export function createTokenCipher(config: TokenEncryptionConfig): TokenCipher {

@@ -6,7 +6,7 @@ import { CliError, ExitCode, toFailure } from '../cli-errors';
 
 /**
  * `health`: exit 0 when the database answers a query within a second, 1 otherwise, with one line
- * saying which: a Kubernetes exec probe (see the README).
+ * saying which: a Kubernetes exec probe (see docs/operations.md, "Health probe").
  */
 export function registerHealthCommand(program: Command, cli: CliContext): void {
   program

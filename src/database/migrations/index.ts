@@ -11,7 +11,7 @@ import { CreateAtlassianOauthConsentState1796010000000 as PostgresCreateAtlassia
 
 /**
  * The versioned schema of each server engine, oldest first: boot runs the ones a database has
- * not seen yet. Append a generated migration here (README: "Running on PostgreSQL or MariaDB").
+ * not seen yet. Append a generated migration here (docs/servers.md: "Running on PostgreSQL or MariaDB").
  */
 export const SERVER_MIGRATIONS: Readonly<Record<ServerDatabaseType, readonly (new () => MigrationInterface)[]>> = {
   postgres: [
