@@ -1,6 +1,6 @@
 import { Controller, Get } from '@nestjs/common';
 import { HealthCheck, HealthCheckResult, HealthCheckService } from '@nestjs/terminus';
-import { DatabaseProbe } from './database-probe';
+import { DatabaseHealthIndicator } from './database.health';
 
 /**
  * Kubernetes-style probes. `live` says only that the process answers HTTP: restarting the
@@ -11,7 +11,7 @@ import { DatabaseProbe } from './database-probe';
 export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
-    private readonly database: DatabaseProbe,
+    private readonly database: DatabaseHealthIndicator,
   ) {}
 
   @Get('live')

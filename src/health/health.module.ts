@@ -1,13 +1,13 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
-import { DatabaseProbe } from './database-probe';
+import { DatabaseHealthIndicator } from './database.health';
 import { HealthController } from './health.controller';
 
 /** `GET /health/live` and `GET /health/ready` through `@nestjs/terminus`; needs the app's TypeORM connection. */
 @Module({
-  // Terminus would log every failed probe; DatabaseProbe logs when the database stops and starts answering.
+  // Terminus would log every failed probe; DatabaseHealthIndicator logs when the database stops and starts answering.
   imports: [TerminusModule.forRoot({ logger: false })],
-  providers: [DatabaseProbe],
+  providers: [DatabaseHealthIndicator],
   controllers: [HealthController],
 })
 export class HealthModule {}
