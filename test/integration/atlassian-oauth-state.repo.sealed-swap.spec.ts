@@ -3,7 +3,7 @@ import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../support/rep
 import { AtlassianOauthStateEntity } from '../../src/database/entities';
 import { AtlassianOauthStateRepo } from '../../src/atlassian/atlassian-oauth-state.repo';
 import { AtlassianOauthSealedStateRepo } from '../../src/atlassian/reencryption/atlassian-oauth-sealed-state.repo';
-import { SealedTokenSwap } from '../../src/atlassian/sealed-token-swap.sql';
+import { SealedTokenSwap } from '../../src/atlassian/reencryption/sealed-token-swap.sql';
 
 const JIRA = 'jira';
 

@@ -6,7 +6,7 @@ import { AtlassianOauthSealedStateRepo } from './atlassian-oauth-sealed-state.re
 import { ReencryptCounts, ReencryptOptions, describeStateKey } from '../atlassian-oauth-state.types';
 import { validateReencryptOptions } from '../atlassian-oauth-state.validation';
 import { AtlassianOauthTokenSealer } from '../atlassian-oauth-token-sealer';
-import { SealedTokenSwap } from '../sealed-token-swap.sql';
+import { SealedTokenSwap } from './sealed-token-swap.sql';
 import { RowReencryption, planRowReencryption } from './row-reencryption';
 
 /** How often a row that a concurrent writer keeps changing is read again before it counts as failed. */

@@ -15,7 +15,7 @@ import {
   sealedTokenSwapStatement,
   sqliteRowSwapParameters,
   SwapDialect,
-} from '../sealed-token-swap.sql';
+} from './sealed-token-swap.sql';
 
 /**
  * Rows per commit of {@link AtlassianOauthSealedStateRepo.replaceSealedTokensBatch}: on a server one

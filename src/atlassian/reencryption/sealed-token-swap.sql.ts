@@ -1,4 +1,4 @@
-import { ATLASSIAN_OAUTH_STATE_TABLE } from '../database/entities/atlassian-oauth-state.entity';
+import { ATLASSIAN_OAUTH_STATE_TABLE } from '../../database/entities/atlassian-oauth-state.entity';
 
 /** One row of a batch compare-and-swap: its id, the stored token values read, and their replacements. */
 export interface SealedTokenSwap {
