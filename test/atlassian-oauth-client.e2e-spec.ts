@@ -303,6 +303,32 @@ describe(`${AtlassianOauthClient.name} against a scripted HTTP server`, () => {
     expect(everythingIn(error)).not.toContain(secret);
   });
 
+  // Finding 5 of issue #24: a 64 MB answer raised peak memory by 190 MB.
+  it.each([
+    ['with its Content-Length', {}],
+    ['streamed without a Content-Length (chunked)', { 'transfer-encoding': 'chunked' }],
+  ])('refuses an answer over 256 KiB %s as too-large, never quoting it', async (_name, headers) => {
+    const padding = `${bodySecret}${'x'.repeat(256 * 1024)}`;
+    endpoint.script({
+      status: 200,
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ ...valid, padding }),
+    });
+
+    const error = await rejection(sut.refresh(refreshToken));
+
+    expect(error).toBeInstanceOf(AtlassianOauthTokenEndpointError);
+    expect(error).toMatchObject({ failure: 'too-large', status: 200 });
+    expect((error as Error).message).toContain('larger than 256 KiB');
+    expect(everythingIn(error)).not.toContain(bodySecret);
+  });
+
+  it('accepts an answer just under 256 KiB', async () => {
+    endpoint.script(json(200, { ...valid, padding: 'x'.repeat(250 * 1024) }));
+
+    await expect(sut.refresh(refreshToken)).resolves.toMatchObject({ accessToken: 'a1', refreshToken: 'r2' });
+  });
+
   it('names the OAuth error code of a rejected request, but nothing else of the body', async () => {
     endpoint.script(json(400, { error: 'invalid_scope', error_description: bodySecret }));
 

@@ -42,6 +42,8 @@ export type AtlassianOauthTokenEndpointFailure =
   | 'timeout'
   /** The connection failed (DNS, refused, reset). */
   | 'network'
+  /** An answer larger than the client reads (256 KiB): refused as it arrived, never parsed. */
+  | 'too-large'
   /** A 200 whose body is not a valid token response (not JSON, a field missing or of the wrong type). */
   | 'invalid-response'
   /** An OAuth error other than `invalid_grant`, `invalid_client` and `unauthorized_client`, or an unexpected status. */
@@ -112,6 +114,8 @@ function describeFailure(
       return 'no answer within the timeout';
     case 'network':
       return 'the connection failed';
+    case 'too-large':
+      return `the answer (HTTP ${status ?? '?'}) is larger than 256 KiB`;
     case 'invalid-response':
       return `the answer (HTTP ${status ?? '?'}) is not a valid token response`;
     case 'rejected':

@@ -1,4 +1,5 @@
 import * as oauth from 'oauth4webapi';
+import { DEFAULT_MAX_RESPONSE_BYTES, ResponseTooLargeError, cappedResponse } from '../../common/capped-response';
 import { AtlassianOauthTokens } from '../atlassian-oauth-state.types';
 import { AtlassianOauthStateValidationError } from '../atlassian-oauth-state.errors';
 import {
@@ -50,7 +51,9 @@ const OAUTH_ERROR_CODES = new Set([
  * Requests are form-encoded with `client_id` and `client_secret` in the body (RFC 6749 sections
  * 4.1.3, 6 and 2.3.1, `client_secret_post`, as Atlassian documents), built and checked by
  * `oauth4webapi`; every request is aborted after the configured timeout (10 s by default, well
- * under the rotation lease). Answers are validated strictly: `access_token` and `refresh_token`
+ * under the rotation lease). An answer larger than 256 KiB is refused as it arrives (a token
+ * response is a few KiB), so a hostile or broken endpoint cannot fill the memory. Answers are
+ * validated strictly: `access_token` and `refresh_token`
  * non-empty strings, `expires_in` a positive number, `token_type` Bearer.
  *
  * Provided by `AtlassianOauthClientModule`, which refuses to boot without
@@ -106,7 +109,8 @@ export class AtlassianOauthClient {
    * @throws AtlassianOauthStateValidationError naming `code` or `redirectUri`, before any request.
    * @throws AtlassianOauthGrantRevokedError on `invalid_grant` (the code is unknown, expired, used).
    * @throws AtlassianOauthClientConfigError on `invalid_client` / `unauthorized_client` / 401.
-   * @throws AtlassianOauthTokenEndpointError on 429, 5xx, a timeout, a network error or an invalid answer.
+   * @throws AtlassianOauthTokenEndpointError on 429, 5xx, a timeout, a network error, an answer over
+   *   256 KiB or an invalid answer.
    */
   async exchangeCode(code: string, redirectUri: string): Promise<AtlassianOauthIssuedTokens> {
     requireNonEmpty(code, 'code');
@@ -134,7 +138,8 @@ export class AtlassianOauthClient {
    * @throws AtlassianOauthStateValidationError naming `refreshToken`, before any request.
    * @throws AtlassianOauthGrantRevokedError on `invalid_grant`: revoked, expired or reused.
    * @throws AtlassianOauthClientConfigError on `invalid_client` / `unauthorized_client` / 401.
-   * @throws AtlassianOauthTokenEndpointError on 429, 5xx, a timeout, a network error or an invalid answer.
+   * @throws AtlassianOauthTokenEndpointError on 429, 5xx, a timeout, a network error, an answer over
+   *   256 KiB or an invalid answer.
    */
   async refresh(refreshToken: string): Promise<AtlassianOauthIssuedTokens> {
     requireNonEmpty(refreshToken, 'refreshToken');
@@ -179,11 +184,23 @@ export class AtlassianOauthClient {
         retryAfterMs(response.headers.get('retry-after')),
       );
     }
+    let capped: Response;
+    try {
+      capped = await cappedResponse(response, DEFAULT_MAX_RESPONSE_BYTES);
+    } catch (error) {
+      if (error instanceof ResponseTooLargeError) {
+        throw new AtlassianOauthTokenEndpointError(grantType, 'too-large', response.status);
+      }
+      if (signal.aborted) {
+        throw new AtlassianOauthTokenEndpointError(grantType, 'timeout', response.status);
+      }
+      throw new AtlassianOauthTokenEndpointError(grantType, 'network', response.status, null, null, { cause: error });
+    }
     let answer: oauth.TokenEndpointResponse;
     try {
-      answer = await process(response);
+      answer = await process(capped);
     } catch (error) {
-      throw this.failure(grantType, response, error, signal);
+      throw this.failure(grantType, capped, error, signal);
     }
     const { access_token: accessToken, refresh_token: refreshToken, expires_in: expiresIn } = answer;
     if (
