@@ -17,7 +17,8 @@ export class AtlassianOauthStateValidationError extends Error {
      * `leaseMs` or `waitMs`, for `reencryptAll` `batchSize` or `onProgress`.
      */
     readonly field: string,
-    requirement: string,
+    /** What the field must be, e.g. `must be a non-blank string`: with {@link field}, a sentence a person can act on. */
+    readonly requirement: string,
   ) {
     super(`Invalid Atlassian OAuth state: ${field} ${requirement}.`);
   }

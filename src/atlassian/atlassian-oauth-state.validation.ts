@@ -39,6 +39,12 @@ export function requireKeyPart(field: string, value: unknown): string {
       'must not contain a control character (U+0000-U+001F, U+007F-U+009F): it could forge a log line',
     );
   }
+  if (BIDI_CONTROL.test(value)) {
+    throw new AtlassianOauthStateValidationError(
+      field,
+      'must not contain a bidirectional control character (U+202A-U+202E, U+2066-U+2069): it could make the id read as another one',
+    );
+  }
   if (LONE_SURROGATE.test(value)) {
     throw new AtlassianOauthStateValidationError(
       field,
@@ -55,6 +61,13 @@ export function requireKeyPart(field: string, value: unknown): string {
 const CONTROL_CHARACTER = /\p{Cc}/u;
 
 /**
+ * The bidirectional embeddings, overrides and isolates (the "Trojan Source" characters, CVE-2021-42574):
+ * invisible, they reorder the text after them, so `tenant-a\u202e...` could show in a log or a page
+ * as another tenant's id.
+ */
+const BIDI_CONTROL = /[\u202a-\u202e\u2066-\u2069]/;
+
+/**
  * A surrogate code unit that is not half of a pair (a `u` regex sees a pair as one code point).
  * SQLite stores it and then cannot read it back; PostgreSQL and MariaDB replace it, so two
  * different keys would land on one row.
@@ -67,6 +80,36 @@ function refuseNul(field: string, value: string): string {
     throw new AtlassianOauthStateValidationError(field, 'must not contain the NUL character (U+0000)');
   }
   return value;
+}
+
+/** Most scopes one consent may ask for: Atlassian's apps ask for a handful; 50 leaves room and bounds the URL. */
+export const MAX_SCOPES = 50;
+
+/** Longest scope accepted: Atlassian's longest are about 40 characters. */
+export const MAX_SCOPE_LENGTH = 100;
+
+/** Atlassian's scope syntax: `read:jira-work`, `read:confluence-content.all`, `offline_access`. */
+const SCOPE = /^[A-Za-z0-9:._-]+$/;
+
+/**
+ * Checks the scopes of a consent: 1 to {@link MAX_SCOPES} of them, each of letters, digits, `:`,
+ * `.`, `_` and `-` (Atlassian's scope syntax), at most {@link MAX_SCOPE_LENGTH} characters.
+ *
+ * @returns them without duplicates, in their order.
+ */
+export function validateScopes(scopes: unknown): string[] {
+  if (
+    !Array.isArray(scopes) ||
+    scopes.length === 0 ||
+    scopes.length > MAX_SCOPES ||
+    scopes.some((scope) => typeof scope !== 'string' || scope.length > MAX_SCOPE_LENGTH || !SCOPE.test(scope))
+  ) {
+    throw new AtlassianOauthStateValidationError(
+      'scopes',
+      `must list 1 to ${MAX_SCOPES} Atlassian scopes, each of at most ${MAX_SCOPE_LENGTH} letters, digits, ':', '.', '_' or '-' (for example read:jira-work)`,
+    );
+  }
+  return [...new Set(scopes as string[])];
 }
 
 export function validateTokens(tokens: unknown): ValidTokens {

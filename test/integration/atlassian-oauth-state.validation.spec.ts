@@ -47,6 +47,18 @@ describe.each(repoTestEngines())(
         ['DEL in tenantId', 'tenantId', () => sut.upsert(JIRA, 'tenant\u007f', SECOND)],
         ['NEL (C1) in tenantId', 'tenantId', () => sut.upsert(JIRA, 'tenant\u0085a', SECOND)],
         ['U+009F (C1) in platform', 'platform', () => sut.upsert('jira\u009f', TENANT, SECOND)],
+        // Finding 7 of issue #24: bidi controls passed in tenantId and reached the log unescaped.
+        [
+          'a right-to-left override (U+202E) in tenantId',
+          'tenantId',
+          () => sut.upsert(JIRA, 'tenant-\u202eb-tnanet', SECOND),
+        ],
+        ['a left-to-right embedding (U+202A) in platform', 'platform', () => sut.upsert('jira\u202a', TENANT, SECOND)],
+        [
+          'a first strong isolate (U+2068) in tenantId',
+          'tenantId',
+          () => sut.upsert(JIRA, 'tenant\u2068x\u2069', SECOND),
+        ],
         ['a lone high surrogate in tenantId', 'tenantId', () => sut.upsert(JIRA, 'tenant\ud800', SECOND)],
         ['a lone low surrogate in platform', 'platform', () => sut.upsert('jira\udc00', TENANT, SECOND)],
         ['a reversed surrogate pair in tenantId', 'tenantId', () => sut.upsert(JIRA, 'tenant\udc00\ud800', SECOND)],

@@ -2,6 +2,7 @@ import * as oauth from 'oauth4webapi';
 import { DEFAULT_MAX_RESPONSE_BYTES, ResponseTooLargeError, cappedResponse } from '../../common/capped-response';
 import { AtlassianOauthTokens } from '../atlassian-oauth-state.types';
 import { AtlassianOauthStateValidationError } from '../atlassian-oauth-state.errors';
+import { validateScopes } from '../atlassian-oauth-state.validation';
 import {
   AtlassianOauthClientConfigError,
   AtlassianOauthGrantRevokedError,
@@ -80,17 +81,14 @@ export class AtlassianOauthClient {
    * `prompt=consent`.
    *
    * @throws AtlassianOauthStateValidationError naming `state`, `redirectUri` or `scopes` when one
-   *   is empty, not an absolute http(s) URL, or a scope contains whitespace.
+   *   is empty, not an absolute http(s) URL, or the scopes do not follow Atlassian's syntax (1 to 50
+   *   of letters, digits, `:`, `.`, `_`, `-`).
    */
   authorizationUrl(request: AtlassianOauthAuthorizationRequest): URL {
     const { state, redirectUri, scopes } = request;
     requireNonEmpty(state, 'state');
     requireRedirectUri(redirectUri);
-    const given: readonly unknown[] = Array.isArray(scopes) ? scopes : [' '];
-    if (given.some((scope) => typeof scope !== 'string' || !/^\S+$/.test(scope))) {
-      throw new AtlassianOauthStateValidationError('scopes', 'must be an array of scopes without whitespace');
-    }
-    const scope = [...new Set([...scopes, 'offline_access'])].join(' ');
+    const scope = [...new Set([...validateScopes(scopes), 'offline_access'])].join(' ');
     const url = new URL(this.options.authorizeUrl.href);
     url.searchParams.set('audience', ATLASSIAN_API_AUDIENCE);
     url.searchParams.set('client_id', this.options.clientId);

@@ -19,7 +19,7 @@ import { InternalTokenGuard } from './internal-token.guard';
  *
  * - `POST /atlassian/authorizations` (internal, bearer token): `{ platform, tenantId, scopes,
  *   returnTo }` → `201 { url }`, the Atlassian authorization URL to send the customer's browser
- *   to; 400 naming the bad field; 401 without the right token.
+ *   to; 400 `{ field, message }` naming the bad field in a sentence; 401 without the right token.
  * - `GET /atlassian/callback` (public: the redirect URI registered with Atlassian): 303 to
  *   `returnTo?status=connected`, or `returnTo?status=error&reason=<kind>`; 400 when `state` is
  *   unknown, expired or already used, since then there is nowhere trusted to send the browser.
@@ -37,7 +37,13 @@ export class AtlassianOauthConsentController {
       return { url: (await this.consents.start(body)).href };
     } catch (error) {
       if (error instanceof AtlassianOauthStateValidationError) {
-        throw new BadRequestException(error.message);
+        // A sentence for the developer reading the answer, and the field for their code.
+        throw new BadRequestException({
+          statusCode: 400,
+          error: 'Bad Request',
+          field: error.field,
+          message: `Cannot start the consent: ${error.field} ${error.requirement}.`,
+        });
       }
       throw error;
     }

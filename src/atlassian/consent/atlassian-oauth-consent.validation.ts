@@ -1,4 +1,4 @@
-import { validateKey } from '../atlassian-oauth-state.validation';
+import { validateKey, validateScopes } from '../atlassian-oauth-state.validation';
 import { AtlassianOauthStateValidationError } from '../atlassian-oauth-state.errors';
 
 /** The body of `POST /atlassian/authorizations`, checked. */
@@ -33,14 +33,11 @@ export function validateConsentRequest(body: unknown, allowedReturnUrls: readonl
   }
   const { platform, tenantId, scopes, returnTo } = body as Record<string, unknown>;
   const key = validateKey(platform, tenantId);
-  if (
-    !Array.isArray(scopes) ||
-    scopes.length === 0 ||
-    scopes.some((scope) => typeof scope !== 'string' || !/^\S{1,255}$/.test(scope))
-  ) {
-    throw new AtlassianOauthStateValidationError('scopes', 'must be a non-empty array of scopes without whitespace');
-  }
-  return { ...key, scopes: scopes as string[], returnTo: validateReturnTo(returnTo, allowedReturnUrls) };
+  return {
+    ...key,
+    scopes: validateScopes(scopes),
+    returnTo: validateReturnTo(returnTo, allowedReturnUrls),
+  };
 }
 
 function validateReturnTo(returnTo: unknown, allowedReturnUrls: readonly string[]): string {
@@ -59,7 +56,7 @@ function validateReturnTo(returnTo: unknown, allowedReturnUrls: readonly string[
   if (!allowedReturnUrls.includes(`${url.origin}${url.pathname}`) || url.username !== '' || url.password !== '') {
     throw new AtlassianOauthStateValidationError(
       'returnTo',
-      'must be one of the URLs in AGENT_CORE_RETURN_URLS (compared by origin and path)',
+      'must be one of the URLs this service may send the browser back to (AGENT_CORE_RETURN_URLS, compared by origin and path)',
     );
   }
   url.hash = '';
