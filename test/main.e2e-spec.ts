@@ -68,10 +68,40 @@ describe('the service process (src/main.ts)', () => {
     expect(service.output()).toMatch(new RegExp(`Boot failed: ${variable} is not set`));
   });
 
-  it('refuses to boot with an invalid HTTP setting, naming the variable', async () => {
-    service = startService({ DATABASE_PATH: join(dir, 'agent-core.sqlite'), PORT: '70000' });
+  it.each([
+    ['a port out of range', { PORT: '70000' }, 'PORT must be a whole number from 0 to 65535'],
+    // Finding 6 of issue #24: weak configuration was accepted.
+    [
+      'an internal token of one repeated character',
+      { AGENT_CORE_INTERNAL_TOKEN: 'x'.repeat(32) },
+      'AGENT_CORE_INTERNAL_TOKEN has too little variety',
+    ],
+    [
+      'an http public URL in production',
+      {
+        NODE_ENV: 'production',
+        OAUTH_STATE_ALLOW_PLAINTEXT: 'true',
+        AGENT_CORE_PUBLIC_URL: 'http://agent-core.example',
+      },
+      'AGENT_CORE_PUBLIC_URL must be an https URL with NODE_ENV=production',
+    ],
+    [
+      'an http return URL in production',
+      {
+        NODE_ENV: 'production',
+        OAUTH_STATE_ALLOW_PLAINTEXT: 'true',
+        AGENT_CORE_RETURN_URLS: 'http://app.example/back',
+      },
+      'AGENT_CORE_RETURN_URLS must list only https URLs with NODE_ENV=production',
+    ],
+  ] as [string, NodeJS.ProcessEnv, string][])(
+    'refuses to boot with %s, naming the variable',
+    async (_case, env, message) => {
+      service = startService({ DATABASE_PATH: join(dir, 'agent-core.sqlite'), ...env });
 
-    await expect(service.exited).resolves.toBe(1);
-    expect(service.output()).toContain('Boot failed: PORT must be a whole number from 0 to 65535');
-  });
+      await expect(service.exited).resolves.toBe(1);
+      expect(service.output()).toContain(`Boot failed: ${message}`);
+      expect(service.output()).not.toContain('x'.repeat(32));
+    },
+  );
 });

@@ -13,7 +13,7 @@ describe(readHttpConfig.name, () => {
   });
 
   it('reads every variable: return URLs as origin plus path, the token exactly as written', () => {
-    const token = ` ${'t'.repeat(40)} `;
+    const token = ` ${'0123456789abcdefghij'.repeat(2)} `;
     expect(
       readHttpConfig({
         PORT: '0',
@@ -39,6 +39,17 @@ describe(readHttpConfig.name, () => {
     [{ AGENT_CORE_RETURN_URLS: '/relative' }, 'AGENT_CORE_RETURN_URLS must list'],
     [{ AGENT_CORE_PUBLIC_URL: 'agent-core.example.com' }, 'AGENT_CORE_PUBLIC_URL must be an absolute http(s) URL'],
     [{ METRICS_TENANT_LABELS: 'yes' }, 'METRICS_TENANT_LABELS must be true or false'],
+    // Finding 6 of issue #24: weak configuration was accepted.
+    [{ AGENT_CORE_INTERNAL_TOKEN: 'a'.repeat(32) }, 'AGENT_CORE_INTERNAL_TOKEN has too little variety'],
+    [{ AGENT_CORE_INTERNAL_TOKEN: '0123456789abcd'.repeat(3) }, 'AGENT_CORE_INTERNAL_TOKEN has too little variety'],
+    [
+      { AGENT_CORE_PUBLIC_URL: 'http://agent-core.example.com', NODE_ENV: 'production' },
+      'AGENT_CORE_PUBLIC_URL must be an https URL with NODE_ENV=production',
+    ],
+    [
+      { AGENT_CORE_RETURN_URLS: 'https://app.example/a,http://app.example/b', NODE_ENV: ' Production' },
+      'AGENT_CORE_RETURN_URLS must list only https URLs with NODE_ENV=production',
+    ],
   ])('refuses %j naming the variable, never repeating its value', (env, message) => {
     let error: unknown;
     try {
@@ -49,6 +60,24 @@ describe(readHttpConfig.name, () => {
     expect(error).toBeInstanceOf(HttpConfigError);
     expect((error as Error).message).toContain(message);
     expect((error as Error).message).not.toContain(Object.values(env)[0]);
+  });
+
+  it('accepts a generated token of 16 distinct characters, and http URLs outside production', () => {
+    const token = '0123456789abcdef'.repeat(2);
+    expect(
+      readHttpConfig({
+        AGENT_CORE_INTERNAL_TOKEN: token,
+        AGENT_CORE_PUBLIC_URL: 'http://127.0.0.1:3000',
+        AGENT_CORE_RETURN_URLS: 'http://127.0.0.1:8080/back',
+      }).internalToken,
+    ).toBe(token);
+    expect(
+      readHttpConfig({
+        NODE_ENV: 'production',
+        AGENT_CORE_PUBLIC_URL: 'https://agent-core.example.com',
+        AGENT_CORE_RETURN_URLS: 'https://app.example/back',
+      }).publicUrl?.protocol,
+    ).toBe('https:');
   });
 
   it('is registered as "http"', () => {

@@ -1,6 +1,6 @@
 import { registerAs } from '@nestjs/config';
 import { z } from 'zod';
-import { Environment, optionalText, validateEnvironment } from './environment';
+import { Environment, nodeEnvironment, optionalText, validateEnvironment } from './environment';
 
 /** The `http` namespace of the configuration: the HTTP server, its consent flow and its metrics. */
 export interface HttpConfig {
@@ -29,6 +29,13 @@ export const DEFAULT_PORT = 3000;
 /** Shortest `AGENT_CORE_INTERNAL_TOKEN` accepted: 32 characters, e.g. `openssl rand -base64 32` gives 44. */
 export const MIN_INTERNAL_TOKEN_LENGTH = 32;
 
+/**
+ * Fewest distinct characters an `AGENT_CORE_INTERNAL_TOKEN` must have: a token of one repeated
+ * character, or of a handful, is a placeholder or a typed password, not a generated secret
+ * (`openssl rand -base64 32` gives about 30 distinct characters in 44).
+ */
+export const MIN_INTERNAL_TOKEN_DISTINCT_CHARACTERS = 16;
+
 /** A setting of the HTTP server is invalid; the message names the variable, never a secret's value. */
 export class HttpConfigError extends Error {
   override readonly name = 'HttpConfigError';
@@ -50,6 +57,11 @@ const httpEnvironment = z.object({
     .transform((value) => value || undefined)
     .refine((value) => value === undefined || value.length >= MIN_INTERNAL_TOKEN_LENGTH, {
       error: `must be at least ${MIN_INTERNAL_TOKEN_LENGTH} characters`,
+    })
+    .refine((value) => value === undefined || new Set(value).size >= MIN_INTERNAL_TOKEN_DISTINCT_CHARACTERS, {
+      error:
+        `has too little variety (fewer than ${MIN_INTERNAL_TOKEN_DISTINCT_CHARACTERS} distinct characters): ` +
+        'generate a random one, e.g. openssl rand -base64 32',
     }),
   AGENT_CORE_RETURN_URLS: optionalText
     .transform((list) =>
@@ -63,19 +75,46 @@ const httpEnvironment = z.object({
   METRICS_TENANT_LABELS: optionalText
     .refine((value) => value === undefined || value === 'true' || value === 'false', { error: 'must be true or false' })
     .transform((value) => value === 'true'),
+  NODE_ENV: nodeEnvironment,
+});
+
+/**
+ * With `NODE_ENV=production` the browser's way in and out must be https: the callback carries the
+ * authorization code and the consent cookie, and a return URL over http would hand the customer,
+ * fresh from Atlassian, to anyone on the path.
+ */
+const httpsInProduction = httpEnvironment.superRefine((vars, context) => {
+  if (vars.NODE_ENV !== 'production') {
+    return;
+  }
+  if (vars.AGENT_CORE_PUBLIC_URL && vars.AGENT_CORE_PUBLIC_URL.protocol !== 'https:') {
+    context.addIssue({
+      code: 'custom',
+      path: ['AGENT_CORE_PUBLIC_URL'],
+      message: 'must be an https URL with NODE_ENV=production',
+    });
+  }
+  if (vars.AGENT_CORE_RETURN_URLS.some((url) => url.protocol !== 'https:')) {
+    context.addIssue({
+      code: 'custom',
+      path: ['AGENT_CORE_RETURN_URLS'],
+      message: 'must list only https URLs with NODE_ENV=production',
+    });
+  }
 });
 
 /**
  * Reads the `http` namespace from `env`.
  *
- * @throws HttpConfigError naming the variable for a port out of range, a short internal token, a
- *   return or public URL that is not an absolute http(s) URL, or a tenant-labels flag that is
+ * @throws HttpConfigError naming the variable for a port out of range, a short internal token or
+ *   one of fewer than 16 distinct characters, a return or public URL that is not an absolute
+ *   http(s) URL (https with `NODE_ENV=production`), or a tenant-labels flag that is
  *   neither `true` nor `false`. Whether the consent flow has all it needs is checked where it is
  *   served (`AtlassianOauthConsentModule`).
  */
 export function readHttpConfig(env: Environment): HttpConfig {
   const vars = validateEnvironment(
-    httpEnvironment,
+    httpsInProduction,
     env,
     (variable, problem) => new HttpConfigError(`${variable} ${problem}`),
   );

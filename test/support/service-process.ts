@@ -17,12 +17,13 @@ export interface ServiceProcess {
 }
 
 /**
- * Starts the service with `env` added to this process's environment (without `NODE_ENV`, so the
- * service runs as deployed) and `PORT=0` unless given, so parallel tests never share a port.
+ * Starts the service with `env` added to this process's environment (without this process's
+ * `NODE_ENV`, so the service runs as deployed; `env` may set one) and `PORT=0` unless given, so parallel tests never share a port.
  */
 export function startService(env: NodeJS.ProcessEnv): ServiceProcess {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, PORT: '0', NO_COLOR: '1', ...env };
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, PORT: '0', NO_COLOR: '1' };
   delete childEnv.NODE_ENV;
+  Object.assign(childEnv, env);
   const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/main.ts'], {
     cwd: ROOT,
     env: childEnv,
