@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { AtlassianOauthStateEntity, AtlassianOauthStateRepo } from '../src/atlassian';
+import { AtlassianOauthRefreshHealthRepo, AtlassianOauthStateEntity, AtlassianOauthStateRepo } from '../src/atlassian';
 import { FileDatabase, openFileDatabase } from './support/file-database';
 import { OauthTestServer, startOauthServer } from './support/oauth-server';
 import { ScriptedHttpServer, startScriptedHttpServer } from './support/scripted-http-server';
@@ -80,6 +80,7 @@ describe('agent-core connect, keep-alive and list against a real OAuth server', 
   });
 
   const repo = (): AtlassianOauthStateRepo => database.moduleRef.get(AtlassianOauthStateRepo);
+  const health = (): AtlassianOauthRefreshHealthRepo => database.moduleRef.get(AtlassianOauthRefreshHealthRepo);
 
   it('connect prints the consent URL, refuses a redirect with a wrong state, and stores the exchanged code', async () => {
     const cli = startCli(database.path, ['connect', 'jira', 'acme', '--port', String(port), '--timeout', '60'], env);
@@ -130,7 +131,7 @@ describe('agent-core connect, keep-alive and list against a real OAuth server', 
     await expect(repo().get('jira', 'late')).resolves.toBeNull();
   });
 
-  it('keep-alive refreshes the idle grants and exits 0; list then shows who needs a reconnect', async () => {
+  it('keep-alive refreshes the idle grants, names a newly revoked one and exits 1; list --unhealthy lists it and exits 1', async () => {
     const states = database.moduleRef.get<DataSource>(getDataSourceToken()).getRepository(AtlassianOauthStateEntity);
     for (const tenant of ['idle-1', 'idle-2', 'revoked', 'fresh']) {
       const grant = await server.connectedGrant();
@@ -147,14 +148,26 @@ describe('agent-core connect, keep-alive and list against a real OAuth server', 
     const sweep = await startCli(database.path, ['keep-alive'], env).exit;
     const text = await startCli(database.path, ['list'], {}).exit;
     const unhealthy = await startCli(database.path, ['list', '--unhealthy', '--json'], {}).exit;
+    // Run again: the revocation is known now, so the grant is skipped and counted, not reported again.
+    const again = await startCli(database.path, ['keep-alive'], env).exit;
 
-    expect(sweep).toMatchObject({ code: 0, stdout: 'keep-alive done: refreshed 2, fresh 1, revoked 1, failed 0\n' });
+    expect(sweep).toEqual({
+      code: 1,
+      stdout: 'revoked: jira/revoked\nkeep-alive done: refreshed 2, fresh 1, revoked 1, failed 0\n',
+      stderr:
+        "agent-core: 1 grant(s) found revoked: the tenant must connect again (listed above); see 'agent-core list --unhealthy'\n",
+    });
     await expect(server.stats()).resolves.toMatchObject({ tokenRequests: 3, issued: { refreshToken: 2 } });
+    expect(text.code).toBe(0);
     const lines = text.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(4);
     expect(lines.filter((line) => line.endsWith('  ok'))).toHaveLength(3);
     expect(lines.find((line) => line.startsWith('jira  revoked'))).toMatch(
       / {2}needs reconnect \(grant revoked \d{4}-\d\d-\d\dT\S+Z\)$/,
+    );
+    expect(unhealthy.code).toBe(1);
+    expect(unhealthy.stderr).toBe(
+      'agent-core: 1 state(s) need attention (listed above): refresh failing or grant revoked\n',
     );
     expect(JSON.parse(unhealthy.stdout)).toEqual([
       expect.objectContaining({
@@ -162,7 +175,20 @@ describe('agent-core connect, keep-alive and list against a real OAuth server', 
         health: { status: 'revoked', since: expect.any(String), text: expect.stringMatching(/^needs reconnect/) },
       }),
     ]);
-  });
+    expect(again).toEqual({
+      code: 0,
+      stdout: 'keep-alive done: refreshed 0, fresh 3, revoked 1, failed 0\n',
+      stderr: '',
+    });
+  }, 240_000);
+
+  it('list --unhealthy exits 0 with nothing listed when every grant is healthy', async () => {
+    await repo().upsert('jira', 'acme', { refreshToken: 'refresh-1234' });
+
+    const unhealthy = await startCli(database.path, ['list', '--unhealthy'], {}).exit;
+
+    expect(unhealthy).toEqual({ code: 0, stdout: '', stderr: 'agent-core: no unhealthy state\n' });
+  }, 120_000);
 
   describe('while the token endpoint fails', () => {
     let endpoint: ScriptedHttpServer;

@@ -386,7 +386,7 @@ describe('the agent-core CLI (built, as a process)', () => {
       stderr: '',
     });
     expect(runs[0]?.stdout).toMatch(
-      /Exit codes: 0 done, 1 not found or conflict \(check, health: failed\), 2 usage or bad input, 3 database or key problem/,
+      /Exit codes: 0 done; 1 not found, conflict, or something needs attention \(check, health: failed; list --unhealthy: listed any; keep-alive: a grant failed or was found revoked\); 2 usage or bad input; 3 database or key problem/,
     );
     commands.forEach((command, i) =>
       expect(runs[i + 1]).toMatchObject({

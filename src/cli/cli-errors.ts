@@ -9,11 +9,15 @@ import { describeKey, REDACTED } from './cli-format';
 export const ExitCode = {
   /** The command did what was asked. */
   Ok: 0,
-  /** The state asked for is not stored, or a conditional write lost to another writer. */
+  /**
+   * The state asked for is not stored, or a conditional write lost to another writer, or the
+   * command found something an operator must act on: `check` or `health` failed, `list
+   * --unhealthy` listed a state, `keep-alive` could not refresh a grant or found one revoked.
+   */
   NotFoundOrConflict: 1,
   /** A usage error or bad input: nothing was written. */
   Usage: 2,
-  /** The database cannot be reached or opened, or the configuration (keys) is wrong. */
+  /** The database cannot be reached or opened, or holds no agent-core tables, or the configuration (keys) is wrong. */
   Unavailable: 3,
 } as const;
 

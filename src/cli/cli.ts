@@ -70,7 +70,7 @@ function buildProgram(cli: CliContext): Command {
     .helpCommand(true)
     .addHelpText(
       'after',
-      '\nExit codes: 0 done, 1 not found or conflict (check, health: failed), 2 usage or bad input, 3 database or key problem.',
+      '\nExit codes: 0 done; 1 not found, conflict, or something needs attention (check, health: failed; list --unhealthy: listed any; keep-alive: a grant failed or was found revoked); 2 usage or bad input; 3 database or key problem (check: no agent-core tables).',
     );
   for (const register of COMMANDS) {
     register(program, cli);

@@ -1,7 +1,8 @@
 import { Command } from 'commander';
-import type { KeepAliveCounts, KeepAliveProgress } from '../../atlassian';
+import type { AtlassianOauthRefreshHealthRepo, KeepAliveCounts, KeepAliveProgress } from '../../atlassian';
 import { CLI_NAME, CliContext } from '../cli-context';
 import { CliError, ExitCode } from '../cli-errors';
+import { describeKey } from '../cli-format';
 
 /** A terminal's bar is redrawn at most this often: a sweep can look at thousands of keys a second. */
 const REDRAW_MS = 100;
@@ -13,12 +14,16 @@ interface KeepAliveCommandOptions {
   concurrency?: string;
 }
 
-/** `agent-core keep-alive [--idle-days N] [--concurrency N]`: the service's sweep, run once, now. */
+/**
+ * `agent-core keep-alive [--idle-days N] [--concurrency N]`: the service's sweep, run once, now. It
+ * exits 1 when a grant could not be refreshed or was found revoked by this run (a grant already
+ * known to be revoked is skipped and counted, not reported again: `list --unhealthy` shows it).
+ */
 export function registerKeepAliveCommand(program: Command, cli: CliContext): void {
   program
     .command('keep-alive')
     .description(
-      `Refresh every stored grant not refreshed for --idle-days (default ${DEFAULT_IDLE_DAYS}), as the service's scheduled sweep does: Atlassian drops a refresh token unused for 90 days. Needs ATLASSIAN_CLIENT_ID and ATLASSIAN_CLIENT_SECRET. Exits 1 when a grant could not be refreshed.`,
+      `Refresh every stored grant not refreshed for --idle-days (default ${DEFAULT_IDLE_DAYS}), as the service's scheduled sweep does: Atlassian drops a refresh token unused for 90 days. Needs ATLASSIAN_CLIENT_ID and ATLASSIAN_CLIENT_SECRET. Names each grant it could not refresh (failed: ...) and each it found newly revoked (revoked: jira/acme), and exits 1 when there is any.`,
     )
     .option(
       '--idle-days <days>',
@@ -39,13 +44,19 @@ export function registerKeepAliveCommand(program: Command, cli: CliContext): voi
           drawnAt = now;
         }
       };
-      const { counts, failures } = await cli.withStates(
+      const { counts, failures, revoked } = await cli.withStates(
         { create: false, atlassian: true },
-        async ({ app, warnings }) => {
+        async ({ app, warnings, health }) => {
           const { AtlassianOauthKeepAliveService } = await import('../../atlassian');
+          const revokedBefore = new Set(await revokedKeys(health));
           const before = warnings.length;
           const result = await app.get(AtlassianOauthKeepAliveService).run({ idleForMs, concurrency, onProgress });
-          return { counts: result, failures: warnings.slice(before) };
+          const revokedNow = await revokedKeys(health);
+          return {
+            counts: result,
+            failures: warnings.slice(before),
+            revoked: revokedNow.filter((key) => !revokedBefore.has(key)),
+          };
         },
       );
       if (drawnAt !== undefined) {
@@ -53,15 +64,26 @@ export function registerKeepAliveCommand(program: Command, cli: CliContext): voi
       }
       cli.print([
         ...failures.map((failure) => `failed: ${failure}`),
+        ...revoked.map((key) => `revoked: ${key}`),
         `keep-alive done: ${formatKeepAliveCounts(counts)}`,
       ]);
-      if (counts.failed > 0) {
+      const problems = [
+        ...(counts.failed > 0 ? [`${counts.failed} idle grant(s) could not be refreshed now`] : []),
+        ...(revoked.length > 0 ? [`${revoked.length} grant(s) found revoked: the tenant must connect again`] : []),
+      ];
+      if (problems.length > 0) {
         throw new CliError(
           ExitCode.NotFoundOrConflict,
-          `${counts.failed} idle grant(s) could not be refreshed now (listed above); see '${CLI_NAME} list --unhealthy'`,
+          `${problems.join('; ')} (listed above); see '${CLI_NAME} list --unhealthy'`,
         );
       }
     });
+}
+
+/** The keys (`platform/tenantId`) whose stored grant is recorded as revoked now. */
+async function revokedKeys(health: AtlassianOauthRefreshHealthRepo): Promise<string[]> {
+  const rows = await health.listCurrent();
+  return rows.filter((row) => row.status === 'revoked').map((row) => describeKey(row.platform, row.tenantId));
 }
 
 /** `refreshed 3, fresh 120, revoked 1, failed 0` */
