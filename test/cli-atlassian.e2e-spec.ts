@@ -221,6 +221,37 @@ describe('agent-core connect, keep-alive and list against a real OAuth server', 
       expect(list.stdout).toMatch(/^jira {2}down {2}.* {2}refresh failing since \S+Z \(1 attempt\)\n$/);
       expect(sweep.stdout + sweep.stderr + list.stdout).not.toContain('refresh-down-1234');
     });
+
+    it('a grant that failed, then was found revoked, shows the revocation time and is named by keep-alive', async () => {
+      await repo().upsert('jira', 'gone', { refreshToken: 'refresh-gone-1234' });
+      const states = database.moduleRef.get<DataSource>(getDataSourceToken()).getRepository(AtlassianOauthStateEntity);
+      await states.update({ platform: 'jira', tenantId: 'gone' }, { updatedAt: new Date(Date.now() - 40 * DAY_MS) });
+      const sweepEnv = { ...env, ATLASSIAN_OAUTH_TOKEN_URL: endpoint.url, ATLASSIAN_REFRESH_COOLDOWN_MS: '1' };
+      endpoint.script({ status: 503 });
+      const first = await startCli(database.path, ['keep-alive'], sweepEnv).exit;
+      const failedAt = (await health().get('jira', 'gone'))?.firstFailedAt;
+      endpoint.script({
+        status: 400,
+        headers: { 'content-type': 'application/json' },
+        body: '{"error":"invalid_grant"}',
+      });
+      const second = await startCli(database.path, ['keep-alive'], sweepEnv).exit;
+      const revoked = await startCli(database.path, ['list', '--unhealthy', '--json'], {}).exit;
+
+      expect(first.code).toBe(1);
+      expect(second).toMatchObject({ code: 1, stdout: expect.stringMatching(/^revoked: jira\/gone$/m) });
+      const row = await health().get('jira', 'gone');
+      expect(row).toMatchObject({ status: 'revoked', failures: 2, firstFailedAt: failedAt });
+      // The revocation came after the first failure: its own (latest) time is shown, not the first failure's.
+      expect(row?.lastFailedAt.getTime()).toBeGreaterThan(failedAt?.getTime() ?? Infinity);
+      expect(JSON.parse(revoked.stdout)).toEqual([
+        expect.objectContaining({
+          tenantId: 'gone',
+          health: expect.objectContaining({ status: 'revoked', since: row?.lastFailedAt.toISOString() }),
+        }),
+      ]);
+      expect(endpoint.requests).toHaveLength(2);
+    }, 180_000);
   });
 
   it('keep-alive without the client credentials exits 3 naming the variable', async () => {

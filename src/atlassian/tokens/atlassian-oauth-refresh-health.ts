@@ -17,7 +17,11 @@ export type AtlassianOauthRefreshHealth =
       /** `server-error`, `rate-limited`, `timeout`, `network`, `invalid-response`. */
       readonly failure: string;
     }
-  | { readonly status: 'revoked'; readonly since: Date };
+  | {
+      readonly status: 'revoked';
+      /** When Atlassian last answered `invalid_grant` for this state: the revocation, not an earlier transient failure. */
+      readonly since: Date;
+    };
 
 /** A stored state's summary with its refresh health. */
 export interface AtlassianOauthStateHealthSummary extends AtlassianOauthStateSummary {
@@ -37,7 +41,7 @@ export function refreshHealthOf(
     return { status: 'ok' };
   }
   if (row.status === 'revoked') {
-    return { status: 'revoked', since: row.firstFailedAt };
+    return { status: 'revoked', since: row.lastFailedAt };
   }
   return { status: 'failing', since: row.firstFailedAt, attempts: row.failures, failure: row.failure };
 }
