@@ -271,6 +271,31 @@ describe(`${AtlassianOauthTokenService.name} while the token endpoint fails (scr
     expect(warn.mock.calls.flat().join('\n')).not.toContain('access-1');
   });
 
+  it('logs that warning once per key and cooldown, then how often it repeated, however many calls are served', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const { sut, moduleRef } = await bootWith(60_000, { accessToken: 'access-1', expiresInMs: 120_000 });
+    endpoint.script({ status: 503 });
+    const served = (): string[] =>
+      warn.mock.calls.map(([message]) => String(message)).filter((message) => message.includes('serving the stored'));
+
+    const tokens = [];
+    for (let i = 0; i < 300; i++) {
+      tokens.push(await sut.accessToken(PLATFORM, TENANT, { minValidityMs: 200_000 }));
+    }
+    const duringCooldown = served();
+    await moduleRef.close(); // a shutdown ends the window: the count is not lost
+    booted = undefined;
+
+    expect(new Set(tokens)).toEqual(new Set(['access-1']));
+    expect(endpoint.requests).toHaveLength(1);
+    expect(duringCooldown).toHaveLength(1);
+    expect(served()).toEqual([
+      duringCooldown[0],
+      expect.stringMatching(/\("jira", "acme"\) fails \(server-error\); .* \(repeated 299 more times in \d+\.\d s\)$/),
+    ]);
+    expect(warn.mock.calls.flat().join('\n')).not.toContain('access-1');
+  });
+
   it('does not serve an expired access token while refreshing fails', async () => {
     const { sut } = await bootWith(60_000, { accessToken: 'access-1', expiresInMs: -1 });
     endpoint.script({ status: 503 });

@@ -1,4 +1,5 @@
-import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
+import { ThrottledWarning } from '../../common/throttled-warning';
 import { AtlassianOauthRefreshHealthEntity, AtlassianOauthStateEntity } from '../../database/entities';
 import { AtlassianOauthRefreshFailedError, AtlassianOauthStateNotFoundError } from '../atlassian-oauth-state.errors';
 import { AtlassianOauthStateValidationError } from '../atlassian-oauth-state.errors';
@@ -22,6 +23,9 @@ export const ATLASSIAN_OAUTH_TOKEN_OPTIONS = Symbol('AtlassianOauthTokenOptions'
 /** What {@link AtlassianOauthTokenService.refreshIdle} did with a key. */
 export type AtlassianOauthIdleRefreshOutcome = 'refreshed' | 'fresh' | 'revoked';
 
+/** The shortest window of a repeated warning, whatever the cooldown (which may be 0). */
+const MIN_WARNING_WINDOW_MS = 1_000;
+
 /** Options of {@link AtlassianOauthTokenService.accessToken}. */
 export interface AtlassianOauthAccessTokenOptions {
   /** The access token returned is valid for at least this long (ms, default 60 000). */
@@ -37,8 +41,10 @@ export interface AtlassianOauthAccessTokenOptions {
  * after a transient failure instead of hammering an endpoint that is down or rate limiting.
  */
 @Injectable()
-export class AtlassianOauthTokenService {
+export class AtlassianOauthTokenService implements OnModuleDestroy {
   private readonly logger = new Logger(AtlassianOauthTokenService.name);
+  /** "Serving the stored access token" repeats on every call while refreshing fails: once per key and cooldown. */
+  private readonly servedWarnings: ThrottledWarning;
 
   constructor(
     private readonly states: AtlassianOauthStateRepo,
@@ -48,7 +54,14 @@ export class AtlassianOauthTokenService {
     @Inject(ATLASSIAN_OAUTH_TOKEN_OPTIONS) private readonly options: AtlassianOauthTokenOptions,
     /** The application's metrics when it serves them: refreshes by outcome. */
     @Optional() private readonly metrics?: AgentCoreMetrics,
-  ) {}
+  ) {
+    this.servedWarnings = new ThrottledWarning(this.logger, Math.max(options.refreshCooldownMs, MIN_WARNING_WINDOW_MS));
+  }
+
+  /** Writes the counts of the repeated warnings held back so far. */
+  onModuleDestroy(): void {
+    this.servedWarnings.endAll();
+  }
 
   /**
    * Exchanges the authorization code of a consent and stores the tokens for the key, replacing
@@ -87,8 +100,8 @@ export class AtlassianOauthTokenService {
    *   `Retry-After` says so, at most 15 min) do not call Atlassian: they reject at once with
    *   {@link AtlassianOauthTokenEndpointError}. The first call after it tries again.
    * - While refreshing fails transiently, a stored access token that has not expired yet is
-   *   returned anyway (with a warning logged): it may still serve calls a short outage would
-   *   otherwise stop.
+   *   returned anyway (with a warning logged once per key and cooldown, then the number of
+   *   repeats): it may still serve calls a short outage would otherwise stop.
    *
    * @throws AtlassianOauthStateValidationError for a blank key or a negative `minValidityMs`.
    * @throws AtlassianOauthStateNotFoundError when nothing is stored: connect the tenant first.
@@ -142,6 +155,7 @@ export class AtlassianOauthTokenService {
       if (reachedEndpoint) {
         this.metrics?.refresh('refreshed', platform, tenantId);
         await this.health.clear(platform, tenantId);
+        this.servedWarnings.end(describeStateKey(platform, tenantId));
       }
       if (fresh.accessToken === null) {
         throw new AtlassianOauthStateNotFoundError(platform, tenantId);
@@ -283,8 +297,10 @@ export class AtlassianOauthTokenService {
   private servedDespite(state: AtlassianOauthStateEntity, error: Error): string {
     const expiresAt = state.expiresAt?.getTime() ?? 0;
     if (error instanceof AtlassianOauthTokenEndpointError && state.accessToken !== null && expiresAt > Date.now()) {
-      this.logger.warn(
-        `Refreshing the Atlassian OAuth state of ${describeStateKey(state.platform, state.tenantId)} fails (${error.failure}); ` +
+      const key = describeStateKey(state.platform, state.tenantId);
+      this.servedWarnings.warn(
+        key,
+        `Refreshing the Atlassian OAuth state of ${key} fails (${error.failure}); ` +
           `serving the stored access token, which expires at ${new Date(expiresAt).toISOString()}.`,
       );
       return state.accessToken;
