@@ -6,21 +6,20 @@ import {
   AtlassianOauthGrantRevokedError,
   AtlassianOauthTokenEndpointError,
 } from '../src/atlassian';
-import {
-  ATLASSIAN_OAUTH_SETTINGS,
-  AtlassianOauthSettings,
-} from '../src/atlassian/client/atlassian-oauth-client.options';
+import { ATLASSIAN_OAUTH_SETTINGS } from '../src/atlassian/client/atlassian-oauth-client.options';
+import { AtlassianConfig } from '../src/config/atlassian.config';
 import { OauthTestServer, startOauthServer } from './support/oauth-server';
+import { atlassianSettings } from './support/config';
 import { rejection } from './support/rejection';
 import { ScriptedHttpServer, json, startScriptedHttpServer } from './support/scripted-http-server';
 
 /** Boots the client's module with these settings, as a service that calls Atlassian would. */
 async function bootClient(
-  settings: AtlassianOauthSettings,
+  settings: Partial<AtlassianConfig>,
 ): Promise<{ sut: AtlassianOauthClient; moduleRef: TestingModule }> {
   const moduleRef = await Test.createTestingModule({ imports: [AtlassianOauthClientModule] })
     .overrideProvider(ATLASSIAN_OAUTH_SETTINGS)
-    .useValue(settings)
+    .useValue(atlassianSettings(settings))
     .compile();
   return { sut: moduleRef.get(AtlassianOauthClient), moduleRef };
 }
@@ -359,14 +358,6 @@ describe(`${AtlassianOauthClientModule.name} at boot`, () => {
     ['ATLASSIAN_CLIENT_ID', { ...base, clientSecret: 'secret-value-1' }],
     ['ATLASSIAN_CLIENT_SECRET', { ...base, clientId: 'client-1' }],
     ['ATLASSIAN_CLIENT_SECRET', { ...base, clientId: 'client-1', clientSecret: '  ' }],
-    [
-      'ATLASSIAN_OAUTH_TOKEN_URL',
-      { ...base, clientId: 'client-1', clientSecret: 'secret-value-1', tokenUrl: 'http://auth.example.test/token' },
-    ],
-    [
-      'ATLASSIAN_OAUTH_AUTHORIZE_URL',
-      { ...base, clientId: 'client-1', clientSecret: 'secret-value-1', authorizeUrl: 'no url' },
-    ],
   ] as const)('refuses to boot naming %s', async (variable, settings) => {
     const error = await rejection(bootClient(settings));
 

@@ -17,13 +17,12 @@ import {
   AtlassianOauthTokenService,
   KeepAliveProgress,
 } from '../src/atlassian';
-import {
-  ATLASSIAN_OAUTH_SETTINGS,
-  AtlassianOauthSettings,
-} from '../src/atlassian/client/atlassian-oauth-client.options';
+import { ATLASSIAN_OAUTH_SETTINGS } from '../src/atlassian/client/atlassian-oauth-client.options';
+import { AtlassianConfig } from '../src/config/atlassian.config';
 import { DatabaseModule } from '../src/database/database.module';
 import { AgentCoreMetrics } from '../src/metrics/agent-core-metrics';
 import { MetricsModule } from '../src/metrics/metrics.module';
+import { atlassianSettings } from './support/config';
 import { setEnv } from './support/env';
 import { OauthTestServer, startOauthServer } from './support/oauth-server';
 import { ScriptedHttpServer, json, startScriptedHttpServer } from './support/scripted-http-server';
@@ -41,15 +40,17 @@ interface Booted {
 }
 
 /** The keep-alive sweep on an in-memory SQLite database (with its schedule when `scheduled`). */
-async function boot(settings: AtlassianOauthSettings, scheduled = false): Promise<Booted> {
+async function boot(settings: Partial<AtlassianConfig>, scheduled = false): Promise<Booted> {
   const moduleRef = await Test.createTestingModule({
     imports: [
       DatabaseModule,
-      scheduled ? AtlassianOauthKeepAliveScheduleModule.whenConfigured(settings) : AtlassianOauthKeepAliveModule,
+      scheduled
+        ? AtlassianOauthKeepAliveScheduleModule.whenConfigured(atlassianSettings(settings))
+        : AtlassianOauthKeepAliveModule,
     ],
   })
     .overrideProvider(ATLASSIAN_OAUTH_SETTINGS)
-    .useValue(settings)
+    .useValue(atlassianSettings(settings))
     .compile();
   return {
     moduleRef,
@@ -258,7 +259,7 @@ describe(`${AtlassianOauthKeepAliveService.name} against a real OAuth server (oi
 describe('the scheduled keep-alive sweep (ATLASSIAN_KEEPALIVE_INTERVAL_MS)', () => {
   let endpoint: ScriptedHttpServer;
   let booted: Booted | undefined;
-  const settings = (keepAliveIntervalMs: number | undefined): AtlassianOauthSettings => ({
+  const settings = (keepAliveIntervalMs: number | undefined): Partial<AtlassianConfig> => ({
     clientId: 'client-1',
     clientSecret: 'secret-1',
     tokenUrl: endpoint.url,
@@ -348,11 +349,4 @@ describe('the scheduled keep-alive sweep (ATLASSIAN_KEEPALIVE_INTERVAL_MS)', () 
     expect(sut.lastSweep).toBeNull();
     expect(endpoint.requests).toHaveLength(0);
   });
-
-  it.each([['-1'], ['1.5'], ['abc'], [String(2 ** 31)]])(
-    'refuses to boot with ATLASSIAN_KEEPALIVE_INTERVAL_MS=%s, naming it',
-    async (value) => {
-      await expect(boot(settings(Number(value)), true)).rejects.toThrow(/ATLASSIAN_KEEPALIVE_INTERVAL_MS/);
-    },
-  );
 });

@@ -12,12 +12,11 @@ import {
   AtlassianOauthTokenService,
   AtlassianOauthTokensModule,
 } from '../src/atlassian';
-import {
-  ATLASSIAN_OAUTH_SETTINGS,
-  AtlassianOauthSettings,
-} from '../src/atlassian/client/atlassian-oauth-client.options';
+import { ATLASSIAN_OAUTH_SETTINGS } from '../src/atlassian/client/atlassian-oauth-client.options';
+import { AtlassianConfig } from '../src/config/atlassian.config';
 import { DatabaseModule } from '../src/database/database.module';
 import { OauthTestServer, startOauthServer } from './support/oauth-server';
+import { atlassianSettings } from './support/config';
 import { rejection } from './support/rejection';
 import { ScriptedHttpServer, json, startScriptedHttpServer } from './support/scripted-http-server';
 
@@ -33,10 +32,10 @@ interface Booted {
 }
 
 /** The token service on an in-memory SQLite database, as a service that calls Atlassian boots it. */
-async function boot(settings: AtlassianOauthSettings): Promise<Booted> {
+async function boot(settings: Partial<AtlassianConfig>): Promise<Booted> {
   const moduleRef = await Test.createTestingModule({ imports: [DatabaseModule, AtlassianOauthTokensModule] })
     .overrideProvider(ATLASSIAN_OAUTH_SETTINGS)
-    .useValue(settings)
+    .useValue(atlassianSettings(settings))
     .compile();
   const dataSource = moduleRef.get<DataSource>(getDataSourceToken());
   return {

@@ -1,21 +1,38 @@
 import {
   DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL,
   DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL,
+  DEFAULT_KEEP_ALIVE_INTERVAL_MS,
+  DEFAULT_REFRESH_COOLDOWN_MS,
+  DEFAULT_TOKEN_ENDPOINT_TIMEOUT_MS,
   atlassianConfig,
   readAtlassianConfig,
 } from './atlassian.config';
+import { AtlassianOauthClientConfigError } from './config.errors';
 
 describe(readAtlassianConfig.name, () => {
-  it("uses Atlassian's endpoints and no credentials when nothing is set: storing tokens needs none", () => {
+  it("uses Atlassian's endpoints, the default timings and no credentials when nothing is set: storing tokens needs none", () => {
     expect(readAtlassianConfig({})).toEqual({
       clientId: undefined,
       clientSecret: undefined,
       tokenUrl: DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL,
       authorizeUrl: DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL,
-      refreshCooldownMs: undefined,
-      keepAliveIntervalMs: undefined,
+      tokenEndpointTimeoutMs: DEFAULT_TOKEN_ENDPOINT_TIMEOUT_MS,
+      refreshCooldownMs: DEFAULT_REFRESH_COOLDOWN_MS,
+      keepAliveIntervalMs: DEFAULT_KEEP_ALIVE_INTERVAL_MS,
     });
-    expect(readAtlassianConfig({ ATLASSIAN_OAUTH_TOKEN_URL: '' }).tokenUrl).toBe(DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL);
+    expect(
+      readAtlassianConfig({
+        ATLASSIAN_CLIENT_ID: ' ',
+        ATLASSIAN_OAUTH_TOKEN_URL: '',
+        ATLASSIAN_REFRESH_COOLDOWN_MS: '',
+        ATLASSIAN_KEEPALIVE_INTERVAL_MS: ' ',
+      }),
+    ).toMatchObject({
+      clientId: undefined,
+      tokenUrl: DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL,
+      refreshCooldownMs: DEFAULT_REFRESH_COOLDOWN_MS,
+      keepAliveIntervalMs: DEFAULT_KEEP_ALIVE_INTERVAL_MS,
+    });
   });
 
   it('reads every variable, keeping the credentials exactly as written', () => {
@@ -26,16 +43,47 @@ describe(readAtlassianConfig.name, () => {
         ATLASSIAN_OAUTH_TOKEN_URL: 'http://127.0.0.1:4000/token',
         ATLASSIAN_OAUTH_AUTHORIZE_URL: 'http://127.0.0.1:4000/auth',
         ATLASSIAN_REFRESH_COOLDOWN_MS: '1500',
-        ATLASSIAN_KEEPALIVE_INTERVAL_MS: '3600000',
+        ATLASSIAN_KEEPALIVE_INTERVAL_MS: '0',
       }),
     ).toEqual({
       clientId: 'client-1',
       clientSecret: ' secret with spaces ',
       tokenUrl: 'http://127.0.0.1:4000/token',
       authorizeUrl: 'http://127.0.0.1:4000/auth',
+      tokenEndpointTimeoutMs: DEFAULT_TOKEN_ENDPOINT_TIMEOUT_MS,
       refreshCooldownMs: 1500,
-      keepAliveIntervalMs: 3_600_000,
+      keepAliveIntervalMs: 0,
     });
+  });
+
+  // Each was accepted by the configuration before (a cooldown of NaN, say) and refused only where
+  // a module used it, or not at all: the configuration now refuses it when it loads.
+  it.each([
+    ['ATLASSIAN_REFRESH_COOLDOWN_MS', 'abc'],
+    ['ATLASSIAN_REFRESH_COOLDOWN_MS', '-1'],
+    ['ATLASSIAN_REFRESH_COOLDOWN_MS', '1.5'],
+    ['ATLASSIAN_REFRESH_COOLDOWN_MS', '1e3'],
+    ['ATLASSIAN_REFRESH_COOLDOWN_MS', '99999999999999999999'],
+    ['ATLASSIAN_KEEPALIVE_INTERVAL_MS', 'abc'],
+    ['ATLASSIAN_KEEPALIVE_INTERVAL_MS', '-1'],
+    ['ATLASSIAN_KEEPALIVE_INTERVAL_MS', '1.5'],
+    ['ATLASSIAN_KEEPALIVE_INTERVAL_MS', String(2 ** 31)],
+    ['ATLASSIAN_OAUTH_TOKEN_URL', 'http://auth.example.test/token'],
+    ['ATLASSIAN_OAUTH_TOKEN_URL', 'no url'],
+    ['ATLASSIAN_OAUTH_AUTHORIZE_URL', 'ftp://127.0.0.1/authorize'],
+    ['ATLASSIAN_OAUTH_AUTHORIZE_URL', 'https://user:pass-secret@'],
+  ])('refuses %s=%s when it loads, naming the variable and not the value', (variable, value) => {
+    let thrown: unknown;
+    try {
+      readAtlassianConfig({ [variable]: value });
+    } catch (error) {
+      thrown = error;
+    }
+
+    expect(thrown).toBeInstanceOf(AtlassianOauthClientConfigError);
+    expect(thrown).toMatchObject({ name: 'AtlassianOauthClientConfigError', variable });
+    expect((thrown as Error).message).toContain(variable);
+    expect((thrown as Error).message).not.toContain(value);
   });
 
   it('is registered as "atlassian"', () => {

@@ -1,65 +1,120 @@
 import { registerAs } from '@nestjs/config';
 import { z } from 'zod';
-import { Environment, validateEnvironment } from './environment';
+import { AtlassianOauthClientConfigError } from './config.errors';
+import { Environment, nonNegativeInteger, validateEnvironment } from './environment';
 
 export const DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL = 'https://auth.atlassian.com/oauth/token';
 export const DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL = 'https://auth.atlassian.com/authorize';
+/** Well under the rotation lease (30 s by default), so a hung request never outlives the lease. */
+export const DEFAULT_TOKEN_ENDPOINT_TIMEOUT_MS = 10_000;
+/** How long a key waits after a transient refresh failure before its next refresh is tried (`ATLASSIAN_REFRESH_COOLDOWN_MS`). */
+export const DEFAULT_REFRESH_COOLDOWN_MS = 30_000;
+/** Default `ATLASSIAN_KEEPALIVE_INTERVAL_MS`: once a day. */
+export const DEFAULT_KEEP_ALIVE_INTERVAL_MS = 24 * 3_600_000;
+/** Node's longest timer (about 24.8 days): a longer keep-alive interval would fire at once. */
+export const MAX_KEEP_ALIVE_INTERVAL_MS = 2_147_483_647;
 
 /**
- * The `atlassian` namespace of the configuration: the OAuth 2.0 (3LO) app and its endpoints, as
- * configured. The client id and secret may be absent and nothing here is refused: a service that
- * only stores tokens never talks to Atlassian. The modules that do call Atlassian check these
- * values when they boot and refuse, naming the variable (`AtlassianOauthClientConfigError`).
+ * The `atlassian` namespace of the configuration: the OAuth 2.0 (3LO) app, its endpoints and the
+ * timings of refreshing, every value validated when the configuration loads. The client id and
+ * secret may be absent: a service that only stores tokens never talks to Atlassian, and the modules
+ * that do call Atlassian refuse to boot without them, naming the variable
+ * (`AtlassianOauthClientConfigError`). Tests hand the Atlassian modules an object of this type
+ * (`ATLASSIAN_OAUTH_SETTINGS`) to point them at a local OAuth server.
  */
 export interface AtlassianConfig {
-  /** `ATLASSIAN_CLIENT_ID` */
+  /** `ATLASSIAN_CLIENT_ID`; a blank value counts as unset. */
   readonly clientId?: string;
-  /** `ATLASSIAN_CLIENT_SECRET` */
+  /** `ATLASSIAN_CLIENT_SECRET`, kept as written (never trimmed); a blank value counts as unset. */
   readonly clientSecret?: string;
-  /** `ATLASSIAN_OAUTH_TOKEN_URL`, {@link DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL} when unset or empty. */
+  /** `ATLASSIAN_OAUTH_TOKEN_URL`, {@link DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL} when unset: https, or http on a loopback host. */
   readonly tokenUrl: string;
-  /** `ATLASSIAN_OAUTH_AUTHORIZE_URL`, {@link DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL} when unset or empty. */
+  /** `ATLASSIAN_OAUTH_AUTHORIZE_URL`, {@link DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL} when unset: https, or http on a loopback host. */
   readonly authorizeUrl: string;
-  /** `ATLASSIAN_REFRESH_COOLDOWN_MS` as a number (NaN for a non-number, refused where it is used), or unset. */
-  readonly refreshCooldownMs?: number;
-  /** `ATLASSIAN_KEEPALIVE_INTERVAL_MS` as a number (NaN for a non-number, refused where it is used), or unset. */
-  readonly keepAliveIntervalMs?: number;
+  /**
+   * How long one token endpoint request may take, answer included: {@link DEFAULT_TOKEN_ENDPOINT_TIMEOUT_MS}.
+   * Not read from the environment (tests shorten it); it must stay under the rotation lease.
+   */
+  readonly tokenEndpointTimeoutMs: number;
+  /** `ATLASSIAN_REFRESH_COOLDOWN_MS`: the token service's wait after a transient refresh failure, {@link DEFAULT_REFRESH_COOLDOWN_MS} when unset. */
+  readonly refreshCooldownMs: number;
+  /** `ATLASSIAN_KEEPALIVE_INTERVAL_MS`: how often the service sweeps idle grants (`0`: never), {@link DEFAULT_KEEP_ALIVE_INTERVAL_MS} when unset. */
+  readonly keepAliveIntervalMs: number;
 }
 
-/** The variables the Atlassian app is configured by. Values are kept as written: a secret is never trimmed. */
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
+/**
+ * An endpoint URL, `fallback` when unset or blank: absolute, and https (plain http only on a
+ * loopback host: tests and local proxies), so no token crosses the network unencrypted. The
+ * message never repeats the value: a URL may carry credentials.
+ */
+const endpointUrl = (fallback: string) =>
+  z
+    .string()
+    .optional()
+    .transform((value) => value?.trim() || fallback)
+    .superRefine((value, context) => {
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        context.addIssue({ code: 'custom', message: 'is not a valid absolute URL' });
+        return;
+      }
+      if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) {
+        context.addIssue({
+          code: 'custom',
+          message:
+            'must be an https URL (plain http only for 127.0.0.1, ::1 or localhost): tokens must not cross the network unencrypted',
+        });
+      }
+    });
+
+/** A credential kept exactly as written (a secret is never trimmed); blank counts as unset. */
+const credential = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value));
+
+/** Milliseconds: a whole number from 0 to `max`, `fallback` when unset or blank. */
+const milliseconds = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
+  nonNegativeInteger(fallback).refine(
+    (value) => Number.isSafeInteger(value) && value <= max,
+    `must be at most ${max} (milliseconds)`,
+  );
+
+/** The variables the Atlassian app is configured by, as they must look. */
 const atlassianEnvironment = z.object({
-  ATLASSIAN_CLIENT_ID: z.string().optional(),
-  ATLASSIAN_CLIENT_SECRET: z.string().optional(),
-  ATLASSIAN_OAUTH_TOKEN_URL: z
-    .string()
-    .optional()
-    .transform((value) => value || DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL),
-  ATLASSIAN_OAUTH_AUTHORIZE_URL: z
-    .string()
-    .optional()
-    .transform((value) => value || DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL),
-  ATLASSIAN_REFRESH_COOLDOWN_MS: z
-    .string()
-    .optional()
-    .transform((value) => (value ? Number(value) : undefined)),
-  ATLASSIAN_KEEPALIVE_INTERVAL_MS: z
-    .string()
-    .optional()
-    .transform((value) => (value ? Number(value) : undefined)),
+  ATLASSIAN_CLIENT_ID: credential,
+  ATLASSIAN_CLIENT_SECRET: credential,
+  ATLASSIAN_OAUTH_TOKEN_URL: endpointUrl(DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL),
+  ATLASSIAN_OAUTH_AUTHORIZE_URL: endpointUrl(DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL),
+  ATLASSIAN_REFRESH_COOLDOWN_MS: milliseconds(DEFAULT_REFRESH_COOLDOWN_MS),
+  ATLASSIAN_KEEPALIVE_INTERVAL_MS: milliseconds(DEFAULT_KEEP_ALIVE_INTERVAL_MS, MAX_KEEP_ALIVE_INTERVAL_MS),
 });
 
-/** Reads the `atlassian` namespace from `env`, with the documented defaults. */
+/**
+ * Reads the `atlassian` namespace from `env`, with the documented defaults.
+ *
+ * @throws AtlassianOauthClientConfigError naming the variable (`variable`) for an endpoint URL that
+ *   is not absolute or not https (http on a loopback host only), or a cooldown or keep-alive
+ *   interval that is not a whole number of milliseconds in range. The message never repeats the
+ *   value.
+ */
 export function readAtlassianConfig(env: Environment): AtlassianConfig {
   const vars = validateEnvironment(
     atlassianEnvironment,
     env,
-    (variable, problem) => new Error(`Invalid Atlassian configuration: ${variable} ${problem}.`),
+    (variable, problem) =>
+      new AtlassianOauthClientConfigError(`Invalid Atlassian configuration: ${variable} ${problem}.`, variable),
   );
   return {
     clientId: vars.ATLASSIAN_CLIENT_ID,
     clientSecret: vars.ATLASSIAN_CLIENT_SECRET,
     tokenUrl: vars.ATLASSIAN_OAUTH_TOKEN_URL,
     authorizeUrl: vars.ATLASSIAN_OAUTH_AUTHORIZE_URL,
+    tokenEndpointTimeoutMs: DEFAULT_TOKEN_ENDPOINT_TIMEOUT_MS,
     refreshCooldownMs: vars.ATLASSIAN_REFRESH_COOLDOWN_MS,
     keepAliveIntervalMs: vars.ATLASSIAN_KEEPALIVE_INTERVAL_MS,
   };

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { DatabaseConfigError } from '../database/database.errors';
+import { DatabaseConfigError } from './config.errors';
 import {
   DEFAULT_CONNECT_RETRY_MS,
   DEFAULT_CONNECT_TIMEOUT_MS,

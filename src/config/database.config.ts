@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { registerAs } from '@nestjs/config';
 import { z } from 'zod';
-import { DatabaseConfigError } from '../database/database.errors';
+import { DatabaseConfigError } from './config.errors';
 import {
   Environment,
   flag,

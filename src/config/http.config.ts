@@ -1,6 +1,9 @@
 import { registerAs } from '@nestjs/config';
 import { z } from 'zod';
+import { HttpConfigError } from './config.errors';
 import { Environment, nodeEnvironment, optionalText, validateEnvironment } from './environment';
+
+export { HttpConfigError } from './config.errors';
 
 /** The `http` namespace of the configuration: the HTTP server, its consent flow and its metrics. */
 export interface HttpConfig {
@@ -35,11 +38,6 @@ export const MIN_INTERNAL_TOKEN_LENGTH = 32;
  * (`openssl rand -base64 32` gives about 30 distinct characters in 44).
  */
 export const MIN_INTERNAL_TOKEN_DISTINCT_CHARACTERS = 16;
-
-/** A setting of the HTTP server is invalid; the message names the variable, never a secret's value. */
-export class HttpConfigError extends Error {
-  override readonly name = 'HttpConfigError';
-}
 
 const httpUrl = (problem: string) => z.url({ protocol: /^https?$/, error: problem }).transform((text) => new URL(text));
 

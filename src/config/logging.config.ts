@@ -1,5 +1,6 @@
 import { LogLevel } from '@nestjs/common';
 import { z } from 'zod';
+import { LoggingConfigError } from './config.errors';
 import { Environment, validateEnvironment } from './environment';
 
 /** `LOG_LEVEL`: `log` (the default) or `debug`. */
@@ -31,13 +32,13 @@ export const DEFAULT_LOGGING: LoggingConfig = { level: 'log', nestLogLevels: ['l
 /**
  * Reads `LOG_LEVEL` from `env`.
  *
- * @throws Error naming `LOG_LEVEL` when it is neither `log` nor `debug`.
+ * @throws LoggingConfigError naming `LOG_LEVEL` when it is neither `log` nor `debug`.
  */
 export function readLoggingConfig(env: Environment): LoggingConfig {
   const { LOG_LEVEL: level } = validateEnvironment(
     loggingEnvironment,
     env,
-    (variable, problem) => new Error(`Invalid logging configuration: ${variable} ${problem}.`),
+    (variable, problem) => new LoggingConfigError(variable, problem),
   );
   return level === 'debug'
     ? { level, nestLogLevels: [...DEFAULT_LOGGING.nestLogLevels, 'debug', 'verbose'], debug: true }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { inspect } from 'node:util';
-import { TokenEncryptionConfigError } from '../token-cipher/token-cipher.errors';
+import { TokenEncryptionConfigError } from './config.errors';
 import {
   TOKEN_KEY_RING_PARSED_CHANNEL,
   parseTokenKeys,

@@ -1,10 +1,16 @@
-import { createSecretKey } from 'node:crypto';
+import { createSecretKey, KeyObject } from 'node:crypto';
 import { channel } from 'node:diagnostics_channel';
 import { registerAs } from '@nestjs/config';
 import { z } from 'zod';
-import { TokenKey } from '../token-cipher/token-cipher';
-import { TokenEncryptionConfigError } from '../token-cipher/token-cipher.errors';
+import { TokenEncryptionConfigError } from './config.errors';
 import { Environment, flag, nodeEnvironment, validateEnvironment } from './environment';
+
+/** One entry of the key ring: an id (stored in every envelope it seals) and a 32-byte AES key. */
+export interface TokenKey {
+  readonly id: string;
+  /** A secret `KeyObject`, which neither `util.inspect` nor `JSON.stringify` can print. */
+  readonly key: KeyObject;
+}
 
 /** Bytes of an AES-256 key. */
 export const TOKEN_KEY_BYTES = 32;

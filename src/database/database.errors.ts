@@ -1,19 +1,5 @@
-/**
- * The database configuration in the environment is unusable: thrown at boot, before any
- * connection is tried. The message names the variable and what it must be; it never contains a
- * password.
- */
-export class DatabaseConfigError extends Error {
-  override readonly name = 'DatabaseConfigError';
-
-  constructor(
-    /** The environment variable at fault, e.g. `DATABASE_URL`. */
-    readonly variable: string,
-    problem: string,
-  ) {
-    super(`Invalid database configuration: ${variable} ${problem}.`);
-  }
-}
+// Thrown while the configuration loads; defined in config/ with every other configuration error.
+export { DatabaseConfigError } from '../config/config.errors';
 
 /**
  * The database server could not be reached or refused the login at boot. The message names the

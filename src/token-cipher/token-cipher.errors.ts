@@ -1,22 +1,7 @@
 import { quoteForLog } from '../common/quote-for-log';
 
-/**
- * The token encryption settings cannot be used: a malformed `OAUTH_STATE_ENCRYPTION_KEYS` entry,
- * or `NODE_ENV=production` without keys. Thrown while the application boots, so the service never
- * starts with a key ring it cannot trust. The message names the key id (or the entry's position
- * when it has no usable id), never the key.
- */
-export class TokenEncryptionConfigError extends Error {
-  override readonly name = 'TokenEncryptionConfigError';
-
-  constructor(
-    message: string,
-    /** The key id of the offending entry, when it has one. */
-    readonly keyId?: string,
-  ) {
-    super(message);
-  }
-}
+// Thrown while the configuration loads; defined in config/ with every other configuration error.
+export { TokenEncryptionConfigError } from '../config/config.errors';
 
 /**
  * Where a stored token belongs: the associated data its ciphertext is bound to. The caller that

@@ -1,12 +1,9 @@
 import { createCipheriv, createDecipheriv, KeyObject, randomFillSync } from 'node:crypto';
+import { TokenKey } from '../config/token-encryption.config';
 import { TokenIntegrityError, TokenLocation, UnknownTokenKeyError } from './token-cipher.errors';
 
-/** One entry of the key ring: an id (stored in every envelope it seals) and a 32-byte AES key. */
-export interface TokenKey {
-  readonly id: string;
-  /** A secret `KeyObject`, which neither `util.inspect` nor `JSON.stringify` can print. */
-  readonly key: KeyObject;
-}
+// The key ring's entry is the configuration's type: config/ is read first and imports nothing above it.
+export type { TokenKey } from '../config/token-encryption.config';
 
 /** What every sealed value starts with; a stored value without it is a legacy plaintext token. */
 export const ENVELOPE_PREFIX = 'enc:';

@@ -1,4 +1,5 @@
 import { TestingModuleBuilder } from '@nestjs/testing';
+import { AtlassianConfig, readAtlassianConfig } from '../../src/config/atlassian.config';
 import { AgentCoreConfig, CONFIG_NAMESPACES, loadConfig } from '../../src/config/config';
 import { Environment } from '../../src/config/environment';
 
@@ -22,4 +23,14 @@ export function withConfig(builder: TestingModuleBuilder, config: AgentCoreConfi
       overridden.overrideProvider(KEY).useValue(config[namespace as keyof AgentCoreConfig]),
     builder,
   );
+}
+
+/**
+ * An `atlassian` configuration: the defaults of an empty environment with the values `settings`
+ * gives over them (an `undefined` one keeps the default), for a test that hands the Atlassian
+ * modules their settings (`ATLASSIAN_OAUTH_SETTINGS`) directly.
+ */
+export function atlassianSettings(settings: Partial<AtlassianConfig> = {}): AtlassianConfig {
+  const given = Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined));
+  return { ...readAtlassianConfig({}), ...given };
 }

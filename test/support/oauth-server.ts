@@ -1,7 +1,8 @@
 import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { AtlassianOauthSettings } from '../../src/atlassian/client/atlassian-oauth-client.options';
+import { AtlassianConfig } from '../../src/config/atlassian.config';
+import { atlassianSettings } from './config';
 
 const SERVER = join(__dirname, 'oauth-server', 'server.mjs');
 
@@ -47,7 +48,7 @@ export interface OauthTestServer {
   /** The first registered redirect URI, the default of {@link mintGrant}. */
   redirectUri: string;
   /** The Atlassian client settings that point at this server (for `ATLASSIAN_OAUTH_SETTINGS`). */
-  settings: AtlassianOauthSettings;
+  settings: AtlassianConfig;
   /** The same as the environment variables a service or the CLI reads (for a child process). */
   env: Record<
     'ATLASSIAN_CLIENT_ID' | 'ATLASSIAN_CLIENT_SECRET' | 'ATLASSIAN_OAUTH_TOKEN_URL' | 'ATLASSIAN_OAUTH_AUTHORIZE_URL',
@@ -113,7 +114,7 @@ export async function startOauthServer(options: OauthTestServerOptions = {}): Pr
     clientId,
     clientSecret,
     redirectUri: redirectUris[0] ?? '',
-    settings: { clientId, clientSecret, tokenUrl: ready.tokenUrl, authorizeUrl: ready.authorizeUrl },
+    settings: atlassianSettings({ clientId, clientSecret, tokenUrl: ready.tokenUrl, authorizeUrl: ready.authorizeUrl }),
     env: {
       ATLASSIAN_CLIENT_ID: clientId,
       ATLASSIAN_CLIENT_SECRET: clientSecret,

@@ -78,23 +78,9 @@ export class AtlassianOauthTokenEndpointError extends Error {
   }
 }
 
-/**
- * The client is not configured, or Atlassian does not accept its credentials (`invalid_client`,
- * `unauthorized_client`, or a 401). `variable` names the environment variable to fix when one is
- * missing or malformed. Thrown at boot by the module that provides the client, and by any call
- * the token endpoint refuses this way; retrying with the same configuration cannot help.
- */
-export class AtlassianOauthClientConfigError extends Error {
-  override readonly name = 'AtlassianOauthClientConfigError';
-
-  constructor(
-    message: string,
-    /** The variable to fix, e.g. `ATLASSIAN_CLIENT_ID`, when one is at fault. */
-    readonly variable: string | null = null,
-  ) {
-    super(message);
-  }
-}
+// Thrown while the configuration loads, at boot, and when Atlassian refuses the credentials;
+// defined in config/ with every other configuration error.
+export { AtlassianOauthClientConfigError } from '../../config/config.errors';
 
 function describeKey(key: AtlassianOauthStateKey | undefined): string {
   return key ? ` of ${describeStateKey(key.platform, key.tenantId)}` : '';

@@ -1,17 +1,14 @@
 import { Module } from '@nestjs/common';
 import { AtlassianConfig, atlassianConfig } from '../../config/atlassian.config';
 import { AtlassianOauthClient } from './atlassian-oauth-client';
-import {
-  ATLASSIAN_OAUTH_SETTINGS,
-  AtlassianOauthSettings,
-  atlassianOauthClientOptions,
-} from './atlassian-oauth-client.options';
+import { ATLASSIAN_OAUTH_SETTINGS, atlassianOauthClientOptions } from './atlassian-oauth-client.options';
 
 /**
  * Provides {@link AtlassianOauthClient}, configured by the application's `atlassian`
  * configuration (registered by `DatabaseModule`). Import it only where Atlassian's token endpoint is called:
  * it refuses to boot (with `AtlassianOauthClientConfigError` naming the variable) when
- * `ATLASSIAN_CLIENT_ID` or `ATLASSIAN_CLIENT_SECRET` is missing or an endpoint URL is not https.
+ * `ATLASSIAN_CLIENT_ID` or `ATLASSIAN_CLIENT_SECRET` is missing (the endpoint URLs were checked when
+ * the configuration loaded).
  *
  * It is a module of its own, not part of `AtlassianModule`, because Nest builds every provider of
  * an imported module at boot whether anyone injects it or not: a service or the CLI that only
@@ -22,12 +19,11 @@ import {
   providers: [
     {
       provide: ATLASSIAN_OAUTH_SETTINGS,
-      useFactory: (config: AtlassianConfig): AtlassianOauthSettings => ({ ...config }),
-      inject: [atlassianConfig.KEY],
+      useExisting: atlassianConfig.KEY,
     },
     {
       provide: AtlassianOauthClient,
-      useFactory: (settings: AtlassianOauthSettings) => new AtlassianOauthClient(atlassianOauthClientOptions(settings)),
+      useFactory: (config: AtlassianConfig) => new AtlassianOauthClient(atlassianOauthClientOptions(config)),
       inject: [ATLASSIAN_OAUTH_SETTINGS],
     },
   ],

@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AtlassianOauthClientModule } from '../client/atlassian-oauth-client.module';
-import { ATLASSIAN_OAUTH_SETTINGS, AtlassianOauthSettings } from '../client/atlassian-oauth-client.options';
+import { AtlassianConfig } from '../../config/atlassian.config';
+import { ATLASSIAN_OAUTH_SETTINGS } from '../client/atlassian-oauth-client.options';
 import { AtlassianOauthKeepAliveModule } from './atlassian-oauth-keep-alive.module';
 import {
   ATLASSIAN_OAUTH_KEEP_ALIVE_SCHEDULE_OPTIONS,
@@ -31,7 +32,7 @@ export class AtlassianOauthKeepAliveScheduleModule {
    * `ATLASSIAN_CLIENT_SECRET` set), otherwise an empty module: a service that only stores tokens
    * has no grant to keep alive and must keep booting without Atlassian credentials.
    */
-  static whenConfigured(settings: AtlassianOauthSettings): DynamicModule {
+  static whenConfigured(settings: AtlassianConfig): DynamicModule {
     return atlassianClientConfigured(settings)
       ? { module: AtlassianOauthKeepAliveScheduleModule }
       : { module: KeepAliveOff };

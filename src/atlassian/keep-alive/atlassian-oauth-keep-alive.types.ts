@@ -47,5 +47,5 @@ export const DEFAULT_KEEP_ALIVE_IDLE_MS = 30 * 24 * 3_600_000;
 /** Default `concurrency`: the token endpoint, not the store, is the limit, and Atlassian rate limits. */
 export const DEFAULT_KEEP_ALIVE_CONCURRENCY = 4;
 export const MAX_KEEP_ALIVE_CONCURRENCY = 64;
-/** Default `ATLASSIAN_KEEPALIVE_INTERVAL_MS`: once a day. */
-export const DEFAULT_KEEP_ALIVE_INTERVAL_MS = 24 * 3_600_000;
+// The default lives with the variable it is the default of.
+export { DEFAULT_KEEP_ALIVE_INTERVAL_MS } from '../../config/atlassian.config';

@@ -1,7 +1,7 @@
-import { AtlassianOauthClientConfigError } from '../client/atlassian-oauth-client.errors';
+import { AtlassianConfig } from '../../config/atlassian.config';
 
-/** How long a key waits after a transient refresh failure before its next refresh is tried. */
-export const DEFAULT_REFRESH_COOLDOWN_MS = 30_000;
+// The default lives with the variable it is the default of, validated when the configuration loads.
+export { DEFAULT_REFRESH_COOLDOWN_MS } from '../../config/atlassian.config';
 /** The longest wait a server's `Retry-After` can impose: a bogus value must not lock a tenant out for days. */
 export const MAX_RETRY_AFTER_MS = 15 * 60_000;
 
@@ -10,17 +10,9 @@ export interface AtlassianOauthTokenOptions {
   refreshCooldownMs: number;
 }
 
-/**
- * @throws AtlassianOauthClientConfigError naming `ATLASSIAN_REFRESH_COOLDOWN_MS` when it is not a
- *   whole number of milliseconds >= 0.
- */
-export function atlassianOauthTokenOptions(refreshCooldownMs: number | undefined): AtlassianOauthTokenOptions {
-  const value = refreshCooldownMs ?? DEFAULT_REFRESH_COOLDOWN_MS;
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new AtlassianOauthClientConfigError(
-      'ATLASSIAN_REFRESH_COOLDOWN_MS must be a whole number of milliseconds, 0 or more.',
-      'ATLASSIAN_REFRESH_COOLDOWN_MS',
-    );
-  }
-  return { refreshCooldownMs: value };
+/** The token service's options from the `atlassian` configuration (validated when it loaded). */
+export function atlassianOauthTokenOptions(
+  config: Pick<AtlassianConfig, 'refreshCooldownMs'>,
+): AtlassianOauthTokenOptions {
+  return { refreshCooldownMs: config.refreshCooldownMs };
 }

@@ -1,7 +1,8 @@
 import { Module } from '@nestjs/common';
 import { AtlassianModule } from '../atlassian.module';
 import { AtlassianOauthClientModule } from '../client/atlassian-oauth-client.module';
-import { ATLASSIAN_OAUTH_SETTINGS, AtlassianOauthSettings } from '../client/atlassian-oauth-client.options';
+import { AtlassianConfig } from '../../config/atlassian.config';
+import { ATLASSIAN_OAUTH_SETTINGS } from '../client/atlassian-oauth-client.options';
 import { atlassianOauthTokenOptions } from './atlassian-oauth-token.options';
 import { ATLASSIAN_OAUTH_TOKEN_OPTIONS, AtlassianOauthTokenService } from './atlassian-oauth-token.service';
 
@@ -18,7 +19,7 @@ import { ATLASSIAN_OAUTH_TOKEN_OPTIONS, AtlassianOauthTokenService } from './atl
     AtlassianOauthTokenService,
     {
       provide: ATLASSIAN_OAUTH_TOKEN_OPTIONS,
-      useFactory: (settings: AtlassianOauthSettings) => atlassianOauthTokenOptions(settings.refreshCooldownMs),
+      useFactory: (settings: AtlassianConfig) => atlassianOauthTokenOptions(settings),
       inject: [ATLASSIAN_OAUTH_SETTINGS],
     },
   ],

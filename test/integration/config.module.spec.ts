@@ -6,14 +6,14 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { NestFactory } from '@nestjs/core';
 import { Test, TestingModule } from '@nestjs/testing';
-import { AppModule } from '../app.module';
-import { AtlassianModule } from '../atlassian/atlassian.module';
-import { AtlassianOauthStateRepo } from '../atlassian/atlassian-oauth-state.repo';
-import { runCli } from '../cli/cli';
-import { DatabaseModule } from '../database/database.module';
-import { TokenCipher } from '../token-cipher/token-cipher';
-import { DatabaseConfig, databaseConfig } from './database.config';
-import { TOKEN_KEY_RING_PARSED_CHANNEL } from './token-encryption.config';
+import { AppModule } from '../../src/app.module';
+import { AtlassianModule } from '../../src/atlassian/atlassian.module';
+import { AtlassianOauthStateRepo } from '../../src/atlassian/atlassian-oauth-state.repo';
+import { runCli } from '../../src/cli/cli';
+import { DatabaseModule } from '../../src/database/database.module';
+import { TokenCipher } from '../../src/token-cipher/token-cipher';
+import { DatabaseConfig, databaseConfig } from '../../src/config/database.config';
+import { TOKEN_KEY_RING_PARSED_CHANNEL } from '../../src/config/token-encryption.config';
 
 const KEYS = `k1:${randomBytes(32).toString('base64')}`;
 
