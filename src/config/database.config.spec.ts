@@ -124,6 +124,7 @@ describe(readDatabaseConfig.name, () => {
         'DATABASE_CONNECT_RETRY_MS',
       ],
       ['a negative pool size', { DATABASE_URL: 'postgres://u@h/d', DATABASE_POOL_SIZE: '-3' }, 'DATABASE_POOL_SIZE'],
+      ['a logging switch that is neither true nor false', { DATABASE_LOGGING: 'yes' }, 'DATABASE_LOGGING'],
     ])('refuses %s, naming the variable and never the password', (_case, env, variable) => {
       const error = (() => {
         try {

@@ -21,10 +21,12 @@ export const nodeEnvironment = z
   .optional()
   .transform((value) => value?.trim().toLowerCase() || undefined);
 
-/** `'true'` is on; anything else, or unset, is off. */
-export const flag = z
-  .string()
-  .optional()
+/**
+ * `true` is on; `false`, unset or blank is off; anything else (`yes`, `1`, `True`) is refused, so a
+ * switch that was meant to be on is never silently off.
+ */
+export const flag = optionalText
+  .refine((value) => value === undefined || value === 'true' || value === 'false', 'must be true or false')
   .transform((value) => value === 'true');
 
 /** A whole number above zero written in decimal, or `fallback` when unset or blank. */

@@ -1,7 +1,7 @@
 import { registerAs } from '@nestjs/config';
 import { z } from 'zod';
 import { HttpConfigError } from './config.errors';
-import { Environment, nodeEnvironment, optionalText, validateEnvironment } from './environment';
+import { Environment, flag, nodeEnvironment, optionalText, validateEnvironment } from './environment';
 
 export { HttpConfigError } from './config.errors';
 
@@ -70,9 +70,7 @@ const httpEnvironment = z.object({
     )
     .pipe(z.array(httpUrl('must list absolute http(s) URLs, separated by commas'))),
   AGENT_CORE_PUBLIC_URL: optionalText.pipe(httpUrl('must be an absolute http(s) URL').optional()),
-  METRICS_TENANT_LABELS: optionalText
-    .refine((value) => value === undefined || value === 'true' || value === 'false', { error: 'must be true or false' })
-    .transform((value) => value === 'true'),
+  METRICS_TENANT_LABELS: flag,
   NODE_ENV: nodeEnvironment,
 });
 

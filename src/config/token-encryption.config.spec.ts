@@ -89,7 +89,7 @@ describe(readTokenEncryptionConfig.name, () => {
   describe('the production rule', () => {
     it('refuses NODE_ENV=production without keys, saying what to set', () => {
       expect(() => readTokenEncryptionConfig({ NODE_ENV: 'production' })).toThrow(TokenEncryptionConfigError);
-      expect(() => readTokenEncryptionConfig({ NODE_ENV: 'production', OAUTH_STATE_ALLOW_PLAINTEXT: 'yes' })).toThrow(
+      expect(() => readTokenEncryptionConfig({ NODE_ENV: 'production', OAUTH_STATE_ALLOW_PLAINTEXT: 'false' })).toThrow(
         /OAUTH_STATE_ENCRYPTION_KEYS.*OAUTH_STATE_ALLOW_PLAINTEXT=true/s,
       );
     });
@@ -116,11 +116,20 @@ describe(readTokenEncryptionConfig.name, () => {
 });
 
 describe('OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS', () => {
-  it('is off unless it is exactly true', () => {
+  it('is on for true, off for false or unset', () => {
     expect(readTokenEncryptionConfig({}).acceptPlaintextRows).toBe(false);
-    expect(readTokenEncryptionConfig({ OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS: 'yes' }).acceptPlaintextRows).toBe(false);
+    expect(readTokenEncryptionConfig({ OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS: 'false' }).acceptPlaintextRows).toBe(false);
     expect(readTokenEncryptionConfig({ OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS: 'true' }).acceptPlaintextRows).toBe(true);
   });
+
+  it.each(['OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS', 'OAUTH_STATE_ALLOW_PLAINTEXT'])(
+    'refuses %s=yes when the configuration loads, naming it: a switch meant to be on is never silently off',
+    (variable) => {
+      expect(() => readTokenEncryptionConfig({ [variable]: 'yes' })).toThrow(
+        new TokenEncryptionConfigError(`${variable} must be true or false.`),
+      );
+    },
+  );
 });
 
 describe('the tokenEncryption namespace', () => {
