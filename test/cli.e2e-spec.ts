@@ -1,11 +1,13 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { promisify } from 'node:util';
+import { AtlassianOauthStateRepo } from '../src/atlassian';
 import { runCli } from '../src/cli/cli';
+import { openFileDatabase } from './support/file-database';
 
 const ROOT = join(__dirname, '..');
 
@@ -376,8 +378,65 @@ describe('the agent-core CLI (built, as a process)', () => {
     expect(listed.map((s) => s.tenantId)).toEqual(['other']);
   });
 
+  it('backup copies the database while the service holds it open with writes in its log, owner-only, and checks the copy', async () => {
+    const live = await openFileDatabase('agent-core-cli-backup-');
+    try {
+      const repo = live.moduleRef.get(AtlassianOauthStateRepo);
+      for (const tenant of ['a', 'b', 'c']) {
+        await repo.upsert('jira', tenant, { refreshToken: `${REFRESH}-${tenant}` });
+      }
+      const copy = join(dir, 'backups', 'agent-core-copy.sqlite');
+
+      const backup = await cli(live.path, ['backup', copy]);
+      const again = await cli(live.path, ['backup', copy]);
+      const listed = await cli(copy, ['list', '--json']);
+
+      expect(backup).toEqual({
+        code: 0,
+        stdout: expect.stringMatching(
+          new RegExp(
+            `^backed up ${live.path} to ${copy} \\(\\d+ pages\\)\nok: SQLite database ${copy} passed SQLite's integrity check`,
+          ),
+        ),
+        stderr: '',
+      });
+      expect(statSync(copy).mode & 0o777).toBe(0o600);
+      expect(again).toEqual({
+        code: 2,
+        stdout: '',
+        stderr: `agent-core: ${copy} exists already: a backup never overwrites a file; choose a new name\n`,
+      });
+      expect((JSON.parse(listed.stdout) as { tenantId: string }[]).map((s) => s.tenantId)).toEqual(['a', 'b', 'c']);
+      expect(backup.stdout + listed.stdout).not.toContain(REFRESH);
+    } finally {
+      await live.close();
+    }
+  });
+
+  it('backup of a server database exits 2, pointing to its own tool', async () => {
+    // DATABASE_PATH empty: unset, so the URL is the only database named.
+    const backup = await cli('', ['backup', join(dir, 'copy.sqlite')], {
+      env: { DATABASE_URL: 'postgres://agent:SECRET-PW-79@127.0.0.1:1/test' },
+    });
+
+    expect(backup.code).toBe(2);
+    expect(backup.stderr).toMatch(/^agent-core: backup copies a SQLite file; .* \(pg_dump, mariadb-dump\)\n$/);
+    expect(backup.stderr).not.toContain('SECRET-PW-79');
+  });
+
   it('shows help with exit 0 for the program and every command', async () => {
-    const commands = ['list', 'get', 'put', 'delete', 'reencrypt', 'keep-alive', 'connect'];
+    const commands = [
+      'list',
+      'get',
+      'put',
+      'delete',
+      'reencrypt',
+      'check',
+      'backup',
+      'health',
+      'keep-alive',
+      'connect',
+    ];
     const runs = await Promise.all([run(['--help']), ...commands.map((command) => run([command, '--help']))]);
 
     expect(runs[0]).toMatchObject({
@@ -395,7 +454,7 @@ describe('the agent-core CLI (built, as a process)', () => {
         stderr: '',
       }),
     );
-  });
+  }, 180_000);
 
   describe('exit codes, each with one line on stderr and no token in it', () => {
     it('1: nothing stored for the key', async () => {

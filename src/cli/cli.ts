@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { CLI_NAME, CliContext, CliIo } from './cli-context';
 import { CliError, ExitCode, toFailure, toOneSafeLine } from './cli-errors';
+import { registerBackupCommand } from './commands/backup.command';
 import { registerCheckCommand } from './commands/check.command';
 import { registerDeleteCommand } from './commands/delete.command';
 import { registerConnectCommand } from './commands/connect.command';
@@ -21,6 +22,7 @@ const COMMANDS = [
   registerDeleteCommand,
   registerReencryptCommand,
   registerCheckCommand,
+  registerBackupCommand,
   registerHealthCommand,
   registerKeepAliveCommand,
   registerConnectCommand,
