@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { runContention } from './lib/contention';
 import { runKeepAliveBench } from './lib/keep-alive';
+import { evaluateStormTargets, runStorm } from './lib/storm';
 import { exited, forkBench, nextMessage } from './lib/processes';
 import { createFreshDatabase } from '../test/support/server-databases';
 import { BenchPlan, EngineJob, engineName, FULL_PLAN, isServerEngine, QUICK_PLAN } from './lib/profile';
@@ -107,6 +108,7 @@ export async function runBench(plan: BenchPlan, outDir: string, servers: ServerU
       4,
       scratch,
     );
+    const storm = await runStorm(plan.storm, scratch, servers, plan.quick);
     const result: BenchResult = {
       quick: plan.quick,
       startedAt: startedAt.toISOString(),
@@ -114,8 +116,9 @@ export async function runBench(plan: BenchPlan, outDir: string, servers: ServerU
       machine: machineInfo(),
       engines,
       contention,
-      targets: evaluateTargets(engines, contention),
+      targets: [...evaluateTargets(engines, contention), ...evaluateStormTargets(storm)],
       keepAlive,
+      storm,
     };
     mkdirSync(outDir, { recursive: true });
     writeFileSync(join(outDir, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);

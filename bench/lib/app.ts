@@ -23,8 +23,11 @@ import { createDataSource, typeOrmOptions } from '../../src/database/database.mo
 export class SqlRecorder implements Logger {
   recording = false;
   readonly statements: { sql: string; parameters: unknown[] }[] = [];
+  /** Called for every statement TypeORM sends, recording or not (the refresh storm counts them). */
+  onQuery?: (sql: string) => void;
 
   logQuery(query: string, parameters?: unknown[]): void {
+    this.onQuery?.(query);
     if (this.recording) {
       this.statements.push({ sql: query, parameters: parameters ?? [] });
     }
@@ -77,12 +80,13 @@ export interface BenchApp {
  * `DATABASE_URL` takes it) with agent-core's own TypeORM options (`typeOrmOptions`), so pragmas,
  * pools and migrations are the production ones.
  */
-export async function bootBenchApp(database: string): Promise<BenchApp> {
+export async function bootBenchApp(database: string, tokenUrl = 'https://127.0.0.1:9/oauth/token'): Promise<BenchApp> {
   // The token service needs a client to boot. The bench's tokens stay valid (until 2096), so it
   // never refreshes; were it to, the token endpoint is a closed port on this machine, not Atlassian.
+  // Only the refresh storm names an endpoint: its own, on 127.0.0.1.
   process.env.ATLASSIAN_CLIENT_ID ??= 'agent-core-bench';
   process.env.ATLASSIAN_CLIENT_SECRET ??= 'agent-core-bench-not-a-secret';
-  process.env.ATLASSIAN_OAUTH_TOKEN_URL = 'https://127.0.0.1:9/oauth/token';
+  process.env.ATLASSIAN_OAUTH_TOKEN_URL = tokenUrl;
   const recorder = new SqlRecorder();
   // The key ring comes from this process's environment (see ./processes.ts); the database from `database`.
   const config = loadConfig({

@@ -1,3 +1,5 @@
+import { FULL_STORM, QUICK_STORM, StormPlan } from './storm';
+
 /** How much work one measurement does. */
 export interface Effort {
   readonly rounds: number;
@@ -32,6 +34,8 @@ export interface ContentionJob {
 
 export interface BenchPlan {
   readonly quick: boolean;
+  /** The refresh storm (bench/lib/storm.ts). */
+  readonly storm: StormPlan;
   readonly engines: readonly Omit<EngineJob, 'database'>[];
   readonly contention: Omit<ContentionJob, 'database'>;
 }
@@ -81,6 +85,7 @@ const ENCRYPTED_SIZES = [1_000, 100_000];
 /** The full run: the issue's sizes, each engine with and without encryption, in about five minutes. */
 export const FULL_PLAN: BenchPlan = {
   quick: false,
+  storm: FULL_STORM,
   engines: [
     { ...MEMORY, encryption: false },
     { ...MEMORY, encryption: true, sizes: ENCRYPTED_SIZES },
@@ -100,6 +105,7 @@ export function engineName(job: Pick<EngineJob, 'engine' | 'encryption'>): strin
 /** `--quick`: tiny sizes, a few iterations; checks that everything runs, proves nothing about speed. */
 export const QUICK_PLAN: BenchPlan = {
   quick: true,
+  storm: QUICK_STORM,
   engines: FULL_PLAN.engines.map((engine) => ({
     ...engine,
     sizes: [100, 1_000],

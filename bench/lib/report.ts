@@ -1,5 +1,6 @@
 import { VariantStats } from './measure';
 import { renderKeepAlive } from './keep-alive';
+import { renderStorm } from './storm';
 import { ACCESS_TOKEN_VALID, BenchResult, EngineResult, ROTATE_VALID, TargetResult } from './results';
 import { ratio } from './targets';
 
@@ -220,6 +221,9 @@ export function renderMarkdown(result: BenchResult): string {
   }
   if (result.keepAlive) {
     lines.push('', renderKeepAlive(result.keepAlive));
+  }
+  if (result.storm) {
+    lines.push('', renderStorm(result.storm));
   }
   return `${lines.join('\n')}\n`;
 }

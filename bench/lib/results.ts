@@ -1,6 +1,7 @@
 import { VariantStats } from './measure';
 import { LoadStats } from './load';
 import type { KeepAliveBenchResult } from './keep-alive';
+import type { StormResult } from './storm';
 
 /** The variant of the get table that is `repo.rotate` on a token that is still valid (no refresh). */
 export const ROTATE_VALID = 'repo.rotate (still valid)';
@@ -92,4 +93,6 @@ export interface BenchResult {
   readonly targets: TargetResult[];
   /** The keep-alive sweep (bench/lib/keep-alive.ts); absent from runs made before it existed. */
   readonly keepAlive?: KeepAliveBenchResult;
+  /** The refresh storm (bench/lib/storm.ts); absent from runs made before it existed. */
+  readonly storm?: StormResult;
 }
