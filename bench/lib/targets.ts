@@ -7,8 +7,12 @@ export const LIMITS = {
   getVsRaw: 4,
   /** `repo.upsert` mean time over bare `Repository.upsert` + read-back. */
   upsertVsBare: 1.3,
-  /** `repo.get` p99 (median round) at the largest size over the same at the smallest. */
-  getP99Growth: 1.5,
+  /**
+   * `repo.get`'s p99 growth (p99 of the median round at the largest size over the same at the
+   * smallest) over the raw floor's own growth in the same run: what the table's size does to the
+   * hardware (cache misses) is the floor's too, so only what the store adds to it counts.
+   */
+  getP99GrowthVsRaw: 1.1,
   /** Growth of the resident set while loading, beyond the pages an in-memory database itself holds (MiB). */
   loadRssGrowthMiB: 256,
   /** `repo.upsert` p99 over the raw floor's p99, four writer processes on one WAL file. */
@@ -76,13 +80,16 @@ export function evaluateTargets(engines: readonly EngineResult[], contention?: C
     const smallest = engine.sizes[0];
     const largest = engine.sizes[engine.sizes.length - 1];
     if (smallest !== undefined && largest !== undefined && largest !== smallest) {
-      const growth = stats(largest.get, 'repo.get').p99MedianRoundUs / stats(smallest.get, 'repo.get').p99MedianRoundUs;
+      const growth = (variant: string): number =>
+        stats(largest.get, variant).p99MedianRoundUs / stats(smallest.get, variant).p99MedianRoundUs;
+      const storeGrowth = growth('repo.get');
+      const rawGrowth = growth('raw');
       results.push(
         target(
-          `get p99 at ${largest.rows.toLocaleString('en-US')} within 1.5x of p99 at ${smallest.rows.toLocaleString('en-US')}`,
-          engine.name,
-          Math.round(growth * 100) / 100,
-          LIMITS.getP99Growth,
+          `get p99 growth ${largest.rows.toLocaleString('en-US')} / ${smallest.rows.toLocaleString('en-US')} rows within 1.1x of the raw driver's`,
+          `${engine.name} (repo ${storeGrowth.toFixed(2)}x, raw ${rawGrowth.toFixed(2)}x)`,
+          Math.round((storeGrowth / rawGrowth) * 100) / 100,
+          LIMITS.getP99GrowthVsRaw,
         ),
       );
       // An in-memory database is itself resident: only the growth beyond its own pages is overhead.
