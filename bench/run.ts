@@ -155,6 +155,10 @@ const program = new Command()
   )
   .option('--no-servers', 'SQLite only, even when a server URL is given or set')
   .option(
+    '--storm-grants <n>',
+    'grants of the refresh storm (default 10,000, or 64 with --quick): fewer where the machine is too busy to finish',
+  )
+  .option(
     '--render <latest.json>',
     'measure nothing: re-render latest.md (and the table in docs/performance.md) from a saved run',
   )
@@ -166,6 +170,7 @@ const program = new Command()
       mariadb?: string;
       servers: boolean;
       render?: string;
+      stormGrants?: string;
     }) => {
       const outDir = resolve(options.out ?? (options.quick ? QUICK_OUT : DEFAULT_OUT));
       const servers: ServerUrls = {};
@@ -181,7 +186,12 @@ const program = new Command()
         mkdirSync(outDir, { recursive: true });
         writeFileSync(join(outDir, 'latest.md'), renderMarkdown(result));
       } else {
-        result = await runBench(options.quick ? QUICK_PLAN : FULL_PLAN, outDir, servers);
+        const plan = options.quick ? QUICK_PLAN : FULL_PLAN;
+        const stormGrants = options.stormGrants === undefined ? plan.storm.grants : Number(options.stormGrants);
+        if (!Number.isInteger(stormGrants) || stormGrants < 1) {
+          throw new Error(`--storm-grants must be a whole number of grants, 1 or more, not ${options.stormGrants}`);
+        }
+        result = await runBench({ ...plan, storm: { ...plan.storm, grants: stormGrants } }, outDir, servers);
       }
       process.stdout.write(renderMarkdown(result));
       process.stderr.write(
