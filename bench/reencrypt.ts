@@ -27,6 +27,7 @@ import { ATLASSIAN_OAUTH_STATE_TABLE } from '../src/database/entities/atlassian-
 import { TokenCipher } from '../src/token-cipher/token-cipher';
 import { createFreshDatabase } from '../test/support/server-databases';
 import { machineInfo } from './lib/machine';
+import { copyForFloors, ReencryptFloorRun, runReencryptFloor } from './lib/reencrypt-floor';
 import {
   COMMITTED_REENCRYPT_RESULTS,
   ReencryptResult,
@@ -119,6 +120,24 @@ async function seedRows(
   }
 }
 
+/** The mean of the floor's two runs (before and after `reencryptAll`). */
+function floorOf(a: ReencryptFloorRun, b: ReencryptFloorRun): ReencryptFloorRun {
+  const mean = (x: number, y: number): number => Math.round((x + y) / 2);
+  const ms = mean(a.ms, b.ms);
+  return {
+    rows: a.rows,
+    ms,
+    rowsPerSecond: Math.round(a.rows / (ms / 1000)),
+    cpuMs: mean(a.cpuMs, b.cpuMs),
+    phasesMs: {
+      read: mean(a.phasesMs.read, b.phasesMs.read),
+      open: mean(a.phasesMs.open, b.phasesMs.open),
+      seal: mean(a.phasesMs.seal, b.phasesMs.seal),
+      write: mean(a.phasesMs.write, b.phasesMs.write),
+    },
+  };
+}
+
 async function run(engine: Engine, rows: number, batchSize: number, start: ReencryptStart): Promise<ReencryptRun> {
   const dir = mkdtempSync(join(tmpdir(), 'agent-core-reencrypt-'));
   const fresh = 'adminUrl' in engine ? await createFreshDatabase(engine.adminUrl) : undefined;
@@ -145,6 +164,23 @@ async function run(engine: Engine, rows: number, batchSize: number, start: Reenc
         oldCipher.seal(token, { table: ATLASSIAN_OAUTH_STATE_TABLE, platform: 'jira', tenantId, column }),
       );
       const seedMs = Date.now() - seedStarted;
+      // The floor on copies of the same rows, one run before reencryptAll and one after it.
+      const dataSource = app.get<DataSource>(getDataSourceToken());
+      const cipher = app.get(TokenCipher);
+      const [before, after] = await copyForFloors(dataSource, 2);
+      const floor = async (table: string | undefined): Promise<ReencryptFloorRun> => {
+        gc();
+        const floorRun = await runReencryptFloor(dataSource, fresh?.url, cipher, batchSize, table as string);
+        if (floorRun.rows !== rows) {
+          throw new Error(`the re-encryption floor moved ${floorRun.rows} of ${rows} rows`);
+        }
+        if (dataSource.options.type === 'better-sqlite3') {
+          // The floor's writes are not left in the WAL for the next run's checkpoints to pay for.
+          await dataSource.query('PRAGMA wal_checkpoint(TRUNCATE)');
+        }
+        return floorRun;
+      };
+      const floorBefore = await floor(before);
       const reencryption = app.get(AtlassianOauthReencryptionService);
       const phases: Phases = { read: 0, open: 0, seal: 0, write: 0 };
       const states = app.get(AtlassianOauthSealedStateRepo);
@@ -179,15 +215,18 @@ async function run(engine: Engine, rows: number, batchSize: number, start: Reenc
           measuringNs += process.hrtime.bigint() - measuring;
         },
       });
+      const endedAt = process.hrtime.bigint();
+      const cpuUs = cpuMicros(process.cpuUsage(cpuBefore));
+      const floorAfter = await floor(after);
       const moved = start === 'old-key' ? counts.sealed : counts.legacyPlaintext;
       if (counts.failed > 0 || moved !== rows) {
         // A run that sealed nothing measures nothing: fail it rather than print a speed.
         throw new Error(`reencryptAll moved ${moved} of ${rows} ${start} rows (${counts.failed} failed)`);
       }
-      const elapsedNs = process.hrtime.bigint() - started;
+      const elapsedNs = endedAt - started;
       const ms = Math.round(Number(elapsedNs - measuringNs) / 1e6);
       // This process's CPU time (the database server's is not in it): what a busy machine's wall time hides.
-      const cpuMs = Math.round((cpuMicros(process.cpuUsage(cpuBefore)) - measuringCpuUs) / 1000);
+      const cpuMs = Math.round((cpuUs - measuringCpuUs) / 1000);
       const phasesMs = {
         read: Math.round(phases.read),
         open: Math.round(phases.open),
@@ -214,6 +253,9 @@ async function run(engine: Engine, rows: number, batchSize: number, start: Reenc
         cpuMs,
         rowsPerCpuSecond: Math.round(rows / (cpuMs / 1000)),
         phasesMs,
+        floor: floorOf(floorBefore, floorAfter),
+        floorRuns: [floorBefore, floorAfter],
+        vsFloor: Math.round((ms / ((floorBefore.ms + floorAfter.ms) / 2)) * 100) / 100,
         gcBetweenBatchesMs: Math.round(Number(measuringNs) / 1e6),
         heapAfterGcMB:
           heaps.length > 0
