@@ -156,6 +156,8 @@ async function run(engine: Engine, rows: number, batchSize: number, start: Reenc
   // refuses without this setting (every row would count as failed).
   process.env.OAUTH_STATE_ACCEPT_PLAINTEXT_ROWS = String(start === 'plaintext');
   delete process.env.NODE_ENV;
+  // Copying 100k rows for the floor is one statement, longer than the 5 s default on a busy server.
+  process.env.DATABASE_QUERY_TIMEOUT_MS ??= '600000';
   try {
     const app = await NestFactory.createApplicationContext(AppModule, { logger: false, abortOnError: false });
     try {
