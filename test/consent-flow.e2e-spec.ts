@@ -7,7 +7,6 @@ import { NestFactory } from '@nestjs/core';
 import { Page } from 'playwright-core';
 import { DataSource } from 'typeorm';
 import { AtlassianOauthStateRepo } from '../src/atlassian';
-import { AtlassianOauthConsentStateRepo } from '../src/atlassian/consent/atlassian-oauth-consent-state.repo';
 import { AtlassianOauthConsentStateEntity } from '../src/database/entities';
 import { AtlassianOauthTokenService } from '../src/atlassian/tokens/atlassian-oauth-token.service';
 import { HttpServerModule } from '../src/http/http-server.module';
@@ -49,6 +48,16 @@ async function startReturnPage(): Promise<{ server: Server; url: string }> {
   return { server, url: `http://127.0.0.1:${address.port}/settings/atlassian` };
 }
 
+/** What a browser gets from a start link: the redirect to the authorization server and the consent cookie. */
+interface OpenedStartLink {
+  readonly authorization: URL;
+  readonly state: string;
+  /** `name=value`, as the browser sends it back. */
+  readonly cookie: string;
+  /** The whole `Set-Cookie` header. */
+  readonly setCookie: string;
+}
+
 describeWithChromium('the consent flow in a real browser', () => {
   let dir: string;
   let oauth: OauthTestServer;
@@ -57,6 +66,8 @@ describeWithChromium('the consent flow in a real browser', () => {
   let logger: CapturingLogger;
   let appUrl: string;
   let browser: TestBrowser;
+  /** Another browser (another profile, another Chromium): another customer, or an attacker. */
+  let otherBrowser: TestBrowser;
   let store: AtlassianOauthStateRepo;
   let started: number;
 
@@ -66,13 +77,12 @@ describeWithChromium('the consent flow in a real browser', () => {
     const port = await freePort();
     appUrl = `http://127.0.0.1:${port}`;
     returnPage = await startReturnPage();
-    oauth = await startOauthServer({ redirectUris: [`${appUrl}/atlassian/callback`] });
+    // The test server requires PKCE, as ATLASSIAN_OAUTH_PKCE=true expects.
+    oauth = await startOauthServer({ redirectUris: [`${appUrl}/atlassian/callback`], requirePkce: true });
     const config = testConfig({
       DATABASE_PATH: join(dir, 'agent-core.sqlite'),
-      ATLASSIAN_CLIENT_ID: oauth.clientId,
-      ATLASSIAN_CLIENT_SECRET: oauth.clientSecret,
-      ATLASSIAN_OAUTH_TOKEN_URL: oauth.tokenUrl,
-      ATLASSIAN_OAUTH_AUTHORIZE_URL: oauth.authorizeUrl,
+      ...oauth.env,
+      ATLASSIAN_OAUTH_PKCE: 'true',
       PORT: String(port),
       AGENT_CORE_INTERNAL_TOKEN: INTERNAL_TOKEN,
       AGENT_CORE_PUBLIC_URL: appUrl,
@@ -82,11 +92,12 @@ describeWithChromium('the consent flow in a real browser', () => {
     app = await NestFactory.create(HttpServerModule.forConfig(config), { logger, abortOnError: false });
     await app.listen(config.http.port, '127.0.0.1');
     store = app.get(AtlassianOauthStateRepo);
-    browser = await launchChromium();
+    [browser, otherBrowser] = await Promise.all([launchChromium(), launchChromium()]);
   });
 
   afterAll(async () => {
     await browser?.close();
+    await otherBrowser?.close();
     await app?.close();
     await oauth?.stop();
     await new Promise((resolve) => returnPage?.server.close(resolve));
@@ -101,6 +112,7 @@ describeWithChromium('the consent flow in a real browser', () => {
   beforeEach(async () => {
     // A fresh sign-in at the authorization server for every consent, as a new customer would.
     await browser.context.clearCookies();
+    await otherBrowser.context.clearCookies();
   });
 
   const screenshot = (name: string): string => join(dir, `${name}.png`);
@@ -132,37 +144,108 @@ describeWithChromium('the consent flow in a real browser', () => {
     }
   };
 
-  const startConsent = async (tenantId: string): Promise<URL> => {
-    const response = await authorize({
-      platform: PLATFORM,
-      tenantId,
-      scopes: ['read:jira-work'],
-      returnTo: returnPage.url,
-    });
+  /** POST /atlassian/authorizations for the tenant: the start link it answers. */
+  const startConsent = async (tenantId: string, returnTo = returnPage.url): Promise<URL> => {
+    const response = await authorize({ platform: PLATFORM, tenantId, scopes: ['read:jira-work'], returnTo });
     expect(response.status).toBe(201);
     const { url } = (await response.json()) as { url: string };
     return new URL(url);
   };
 
-  it('connects a tenant: sign in, consent, back on returnTo with status=connected, real tokens stored', async () => {
-    const url = await startConsent('tenant-connected');
-    expect(url.origin + url.pathname).toBe(oauth.authorizeUrl);
-    expect(url.searchParams.get('redirect_uri')).toBe(`${appUrl}/atlassian/callback`);
-    expect(url.searchParams.get('state')).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(url.searchParams.get('scope')).toBe('read:jira-work offline_access');
+  /** Opens a start link without a browser, as a client that keeps cookies would. */
+  const openStartLink = async (start: URL): Promise<OpenedStartLink> => {
+    const response = await fetch(start, { redirect: 'manual' });
+    expect(response.status).toBe(303);
+    const authorization = new URL(response.headers.get('location')!);
+    const setCookie = response.headers.get('set-cookie')!;
+    return {
+      authorization,
+      state: authorization.searchParams.get('state')!,
+      cookie: setCookie.split(';')[0]!,
+      setCookie,
+    };
+  };
+
+  const callbackUrl = (params: Record<string, string>): string =>
+    `${appUrl}/atlassian/callback?${new URLSearchParams(params).toString()}`;
+
+  /**
+   * Runs a consent in `on` up to Atlassian's redirect back, and stops it there: the callback URL
+   * (with its code) that the browser was about to open.
+   */
+  const consentUpToCallback = async (on: TestBrowser, start: URL, login: string, name: string): Promise<string> => {
+    let callback: string | undefined;
+    await onPage(on, screenshot(name), async (page) => {
+      let stop = (): void => undefined;
+      const stopped = new Promise<void>((resolve) => (stop = resolve));
+      // The form posts of the login and consent pages: their redirects are followed here (with the
+      // context's cookies) up to the first one that leaves the authorization server's internals, and
+      // a redirect to the callback is answered with a blank page instead of followed. (Playwright
+      // routes no redirected request, so the callback itself cannot be intercepted.)
+      await page.route(`${oauth.issuer}/interaction/**`, async (route) => {
+        if (route.request().method() !== 'POST') {
+          await route.continue();
+          return;
+        }
+        let location = (await route.fetch({ maxRedirects: 0 })).headers()['location'];
+        while (location?.startsWith(`${oauth.issuer}/auth/`)) {
+          location = (await page.context().request.get(location, { maxRedirects: 0 })).headers()['location'];
+        }
+        if (location?.startsWith(`${appUrl}/atlassian/callback`)) {
+          callback = location;
+          await route.fulfill({ status: 200, contentType: 'text/html', body: '<p>stopped before the callback</p>' });
+          stop();
+          return;
+        }
+        await route.fulfill({ status: 303, headers: { location: location ?? oauth.issuer } });
+      });
+      await page.goto(start.href);
+      await signInAndConsent(page, login);
+      await stopped;
+    });
+    return callback!;
+  };
+
+  it('connects a tenant through the start link: cookie, Atlassian with PKCE S256, back on returnTo, real tokens stored', async () => {
+    const start = await startConsent('tenant-connected');
+    expect(start.origin + start.pathname).toBe(`${appUrl}/atlassian/authorize`);
+    expect(start.searchParams.get('flow')).toMatch(/^[A-Za-z0-9_-]{43}$/);
 
     let callback: URL | undefined;
+    let authorization: URL | undefined;
+    let setCookie: string | undefined;
     await onPage(browser, screenshot('connected'), async (page) => {
       page.on('request', (request) => {
         if (request.url().startsWith(`${appUrl}/atlassian/callback`)) {
           callback = new URL(request.url());
         }
+        if (request.url().startsWith(oauth.authorizeUrl)) {
+          authorization ??= new URL(request.url());
+        }
       });
-      await page.goto(url.href);
+      page.on('response', (response) => {
+        if (response.url().startsWith(`${appUrl}/atlassian/authorize`)) {
+          void response.headerValue('set-cookie').then((value) => (setCookie = value ?? undefined));
+        }
+      });
+      await page.goto(start.href);
       await signInAndConsent(page, 'customer-1');
       await page.waitForURL(`${returnPage.url}?status=connected`);
       await expect(page.textContent('p')).resolves.toBe('back in the app');
     });
+
+    expect(authorization!.searchParams.get('redirect_uri')).toBe(`${appUrl}/atlassian/callback`);
+    expect(authorization!.searchParams.get('state')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(authorization!.searchParams.get('scope')).toBe('read:jira-work offline_access');
+    expect(authorization!.searchParams.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(authorization!.searchParams.get('code_challenge_method')).toBe('S256');
+    // HttpOnly, SameSite=Lax, scoped to the callback, not Secure: the public URL is http on 127.0.0.1.
+    expect(setCookie).toMatch(
+      /^agent_core_consent_[0-9a-f]{16}=[A-Za-z0-9_-]{43}; Path=\/atlassian\/callback; Max-Age=600; HttpOnly; SameSite=Lax$/,
+    );
+    // The callback cleared it.
+    const cookies = await browser.context.cookies(`${appUrl}/atlassian/callback`);
+    expect(cookies.filter((cookie) => cookie.name.startsWith('agent_core_consent_'))).toEqual([]);
 
     const stored = await store.get(PLATFORM, 'tenant-connected');
     expect(stored).toMatchObject({ accessToken: expect.any(String), refreshToken: expect.any(String) });
@@ -178,17 +261,89 @@ describeWithChromium('the consent flow in a real browser', () => {
     expect(metrics).toContain('agent_core_atlassian_refreshes_total{outcome="refreshed"} 1');
     expect(metrics).not.toContain('tenant-connected');
     await expect(consentRows()).resolves.toBe(0);
+    expect(logger.lines).toContain('Consent for ("jira", "tenant-connected") opened in a browser');
     expect(logger.lines).toContain('Consent for ("jira", "tenant-connected") connected');
     expectNoSecretLogged([
       callback?.searchParams.get('code'),
-      url.searchParams.get('state'),
+      start.searchParams.get('flow'),
+      authorization!.searchParams.get('state'),
+      setCookie?.split(';')[0]?.split('=')[1],
       stored!.accessToken,
       stored!.refreshToken,
     ]);
   });
 
+  // Finding 1 of issue #24: whoever held a consent URL completed it.
+  it('refuses a second browser opening the same start link, with a page saying what to do; the first still connects', async () => {
+    const start = await startConsent('tenant-two-browsers');
+
+    await onPage(browser, screenshot('two-browsers-first'), async (first) => {
+      await first.goto(start.href);
+      await expect(first.waitForSelector('input[name=login]')).resolves.toBeTruthy();
+
+      await onPage(otherBrowser, screenshot('two-browsers-second'), async (second) => {
+        const refused = await second.goto(start.href);
+        expect(refused?.status()).toBe(400);
+        expect(refused?.headers()['content-type']).toMatch(/^text\/html/);
+        const text = await second.textContent('body');
+        expect(text).toContain('This connection link is not valid or was already used.');
+        expect(text).toContain('Go back to the application and start connecting again.');
+        await expect(second.locator('script').count()).resolves.toBe(0);
+        expect(second.url()).toBe(start.href);
+      });
+
+      await signInAndConsent(first, 'customer-two-browsers');
+      await first.waitForURL(`${returnPage.url}?status=connected`);
+    });
+
+    await expect(store.get(PLATFORM, 'tenant-two-browsers')).resolves.toMatchObject({
+      accessToken: expect.any(String),
+    });
+    expect(logger.lines).toContain('Consent start link refused: unknown, already opened or missing flow');
+  });
+
+  it('refuses the callback in a browser without the consent cookie: nothing exchanged or stored, the consent stays for its browser', async () => {
+    const start = await startConsent('tenant-forwarded');
+    const callback = await consentUpToCallback(browser, start, 'customer-forwarded', 'forwarded-first');
+    const requestsBefore = await oauth.tokenRequests();
+
+    await onPage(otherBrowser, screenshot('forwarded-other'), async (page) => {
+      const refused = await page.goto(callback);
+      expect(refused?.status()).toBe(400);
+      await expect(page.textContent('body')).resolves.toContain('This connection was started in another browser.');
+    });
+    await expect(oauth.tokenRequests()).resolves.toBe(requestsBefore);
+    await expect(store.get(PLATFORM, 'tenant-forwarded')).resolves.toBeNull();
+
+    await onPage(browser, screenshot('forwarded-back'), async (page) => {
+      await page.goto(callback);
+      await page.waitForURL(`${returnPage.url}?status=connected`);
+    });
+    await expect(store.get(PLATFORM, 'tenant-forwarded')).resolves.toMatchObject({ accessToken: expect.any(String) });
+    expect(logger.lines).toContain(
+      'Consent callback refused: the browser does not hold the consent cookie of the one that started it',
+    );
+  });
+
+  it("refuses tenant A's state with the code of tenant B's consent (PKCE): nothing stored under either", async () => {
+    const startA = await startConsent('tenant-a-state');
+    const startB = await startConsent('tenant-b-code');
+    const callbackA = new URL(await consentUpToCallback(browser, startA, 'customer-a', 'mixed-a'));
+    const callbackB = new URL(await consentUpToCallback(otherBrowser, startB, 'customer-b', 'mixed-b'));
+
+    // The browser of A, holding A's cookie, comes back with A's state and B's code.
+    callbackA.searchParams.set('code', callbackB.searchParams.get('code')!);
+    await onPage(browser, screenshot('mixed-back'), async (page) => {
+      await page.goto(callbackA.href);
+      await page.waitForURL(`${returnPage.url}?status=error&reason=invalid_grant`);
+    });
+
+    await expect(store.get(PLATFORM, 'tenant-a-state')).resolves.toBeNull();
+    await expect(store.get(PLATFORM, 'tenant-b-code')).resolves.toBeNull();
+  });
+
   it('refuses a reused state with 400: the same callback again exchanges and stores nothing', async () => {
-    const url = await startConsent('tenant-reused');
+    const start = await startConsent('tenant-reused');
     let callback: string | undefined;
     await onPage(browser, screenshot('reused'), async (page) => {
       page.on('request', (request) => {
@@ -196,7 +351,7 @@ describeWithChromium('the consent flow in a real browser', () => {
           callback = request.url();
         }
       });
-      await page.goto(url.href);
+      await page.goto(start.href);
       await signInAndConsent(page, 'customer-2');
       await page.waitForURL(`${returnPage.url}?status=connected`);
 
@@ -208,33 +363,18 @@ describeWithChromium('the consent flow in a real browser', () => {
       await expect(page.textContent('body')).resolves.toContain('not valid or was already used');
       await expect(oauth.tokenRequests()).resolves.toBe(requestsBefore);
       await expect(store.get(PLATFORM, 'tenant-reused')).resolves.toEqual(stored);
+      // The start link too is spent.
+      const reopened = await page.goto(start.href);
+      expect(reopened?.status()).toBe(400);
     });
     expect(logger.lines).toContain('Consent callback refused: unknown, reused or missing state');
   });
 
-  it('redirects with status=error&reason=invalid_grant when the token endpoint refuses the code', async () => {
-    const url = await startConsent('tenant-bad-code');
-    const callback = new URL(`${appUrl}/atlassian/callback`);
-    callback.searchParams.set('state', url.searchParams.get('state')!);
-    callback.searchParams.set('code', 'a-code-the-server-never-issued');
-    const requestsBefore = await oauth.tokenRequests();
-
-    const response = await fetch(callback, { redirect: 'manual' });
-
-    expect(response.status).toBe(303);
-    expect(response.headers.get('location')).toBe(`${returnPage.url}?status=error&reason=invalid_grant`);
-    await expect(oauth.tokenRequests()).resolves.toBe(requestsBefore + 1);
-    await expect(store.get(PLATFORM, 'tenant-bad-code')).resolves.toBeNull();
-    expect(logger.lines).toContain(
-      'Consent for ("jira", "tenant-bad-code") failed: invalid_grant (AtlassianOauthGrantRevokedError)',
-    );
-  });
-
   it('sends a declined consent back with status=error&reason=access_denied and stores nothing', async () => {
-    const url = await startConsent('tenant-declined');
+    const start = await startConsent('tenant-declined');
 
     await onPage(browser, screenshot('declined'), async (page) => {
-      await page.goto(url.href);
+      await page.goto(start.href);
       await page.click('text=[ Cancel ]');
       await page.waitForURL(`${returnPage.url}?status=error&reason=access_denied`);
     });
@@ -243,23 +383,96 @@ describeWithChromium('the consent flow in a real browser', () => {
     expect(logger.lines).toContain('Consent for ("jira", "tenant-declined") not given: access_denied');
   });
 
-  it('refuses a tampered state with 400 and exchanges nothing', async () => {
-    const url = await startConsent('tenant-tampered');
-    const state = url.searchParams.get('state')!;
-    url.searchParams.set('state', `${state.slice(0, -1)}${state.endsWith('A') ? 'B' : 'A'}`);
-    const requestsBefore = await oauth.tokenRequests();
+  describe('without a browser', () => {
+    it('redirects with status=error&reason=invalid_grant when the token endpoint refuses the code', async () => {
+      const { state, cookie } = await openStartLink(await startConsent('tenant-bad-code'));
+      const requestsBefore = await oauth.tokenRequests();
 
-    await onPage(browser, screenshot('tampered'), async (page) => {
-      const landed = page.waitForResponse((response) => response.url().startsWith(`${appUrl}/atlassian/callback`));
-      await page.goto(url.href);
-      await signInAndConsent(page, 'customer-4');
-      const response = await landed;
-      expect(response.status()).toBe(400);
-      await expect(page.textContent('body')).resolves.toContain('not valid or was already used');
+      const response = await fetch(callbackUrl({ state, code: 'a-code-the-server-never-issued' }), {
+        redirect: 'manual',
+        headers: { cookie },
+      });
+
+      expect(response.status).toBe(303);
+      expect(response.headers.get('location')).toBe(`${returnPage.url}?status=error&reason=invalid_grant`);
+      expect(response.headers.get('set-cookie')).toMatch(/; Max-Age=0;/);
+      await expect(oauth.tokenRequests()).resolves.toBe(requestsBefore + 1);
+      await expect(store.get(PLATFORM, 'tenant-bad-code')).resolves.toBeNull();
+      expect(logger.lines).toContain(
+        'Consent for ("jira", "tenant-bad-code") failed: invalid_grant (AtlassianOauthGrantRevokedError)',
+      );
     });
 
-    await expect(store.get(PLATFORM, 'tenant-tampered')).resolves.toBeNull();
-    await expect(oauth.tokenRequests()).resolves.toBe(requestsBefore);
+    it('refuses a tampered state with 400 and exchanges nothing', async () => {
+      const { state, cookie } = await openStartLink(await startConsent('tenant-tampered'));
+      const tampered = `${state.slice(0, -1)}${state.endsWith('A') ? 'B' : 'A'}`;
+      const requestsBefore = await oauth.tokenRequests();
+
+      const response = await fetch(callbackUrl({ state: tampered, code: 'code' }), { headers: { cookie } });
+
+      expect(response.status).toBe(400);
+      await expect(response.text()).resolves.toContain('not valid or was already used');
+      await expect(store.get(PLATFORM, 'tenant-tampered')).resolves.toBeNull();
+      await expect(oauth.tokenRequests()).resolves.toBe(requestsBefore);
+    });
+
+    it('answers a refusal as a small page without script or external resource, or as JSON to a client that asks for it', async () => {
+      const page = await fetch(callbackUrl({ state: 'x'.repeat(43), code: 'code' }), {
+        headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' },
+      });
+      const json = await fetch(callbackUrl({ state: 'x'.repeat(43), code: 'code' }), {
+        headers: { accept: 'application/json' },
+      });
+
+      expect(page.status).toBe(400);
+      expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(page.headers.get('content-security-policy')).toMatch(/^default-src 'none'; style-src 'sha256-/);
+      expect(page.headers.get('cache-control')).toBe('no-store');
+      const html = await page.text();
+      expect(html).toContain('<h1>Connection not completed</h1>');
+      expect(html).not.toMatch(/<script|<link|<img|<iframe|src=|href=/i);
+      expect(json.status).toBe(400);
+      await expect(json.json()).resolves.toEqual({
+        statusCode: 400,
+        error: 'Bad Request',
+        message:
+          'This connection link is not valid or was already used. Go back to the application and start connecting again.',
+      });
+    });
+
+    it('keeps the query of an allowed returnTo and drops its fragment', async () => {
+      const { state, cookie } = await openStartLink(
+        await startConsent('tenant-query', `${returnPage.url}?tab=integrations#top`),
+      );
+
+      const response = await fetch(callbackUrl({ state, error: 'access_denied' }), {
+        redirect: 'manual',
+        headers: { cookie },
+      });
+
+      expect(response.headers.get('location')).toBe(
+        `${returnPage.url}?tab=integrations&status=error&reason=access_denied`,
+      );
+    });
+
+    it('answers a start link, single use, that expires 5 minutes after it was issued', async () => {
+      const before = Date.now();
+      const response = await authorize({
+        platform: PLATFORM,
+        tenantId: 'tenant-link',
+        scopes: ['read:jira-work'],
+        returnTo: returnPage.url,
+      });
+      const { url, expiresAt } = (await response.json()) as { url: string; expiresAt: string };
+
+      expect(new Date(expiresAt).getTime()).toBeGreaterThanOrEqual(before + 300_000 - 1_000);
+      expect(new Date(expiresAt).getTime()).toBeLessThanOrEqual(Date.now() + 300_000);
+      const opened = await openStartLink(new URL(url));
+      expect(opened.authorization.origin + opened.authorization.pathname).toBe(oauth.authorizeUrl);
+      const again = await fetch(url, { redirect: 'manual', headers: { accept: 'application/json' } });
+      expect(again.status).toBe(400);
+      expect(again.headers.get('set-cookie')).toBeNull();
+    });
   });
 
   describe('POST /atlassian/authorizations', () => {
@@ -281,25 +494,6 @@ describeWithChromium('the consent flow in a real browser', () => {
       expect(response.status).toBe(400);
       await expect(response.json()).resolves.toMatchObject({ message: expect.stringContaining('returnTo') });
       await expect(consentRows()).resolves.toBe(before);
-    });
-
-    it('keeps the query of an allowed returnTo and drops its fragment', async () => {
-      const response = await authorize({
-        platform: PLATFORM,
-        tenantId: 'tenant-query',
-        scopes: ['read:jira-work'],
-        returnTo: `${returnPage.url}?tab=integrations#top`,
-      });
-      expect(response.status).toBe(201);
-      const { url } = (await response.json()) as { url: string };
-
-      const consumed = await app
-        .get(AtlassianOauthConsentStateRepo, { strict: false })
-        .consume(new URL(url).searchParams.get('state')!);
-      expect(consumed).toEqual({
-        outcome: 'consumed',
-        consent: { platform: PLATFORM, tenantId: 'tenant-query', returnTo: `${returnPage.url}?tab=integrations` },
-      });
     });
 
     it.each([

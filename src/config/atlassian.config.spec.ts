@@ -19,6 +19,7 @@ describe(readAtlassianConfig.name, () => {
       tokenEndpointTimeoutMs: DEFAULT_TOKEN_ENDPOINT_TIMEOUT_MS,
       refreshCooldownMs: DEFAULT_REFRESH_COOLDOWN_MS,
       keepAliveIntervalMs: DEFAULT_KEEP_ALIVE_INTERVAL_MS,
+      pkce: false,
     });
     expect(
       readAtlassianConfig({
@@ -44,6 +45,7 @@ describe(readAtlassianConfig.name, () => {
         ATLASSIAN_OAUTH_AUTHORIZE_URL: 'http://127.0.0.1:4000/auth',
         ATLASSIAN_REFRESH_COOLDOWN_MS: '1500',
         ATLASSIAN_KEEPALIVE_INTERVAL_MS: '0',
+        ATLASSIAN_OAUTH_PKCE: 'true',
       }),
     ).toEqual({
       clientId: 'client-1',
@@ -53,6 +55,7 @@ describe(readAtlassianConfig.name, () => {
       tokenEndpointTimeoutMs: DEFAULT_TOKEN_ENDPOINT_TIMEOUT_MS,
       refreshCooldownMs: 1500,
       keepAliveIntervalMs: 0,
+      pkce: true,
     });
   });
 
@@ -72,6 +75,7 @@ describe(readAtlassianConfig.name, () => {
     ['ATLASSIAN_OAUTH_TOKEN_URL', 'no url'],
     ['ATLASSIAN_OAUTH_AUTHORIZE_URL', 'ftp://127.0.0.1/authorize'],
     ['ATLASSIAN_OAUTH_AUTHORIZE_URL', 'https://user:pass-secret@'],
+    ['ATLASSIAN_OAUTH_PKCE', 'yes'],
   ])('refuses %s=%s when it loads, naming the variable and not the value', (variable, value) => {
     let thrown: unknown;
     try {

@@ -1,7 +1,7 @@
 import { registerAs } from '@nestjs/config';
 import { z } from 'zod';
 import { AtlassianOauthClientConfigError } from './config.errors';
-import { Environment, nonNegativeInteger, validateEnvironment } from './environment';
+import { Environment, flag, nonNegativeInteger, validateEnvironment } from './environment';
 
 export const DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL = 'https://auth.atlassian.com/oauth/token';
 export const DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL = 'https://auth.atlassian.com/authorize';
@@ -40,6 +40,11 @@ export interface AtlassianConfig {
   readonly refreshCooldownMs: number;
   /** `ATLASSIAN_KEEPALIVE_INTERVAL_MS`: how often the service sweeps idle grants (`0`: never), {@link DEFAULT_KEEP_ALIVE_INTERVAL_MS} when unset. */
   readonly keepAliveIntervalMs: number;
+  /**
+   * `ATLASSIAN_OAUTH_PKCE=true`: the consent flow sends a PKCE S256 challenge (RFC 7636) and its
+   * verifier with the code exchange. Off by default: Atlassian does not document PKCE for 3LO.
+   */
+  readonly pkce: boolean;
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
@@ -92,6 +97,7 @@ const atlassianEnvironment = z.object({
   ATLASSIAN_OAUTH_AUTHORIZE_URL: endpointUrl(DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL),
   ATLASSIAN_REFRESH_COOLDOWN_MS: milliseconds(DEFAULT_REFRESH_COOLDOWN_MS),
   ATLASSIAN_KEEPALIVE_INTERVAL_MS: milliseconds(DEFAULT_KEEP_ALIVE_INTERVAL_MS, MAX_KEEP_ALIVE_INTERVAL_MS),
+  ATLASSIAN_OAUTH_PKCE: flag,
 });
 
 /**
@@ -117,6 +123,7 @@ export function readAtlassianConfig(env: Environment): AtlassianConfig {
     tokenEndpointTimeoutMs: DEFAULT_TOKEN_ENDPOINT_TIMEOUT_MS,
     refreshCooldownMs: vars.ATLASSIAN_REFRESH_COOLDOWN_MS,
     keepAliveIntervalMs: vars.ATLASSIAN_KEEPALIVE_INTERVAL_MS,
+    pkce: vars.ATLASSIAN_OAUTH_PKCE,
   };
 }
 

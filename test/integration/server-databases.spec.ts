@@ -12,6 +12,7 @@ import { DATABASE_ENTITIES } from '../../src/database/database.module';
 import { openServerDatabase, serverDataSourceOptions } from '../../src/database/server-database';
 import { bootError } from '../support/boot';
 import { testConfig, withConfig } from '../support/config';
+import { SERVER_MIGRATIONS } from '../../src/database/migrations';
 import {
   FreshDatabase,
   SERVERS_UNDER_TEST,
@@ -22,7 +23,8 @@ import {
 
 const PASSWORD = 'S3cret-Pw-that-must-not-leak';
 /** Migrations per engine so far: the state table, then the refresh lease table. */
-const MIGRATIONS = 4;
+// Every registered migration, each run once.
+const MIGRATIONS = SERVER_MIGRATIONS.postgres.length;
 
 const open = (url: string): Promise<DataSource> =>
   openServerDatabase(serverDataSourceOptions(serverConfig(url), DATABASE_ENTITIES));
@@ -73,6 +75,7 @@ describe.each(SERVERS_UNDER_TEST.map((server) => [server.label, server] as const
           { name: 'CreateAtlassianOauthRefreshLease1795807105148' },
           { name: 'CreateAtlassianOauthRefreshHealth1796001986618' },
           { name: 'CreateAtlassianOauthConsentState1796010000000' },
+          { name: 'AddAtlassianOauthConsentBrowser1796024000000' },
         ]);
       });
 

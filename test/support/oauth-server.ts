@@ -74,6 +74,8 @@ export interface OauthTestServerOptions {
   accessTokenTtlSeconds?: number;
   /** Registered redirect URIs; the first one is the default. */
   redirectUris?: string[];
+  /** Refuse an authorization request without a PKCE S256 challenge, as `ATLASSIAN_OAUTH_PKCE=true` expects. */
+  requirePkce?: boolean;
 }
 
 /**
@@ -92,6 +94,7 @@ export async function startOauthServer(options: OauthTestServerOptions = {}): Pr
       OAUTH_SERVER_CLIENT_SECRET: clientSecret,
       OAUTH_SERVER_REDIRECT_URIS: redirectUris.join(' '),
       OAUTH_SERVER_ACCESS_TOKEN_TTL_S: String(options.accessTokenTtlSeconds ?? 3600),
+      OAUTH_SERVER_REQUIRE_PKCE: String(options.requirePkce ?? false),
     },
   });
   const ready = await waitForReady(child);

@@ -29,6 +29,8 @@ export interface AtlassianOauthAuthorizationRequest {
   redirectUri: string;
   /** Scopes to ask for, e.g. `read:jira-work`; `offline_access` is added when missing. */
   scopes: readonly string[];
+  /** A PKCE S256 code challenge (RFC 7636 section 4.2), when the flow uses PKCE. */
+  codeChallenge?: string;
 }
 
 /** RFC 6749 section 5.2's error codes: the only part of an error body a message may repeat. */
@@ -78,14 +80,14 @@ export class AtlassianOauthClient {
    * The URL to send a user to for consent, as Atlassian's 3LO docs describe it:
    * `audience=api.atlassian.com`, `client_id`, `scope` (space separated, `offline_access` added
    * so that a refresh token is issued), `redirect_uri`, `state`, `response_type=code`,
-   * `prompt=consent`.
+   * `prompt=consent`; with a `codeChallenge`, also `code_challenge` and `code_challenge_method=S256`.
    *
    * @throws AtlassianOauthStateValidationError naming `state`, `redirectUri` or `scopes` when one
    *   is empty, not an absolute http(s) URL, or the scopes do not follow Atlassian's syntax (1 to 50
    *   of letters, digits, `:`, `.`, `_`, `-`).
    */
   authorizationUrl(request: AtlassianOauthAuthorizationRequest): URL {
-    const { state, redirectUri, scopes } = request;
+    const { state, redirectUri, scopes, codeChallenge } = request;
     requireNonEmpty(state, 'state');
     requireRedirectUri(redirectUri);
     const scope = [...new Set([...validateScopes(scopes), 'offline_access'])].join(' ');
@@ -97,12 +99,18 @@ export class AtlassianOauthClient {
     url.searchParams.set('state', state);
     url.searchParams.set('response_type', 'code');
     url.searchParams.set('prompt', 'consent');
+    if (codeChallenge !== undefined) {
+      requireNonEmpty(codeChallenge, 'codeChallenge');
+      url.searchParams.set('code_challenge', codeChallenge);
+      url.searchParams.set('code_challenge_method', 'S256');
+    }
     return url;
   }
 
   /**
    * Exchanges the authorization code of a consent for tokens (RFC 6749 section 4.1.3).
-   * `redirectUri` must be the one of the authorization request.
+   * `redirectUri` must be the one of the authorization request; `codeVerifier` is sent when the
+   * authorization request carried a PKCE challenge (RFC 7636 section 4.5).
    *
    * @throws AtlassianOauthStateValidationError naming `code` or `redirectUri`, before any request.
    * @throws AtlassianOauthGrantRevokedError on `invalid_grant` (the code is unknown, expired, used).
@@ -110,16 +118,19 @@ export class AtlassianOauthClient {
    * @throws AtlassianOauthTokenEndpointError on 429, 5xx, a timeout, a network error, an answer over
    *   256 KiB or an invalid answer.
    */
-  async exchangeCode(code: string, redirectUri: string): Promise<AtlassianOauthIssuedTokens> {
+  async exchangeCode(code: string, redirectUri: string, codeVerifier?: string): Promise<AtlassianOauthIssuedTokens> {
     requireNonEmpty(code, 'code');
     requireRedirectUri(redirectUri);
+    if (codeVerifier !== undefined) {
+      requireNonEmpty(codeVerifier, 'codeVerifier');
+    }
     return this.request('authorization_code', async (signal) => {
       const response = await oauth.genericTokenEndpointRequest(
         this.server,
         this.client,
         this.authentication,
         'authorization_code',
-        { code, redirect_uri: redirectUri },
+        { code, redirect_uri: redirectUri, ...(codeVerifier === undefined ? {} : { code_verifier: codeVerifier }) },
         { signal, [oauth.allowInsecureRequests]: this.allowHttp },
       );
       return {

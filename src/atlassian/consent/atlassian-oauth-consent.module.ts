@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { AtlassianConfig, atlassianConfig } from '../../config/atlassian.config';
 import { HttpConfig, httpConfig } from '../../config/http.config';
 import { AtlassianOauthConsentStateEntity } from '../../database/entities';
 import { AtlassianOauthTokensModule } from '../tokens/atlassian-oauth-tokens.module';
@@ -10,7 +11,8 @@ import { AtlassianOauthConsentService } from './atlassian-oauth-consent.service'
 import { InternalTokenGuard } from './internal-token.guard';
 
 /**
- * The customer's consent over HTTP: `POST /atlassian/authorizations` and `GET /atlassian/callback`.
+ * The customer's consent over HTTP: `POST /atlassian/authorizations`, `GET /atlassian/authorize`
+ * and `GET /atlassian/callback`.
  *
  * A module of its own, imported only by a service that serves the flow: it needs the Atlassian
  * client's credentials and the consent settings of the `http` configuration, and refuses to boot,
@@ -19,7 +21,11 @@ import { InternalTokenGuard } from './internal-token.guard';
 @Module({
   imports: [AtlassianOauthTokensModule, TypeOrmModule.forFeature([AtlassianOauthConsentStateEntity])],
   providers: [
-    { provide: CONSENT_OPTIONS, useFactory: (http: HttpConfig) => consentOptions(http), inject: [httpConfig.KEY] },
+    {
+      provide: CONSENT_OPTIONS,
+      useFactory: (http: HttpConfig, atlassian: AtlassianConfig) => consentOptions(http, atlassian),
+      inject: [httpConfig.KEY, atlassianConfig.KEY],
+    },
     AtlassianOauthConsentStateRepo,
     AtlassianOauthConsentService,
     InternalTokenGuard,

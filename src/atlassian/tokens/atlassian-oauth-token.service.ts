@@ -66,7 +66,7 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
   /**
    * Exchanges the authorization code of a consent and stores the tokens for the key, replacing
    * any earlier state (a reconnect). A revoked grant or a cooldown recorded for the key no longer
-   * applies afterwards.
+   * applies afterwards. `codeVerifier` is the PKCE verifier of a consent that sent a challenge.
    *
    * @returns the stored state.
    * @throws AtlassianOauthStateValidationError for a blank key, `code` or `redirectUri`, before
@@ -79,9 +79,10 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
     tenantId: string,
     code: string,
     redirectUri: string,
+    codeVerifier?: string,
   ): Promise<AtlassianOauthStateEntity> {
     validateKey(platform, tenantId); // before the code is spent
-    const tokens = await this.client.exchangeCode(code, redirectUri);
+    const tokens = await this.client.exchangeCode(code, redirectUri, codeVerifier);
     const stored = await this.states.upsert(platform, tenantId, tokens);
     await this.health.clear(platform, tenantId);
     return stored;

@@ -4,10 +4,12 @@ import { CreateAtlassianOauthState1795805829419 as MysqlCreateAtlassianOauthStat
 import { CreateAtlassianOauthRefreshLease1795807105148 as MysqlCreateAtlassianOauthRefreshLease } from './mysql/1795807105148-CreateAtlassianOauthRefreshLease';
 import { CreateAtlassianOauthRefreshHealth1796001986618 as MysqlCreateAtlassianOauthRefreshHealth } from './mysql/1796001986618-CreateAtlassianOauthRefreshHealth';
 import { CreateAtlassianOauthConsentState1796010000000 as MysqlCreateAtlassianOauthConsentState } from './mysql/1796010000000-CreateAtlassianOauthConsentState';
+import { AddAtlassianOauthConsentBrowser1796024000000 as MysqlAddAtlassianOauthConsentBrowser } from './mysql/1796024000000-AddAtlassianOauthConsentBrowser';
 import { CreateAtlassianOauthState1795805829419 as PostgresCreateAtlassianOauthState } from './postgres/1795805829419-CreateAtlassianOauthState';
 import { CreateAtlassianOauthRefreshLease1795807105148 as PostgresCreateAtlassianOauthRefreshLease } from './postgres/1795807105148-CreateAtlassianOauthRefreshLease';
 import { CreateAtlassianOauthRefreshHealth1796001986618 as PostgresCreateAtlassianOauthRefreshHealth } from './postgres/1796001986618-CreateAtlassianOauthRefreshHealth';
 import { CreateAtlassianOauthConsentState1796010000000 as PostgresCreateAtlassianOauthConsentState } from './postgres/1796010000000-CreateAtlassianOauthConsentState';
+import { AddAtlassianOauthConsentBrowser1796024000000 as PostgresAddAtlassianOauthConsentBrowser } from './postgres/1796024000000-AddAtlassianOauthConsentBrowser';
 
 /**
  * The versioned schema of each server engine, oldest first: boot runs the ones a database has
@@ -19,11 +21,13 @@ export const SERVER_MIGRATIONS: Readonly<Record<ServerDatabaseType, readonly (ne
     PostgresCreateAtlassianOauthRefreshLease,
     PostgresCreateAtlassianOauthRefreshHealth,
     PostgresCreateAtlassianOauthConsentState,
+    PostgresAddAtlassianOauthConsentBrowser,
   ],
   mysql: [
     MysqlCreateAtlassianOauthState,
     MysqlCreateAtlassianOauthRefreshLease,
     MysqlCreateAtlassianOauthRefreshHealth,
     MysqlCreateAtlassianOauthConsentState,
+    MysqlAddAtlassianOauthConsentBrowser,
   ],
 };

@@ -6,7 +6,9 @@
  *
  * Started by test/support/oauth-server.ts as `node server.mjs`. Everything secret comes from the
  * environment, never argv: OAUTH_SERVER_CLIENT_ID, OAUTH_SERVER_CLIENT_SECRET,
- * OAUTH_SERVER_REDIRECT_URIS (space separated), OAUTH_SERVER_ACCESS_TOKEN_TTL_S. It listens on a
+ * OAUTH_SERVER_REDIRECT_URIS (space separated), OAUTH_SERVER_ACCESS_TOKEN_TTL_S, and
+ * OAUTH_SERVER_REQUIRE_PKCE=true to refuse an authorization request without a PKCE S256 challenge
+ * (a code issued with one is then exchanged only with its verifier). It listens on a
  * free port of 127.0.0.1 and prints one line `{"event":"ready","issuer":...}` on stdout.
  *
  * Besides oidc-provider's own endpoints it serves a test-only admin API under /__test/ (JSON):
@@ -30,6 +32,7 @@ if (!clientId || !clientSecret) {
 }
 const redirectUris = (process.env.OAUTH_SERVER_REDIRECT_URIS || 'http://127.0.0.1/callback').split(' ');
 const accessTokenTtl = Number(process.env.OAUTH_SERVER_ACCESS_TOKEN_TTL_S || 3600);
+const requirePkce = process.env.OAUTH_SERVER_REQUIRE_PKCE === 'true';
 
 /** Atlassian's granular and classic scopes that the tests ask for, and `offline_access`. */
 const SCOPES = [
@@ -74,7 +77,7 @@ const provider = new Provider(issuer, {
   // Atlassian rotates on every refresh; this server also revokes the grant at the first reuse.
   rotateRefreshToken: true,
   ttl: { AccessToken: accessTokenTtl, AuthorizationCode: 600, RefreshToken: 90 * 24 * 3600, Grant: 365 * 24 * 3600 },
-  pkce: { required: () => false },
+  pkce: { required: () => requirePkce },
   extraParams: ['audience'],
   jwks: { keys: [{ ...privateKey.export({ format: 'jwk' }), kid: 'test', use: 'sig', alg: 'RS256' }] },
   cookies: { keys: ['oauth-server-test-cookie-key'] },
