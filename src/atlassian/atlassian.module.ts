@@ -14,6 +14,7 @@ import { AtlassianOauthTokenSealer } from './atlassian-oauth-token-sealer';
 import { AtlassianOauthReencryptionService } from './reencryption/atlassian-oauth-reencryption.service';
 import { AtlassianOauthRefreshLeaseRepo } from './rotation/atlassian-oauth-refresh-lease.repo';
 import { AtlassianOauthRotationService } from './rotation/atlassian-oauth-rotation.service';
+import { AtlassianOauthGrantHealthMetrics } from './tokens/atlassian-oauth-grant-health.metrics';
 import { AtlassianOauthRefreshHealthRepo } from './tokens/atlassian-oauth-refresh-health.repo';
 
 /**
@@ -52,6 +53,7 @@ import { AtlassianOauthRefreshHealthRepo } from './tokens/atlassian-oauth-refres
     AtlassianOauthRotationService,
     AtlassianOauthReencryptionService,
     AtlassianOauthRefreshHealthRepo,
+    AtlassianOauthGrantHealthMetrics,
   ],
   exports: [
     AtlassianOauthStateRepo,

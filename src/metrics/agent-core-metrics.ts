@@ -27,6 +27,13 @@ export interface KeepAliveSweepCounts {
   readonly failed: number;
 }
 
+/** The stored Atlassian grants by refresh health, as `agent_core_atlassian_grants` labels them. */
+export interface GrantHealthCounts {
+  readonly ok: number;
+  readonly refresh_failing: number;
+  readonly needs_reconnect: number;
+}
+
 /** Buckets (seconds) for store calls: a SQLite `get` takes tens of microseconds, a server write milliseconds. */
 const STORE_CALL_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
@@ -56,6 +63,8 @@ export class AgentCoreMetrics {
   private readonly databaseOutages: Counter;
   private databaseAvailable: boolean | undefined;
   private databaseCheck: (() => Promise<unknown>) | undefined;
+  private readonly grants: Gauge<'health'>;
+  private grantsCount: (() => Promise<GrantHealthCounts>) | undefined;
 
   constructor(@Inject(METRICS_OPTIONS) private readonly options: MetricsOptions) {
     const registers = [this.registry];
@@ -98,6 +107,15 @@ export class AgentCoreMetrics {
       // scraped but not probed still counts its outages.
       collect: async () => {
         await this.databaseCheck?.();
+      },
+    });
+    this.grants = new Gauge({
+      name: 'agent_core_atlassian_grants',
+      help: "Stored Atlassian grants by refresh health (ok, refresh_failing, needs_reconnect), counted in the database at every scrape, so every process's refreshes count, the CLI's too. No sample while the database does not answer.",
+      labelNames: ['health'],
+      registers,
+      collect: async () => {
+        await this.collectGrants();
       },
     });
     this.databaseOutages = new Counter({
@@ -152,6 +170,29 @@ export class AgentCoreMetrics {
    */
   monitorDatabase(check: () => Promise<unknown>): void {
     this.databaseCheck = check;
+  }
+
+  /**
+   * Sets how every scrape counts the stored grants by health for `agent_core_atlassian_grants`
+   * (the Atlassian module's, read from the database).
+   */
+  monitorGrants(count: () => Promise<GrantHealthCounts>): void {
+    this.grantsCount = count;
+  }
+
+  private async collectGrants(): Promise<void> {
+    if (!this.grantsCount) {
+      return;
+    }
+    try {
+      const counts = await this.grantsCount();
+      for (const health of ['ok', 'refresh_failing', 'needs_reconnect'] as const) {
+        this.grants.set({ health }, counts[health]);
+      }
+    } catch {
+      // The database does not answer (agent_core_database_up says so): no stale count is shown.
+      this.grants.reset();
+    }
   }
 
   /** The Prometheus text exposition of every series. */
