@@ -19,6 +19,17 @@ export interface OauthServerStats {
   grantsRevoked: number;
   /** Token endpoint errors by OAuth error code. */
   errors: Record<string, number>;
+  /** GETs that reached accessible-resources, whatever their answer. */
+  accessibleResourcesRequests: number;
+}
+
+/** One entry of accessible-resources, as Atlassian writes it (the tests may write anything). */
+export interface TestResource {
+  id: string;
+  url: string;
+  name?: string;
+  scopes?: string[];
+  avatarUrl?: string;
 }
 
 /** A grant as a finished consent leaves it: its id and the authorization code to exchange. */
@@ -42,6 +53,8 @@ export interface OauthTestServer {
   tokenUrl: string;
   /** Point `ATLASSIAN_OAUTH_AUTHORIZE_URL` here (oidc-provider's authorization endpoint). */
   authorizeUrl: string;
+  /** Point `ATLASSIAN_API_BASE_URL` here: it serves `/oauth/token/accessible-resources`. */
+  apiBaseUrl: string;
   clientId: string;
   /** Random per server; never print it. */
   clientSecret: string;
@@ -51,7 +64,11 @@ export interface OauthTestServer {
   settings: AtlassianConfig;
   /** The same as the environment variables a service or the CLI reads (for a child process). */
   env: Record<
-    'ATLASSIAN_CLIENT_ID' | 'ATLASSIAN_CLIENT_SECRET' | 'ATLASSIAN_OAUTH_TOKEN_URL' | 'ATLASSIAN_OAUTH_AUTHORIZE_URL',
+    | 'ATLASSIAN_CLIENT_ID'
+    | 'ATLASSIAN_CLIENT_SECRET'
+    | 'ATLASSIAN_OAUTH_TOKEN_URL'
+    | 'ATLASSIAN_OAUTH_AUTHORIZE_URL'
+    | 'ATLASSIAN_API_BASE_URL',
     string
   >;
   stats(): Promise<OauthServerStats>;
@@ -63,6 +80,12 @@ export interface OauthTestServer {
   mintRefreshToken(grantId: string): Promise<string>;
   /** A grant whose code has been exchanged at the token endpoint (counted as one token request). */
   connectedGrant(options?: { scope?: string }): Promise<ExchangedTokens>;
+  /**
+   * Sets what accessible-resources answers for the tokens of `grantId` (for every grant without a
+   * list of its own when omitted); `null` removes the list. Without any list it answers one site,
+   * https://default.atlassian.net, with the token's scopes.
+   */
+  setAccessibleResources(resources: unknown[] | null, grantId?: string): Promise<void>;
   /** Revokes the grant and all its tokens, as a customer removing the app does. */
   revokeGrant(grantId: string): Promise<void>;
   /** Stops the process (SIGTERM) and waits for it. */
@@ -114,6 +137,7 @@ export async function startOauthServer(options: OauthTestServerOptions = {}): Pr
 
   const server: OauthTestServer = {
     ...ready,
+    apiBaseUrl: ready.issuer,
     clientId,
     clientSecret,
     redirectUri: redirectUris[0] ?? '',
@@ -123,6 +147,7 @@ export async function startOauthServer(options: OauthTestServerOptions = {}): Pr
       ATLASSIAN_CLIENT_SECRET: clientSecret,
       ATLASSIAN_OAUTH_TOKEN_URL: ready.tokenUrl,
       ATLASSIAN_OAUTH_AUTHORIZE_URL: ready.authorizeUrl,
+      ATLASSIAN_API_BASE_URL: ready.issuer,
     },
     stats: () => admin<OauthServerStats>('GET', 'stats'),
     tokenRequests: async () => (await admin<OauthServerStats>('GET', 'stats')).tokenRequests,
@@ -155,6 +180,9 @@ export async function startOauthServer(options: OauthTestServerOptions = {}): Pr
         refreshToken: body.refresh_token,
         expiresAt: new Date(Date.now() + body.expires_in * 1000),
       };
+    },
+    setAccessibleResources: async (resources, grantId) => {
+      await admin('POST', 'accessible-resources', { resources, grantId });
     },
     revokeGrant: async (grantId) => {
       await admin('POST', `grants/${encodeURIComponent(grantId)}/revoke`, {});

@@ -18,7 +18,17 @@
  * - POST /__test/grants/<grantId>/revoke revokes the grant and every token of it, as a customer
  *   removing the app's access does.
  * - GET /__test/stats: {tokenRequests, tokenRequestsByGrantType, issued, refreshTokenReuses,
- *   grantsRevoked, errors}, counted since start (or the last POST /__test/stats/reset).
+ *   grantsRevoked, errors, accessibleResourcesRequests}, counted since start (or the last POST
+ *   /__test/stats/reset).
+ * - POST /__test/accessible-resources {resources, grantId?} sets what GET
+ *   /oauth/token/accessible-resources answers for that grant's tokens (or, without grantId, for
+ *   every grant without a list of its own); `resources: null` removes the list again.
+ *
+ * GET /oauth/token/accessible-resources stands in for Atlassian's
+ * (https://api.atlassian.com/oauth/token/accessible-resources): it takes the access token as a
+ * bearer token, checks it against this server's own token store (401 for a missing, unknown,
+ * expired or revoked one) and answers the list the test set. Without one it answers one site,
+ * https://default.atlassian.net, whose scopes are the token's (offline_access and openid left out).
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -53,8 +63,13 @@ function newStats() {
     refreshTokenReuses: 0,
     grantsRevoked: 0,
     errors: {},
+    accessibleResourcesRequests: 0,
   };
 }
+
+/** What accessible-resources answers: per grant id, and for the grants without a list of their own. */
+const resourcesByGrant = new Map();
+let defaultResources = null;
 
 const server = createServer();
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -112,6 +127,11 @@ server.on('request', (req, res) => {
     admin(req, url, res).catch((error) => send(res, 500, { error: String(error && error.message) }));
     return;
   }
+  if (url.pathname === '/oauth/token/accessible-resources' && req.method === 'GET') {
+    stats.accessibleResourcesRequests += 1;
+    accessibleResources(req, res).catch((error) => send(res, 500, { error: String(error && error.message) }));
+    return;
+  }
   if (url.pathname === tokenPath && req.method === 'POST') {
     stats.tokenRequests += 1;
     // Counted from the raw body so that a request oidc-provider refuses early is counted too.
@@ -125,6 +145,32 @@ server.on('request', (req, res) => {
   oidcCallback(req, res);
 });
 
+async function accessibleResources(req, res) {
+  const [scheme, value] = (req.headers.authorization ?? '').split(' ');
+  const token = scheme === 'Bearer' && value ? await provider.AccessToken.find(value) : undefined;
+  if (!token || token.isExpired) {
+    res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' });
+    res.end(JSON.stringify({ code: 401, message: 'Unauthorized' }));
+    return;
+  }
+  const resources = resourcesByGrant.get(token.grantId) ?? defaultResources;
+  if (resources) {
+    return send(res, 200, resources);
+  }
+  const scopes = String(token.scope ?? '')
+    .split(' ')
+    .filter((scope) => scope && scope !== 'offline_access' && scope !== 'openid');
+  return send(res, 200, [
+    {
+      id: '00000000-0000-4000-8000-000000000001',
+      url: 'https://default.atlassian.net',
+      name: 'default',
+      scopes,
+      avatarUrl: 'https://site-admin-avatar-cdn.prod.public.atl-paas.net/avatars/240/rocket.png',
+    },
+  ]);
+}
+
 async function admin(req, url, res) {
   const input = req.method === 'POST' ? await readJson(req) : {};
   const parts = url.pathname.split('/').filter(Boolean); // ['__test', ...]
@@ -134,6 +180,16 @@ async function admin(req, url, res) {
   if (req.method === 'POST' && parts[1] === 'stats' && parts[2] === 'reset') {
     Object.assign(stats, newStats());
     return send(res, 200, stats);
+  }
+  if (req.method === 'POST' && parts[1] === 'accessible-resources') {
+    if (input.grantId === undefined) {
+      defaultResources = input.resources ?? null;
+    } else if (input.resources === null || input.resources === undefined) {
+      resourcesByGrant.delete(input.grantId);
+    } else {
+      resourcesByGrant.set(input.grantId, input.resources);
+    }
+    return send(res, 200, { set: true });
   }
   if (req.method === 'POST' && parts[1] === 'grants' && parts.length === 2) {
     const client = await provider.Client.find(clientId);
