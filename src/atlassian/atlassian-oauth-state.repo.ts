@@ -2,7 +2,7 @@ import { Injectable, Optional } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { LessThan, MoreThan, MoreThanOrEqual, Repository } from 'typeorm';
 import { DatabaseOutageMonitor } from '../database/database-outage.monitor';
-import { AtlassianOauthStateEntity } from '../database/entities';
+import { AtlassianOauthStateEntity, AtlassianSiteEntity } from '../database/entities';
 import { PreparedLookup } from '../database/prepared-lookup';
 import { PreparedUpsert } from '../database/prepared-upsert';
 import { RedactsQueryFailures } from '../database/query-failure-redaction';
@@ -152,7 +152,8 @@ export class AtlassianOauthStateRepo {
 
   /**
    * Removes the state of one `(platform, tenantId)`, e.g. when the customer disconnects or
-   * uninstalls: their tokens must not linger.
+   * uninstalls: their tokens must not linger. The key's sites (`atlassian_site`) go in the same
+   * transaction.
    *
    * @returns `true` when a row was removed, `false` when nothing was stored.
    * @throws AtlassianOauthStateValidationError when `platform` or `tenantId` is not a non-blank string.
@@ -160,7 +161,11 @@ export class AtlassianOauthStateRepo {
   @RedactsQueryFailures()
   @MeasuredStoreCall()
   async delete(platform: string, tenantId: string): Promise<boolean> {
-    const { affected } = await this.repository.delete(validateKey(platform, tenantId));
+    const key = validateKey(platform, tenantId);
+    const { affected } = await this.repository.manager.transaction(async (manager) => {
+      await manager.delete(AtlassianSiteEntity, key);
+      return manager.delete(AtlassianOauthStateEntity, key);
+    });
     return (affected ?? 0) > 0;
   }
 

@@ -6,6 +6,7 @@ import {
   AtlassianOauthRefreshHealthEntity,
   AtlassianOauthRefreshLeaseEntity,
   AtlassianOauthStateEntity,
+  AtlassianSiteEntity,
 } from '../database/entities';
 import { TokenCipherModule } from '../token-cipher/token-cipher.module';
 import { AtlassianOauthStateRepo } from './atlassian-oauth-state.repo';
@@ -16,18 +17,20 @@ import { AtlassianOauthRefreshLeaseRepo } from './rotation/atlassian-oauth-refre
 import { AtlassianOauthRotationService } from './rotation/atlassian-oauth-rotation.service';
 import { AtlassianOauthGrantHealthMetrics } from './tokens/atlassian-oauth-grant-health.metrics';
 import { AtlassianOauthRefreshHealthRepo } from './tokens/atlassian-oauth-refresh-health.repo';
+import { AtlassianSiteRepo } from './api/atlassian-site.repo';
 
 /**
  * The Atlassian integration: import it to inject {@link AtlassianOauthStateRepo} (the store),
  * {@link AtlassianOauthRotationService} (`rotate`: one refresh at a time, fleet-wide) and
  * {@link AtlassianOauthReencryptionService} (`reencryptAll`, after a key rotation), the
  * connection's {@link DatabaseOutageMonitor} (outages so far, the one in progress), and read every
- * key's refresh health ({@link AtlassianOauthRefreshHealthRepo}: no Atlassian credentials needed).
+ * key's refresh health ({@link AtlassianOauthRefreshHealthRepo}: no Atlassian credentials needed)
+ * and its stored sites ({@link AtlassianSiteRepo}; `AtlassianApiModule` reads them from Atlassian).
  *
  * It needs the TypeORM connection and configuration of `DatabaseModule` in the importing
  * application, or else any `TypeOrmModule.forRoot` whose entities include
- * `AtlassianOauthStateEntity`, `AtlassianOauthRefreshLeaseEntity` and
- * `AtlassianOauthRefreshHealthEntity` plus
+ * `AtlassianOauthStateEntity`, `AtlassianOauthRefreshLeaseEntity`,
+ * `AtlassianOauthRefreshHealthEntity` and `AtlassianSiteEntity` plus
  * `AgentCoreConfigModule.forEnvironment()`. Its `TokenCipherModule` seals the tokens with the
  * key ring of that configuration (`OAUTH_STATE_ENCRYPTION_KEYS`), whichever connection it is.
  */
@@ -37,6 +40,7 @@ import { AtlassianOauthRefreshHealthRepo } from './tokens/atlassian-oauth-refres
       AtlassianOauthStateEntity,
       AtlassianOauthRefreshLeaseEntity,
       AtlassianOauthRefreshHealthEntity,
+      AtlassianSiteEntity,
     ]),
     TokenCipherModule,
   ],
@@ -54,12 +58,14 @@ import { AtlassianOauthRefreshHealthRepo } from './tokens/atlassian-oauth-refres
     AtlassianOauthReencryptionService,
     AtlassianOauthRefreshHealthRepo,
     AtlassianOauthGrantHealthMetrics,
+    AtlassianSiteRepo,
   ],
   exports: [
     AtlassianOauthStateRepo,
     AtlassianOauthRotationService,
     AtlassianOauthReencryptionService,
     AtlassianOauthRefreshHealthRepo,
+    AtlassianSiteRepo,
     DatabaseOutageMonitor,
   ],
 })

@@ -9,6 +9,7 @@ import {
   AtlassianOauthConsentStateEntity,
   AtlassianOauthRefreshLeaseEntity,
   AtlassianOauthStateEntity,
+  AtlassianSiteEntity,
 } from './entities';
 import { DatabaseOutageMonitor } from './database-outage.monitor';
 import { RedactingTypeOrmLogger } from './redacting-typeorm-logger';
@@ -34,6 +35,7 @@ export const DATABASE_ENTITIES = [
   AtlassianOauthRefreshLeaseEntity,
   AtlassianOauthRefreshHealthEntity,
   AtlassianOauthConsentStateEntity,
+  AtlassianSiteEntity,
 ];
 
 /**

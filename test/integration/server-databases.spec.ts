@@ -75,6 +75,7 @@ describe.each(SERVERS_UNDER_TEST.map((server) => [server.label, server] as const
           { name: 'CreateAtlassianOauthRefreshLease1795807105148' },
           { name: 'CreateAtlassianOauthRefreshHealth1796001986618' },
           { name: 'CreateAtlassianOauthConsentState1796010000000' },
+          { name: 'CreateAtlassianSite1796015000000' },
           { name: 'AddAtlassianOauthConsentBrowser1796024000000' },
         ]);
       });

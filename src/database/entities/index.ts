@@ -5,3 +5,4 @@ export {
   AtlassianOauthRefreshHealthStatus,
 } from './atlassian-oauth-refresh-health.entity';
 export { AtlassianOauthConsentStateEntity } from './atlassian-oauth-consent-state.entity';
+export { ATLASSIAN_SITE_TABLE, AtlassianSiteEntity } from './atlassian-site.entity';

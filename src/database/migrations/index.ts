@@ -4,11 +4,13 @@ import { CreateAtlassianOauthState1795805829419 as MysqlCreateAtlassianOauthStat
 import { CreateAtlassianOauthRefreshLease1795807105148 as MysqlCreateAtlassianOauthRefreshLease } from './mysql/1795807105148-CreateAtlassianOauthRefreshLease';
 import { CreateAtlassianOauthRefreshHealth1796001986618 as MysqlCreateAtlassianOauthRefreshHealth } from './mysql/1796001986618-CreateAtlassianOauthRefreshHealth';
 import { CreateAtlassianOauthConsentState1796010000000 as MysqlCreateAtlassianOauthConsentState } from './mysql/1796010000000-CreateAtlassianOauthConsentState';
+import { CreateAtlassianSite1796015000000 as MysqlCreateAtlassianSite } from './mysql/1796015000000-CreateAtlassianSite';
 import { AddAtlassianOauthConsentBrowser1796024000000 as MysqlAddAtlassianOauthConsentBrowser } from './mysql/1796024000000-AddAtlassianOauthConsentBrowser';
 import { CreateAtlassianOauthState1795805829419 as PostgresCreateAtlassianOauthState } from './postgres/1795805829419-CreateAtlassianOauthState';
 import { CreateAtlassianOauthRefreshLease1795807105148 as PostgresCreateAtlassianOauthRefreshLease } from './postgres/1795807105148-CreateAtlassianOauthRefreshLease';
 import { CreateAtlassianOauthRefreshHealth1796001986618 as PostgresCreateAtlassianOauthRefreshHealth } from './postgres/1796001986618-CreateAtlassianOauthRefreshHealth';
 import { CreateAtlassianOauthConsentState1796010000000 as PostgresCreateAtlassianOauthConsentState } from './postgres/1796010000000-CreateAtlassianOauthConsentState';
+import { CreateAtlassianSite1796015000000 as PostgresCreateAtlassianSite } from './postgres/1796015000000-CreateAtlassianSite';
 import { AddAtlassianOauthConsentBrowser1796024000000 as PostgresAddAtlassianOauthConsentBrowser } from './postgres/1796024000000-AddAtlassianOauthConsentBrowser';
 
 /**
@@ -21,6 +23,7 @@ export const SERVER_MIGRATIONS: Readonly<Record<ServerDatabaseType, readonly (ne
     PostgresCreateAtlassianOauthRefreshLease,
     PostgresCreateAtlassianOauthRefreshHealth,
     PostgresCreateAtlassianOauthConsentState,
+    PostgresCreateAtlassianSite,
     PostgresAddAtlassianOauthConsentBrowser,
   ],
   mysql: [
@@ -28,6 +31,7 @@ export const SERVER_MIGRATIONS: Readonly<Record<ServerDatabaseType, readonly (ne
     MysqlCreateAtlassianOauthRefreshLease,
     MysqlCreateAtlassianOauthRefreshHealth,
     MysqlCreateAtlassianOauthConsentState,
+    MysqlCreateAtlassianSite,
     MysqlAddAtlassianOauthConsentBrowser,
   ],
 };
