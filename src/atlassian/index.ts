@@ -82,3 +82,21 @@ export {
   refreshHealthOf,
   withRefreshHealth,
 } from './tokens/atlassian-oauth-refresh-health';
+export { AtlassianApiModule } from './api/atlassian-api.module';
+export { AtlassianSitesService } from './api/atlassian-sites.service';
+export { AtlassianSiteEntity } from '../database/entities';
+export { AtlassianSiteRepo, AtlassianSiteReplacement, AtlassianSiteValues } from './api/atlassian-site.repo';
+export {
+  AtlassianSiteAmbiguousError,
+  AtlassianSiteNotFoundError,
+  AtlassianSitesEndpointError,
+  AtlassianSitesEndpointFailure,
+} from './api/atlassian-sites.errors';
+export {
+  ATLASSIAN_API_OPTIONS,
+  AtlassianApiOptions,
+  DEFAULT_ATLASSIAN_API_BASE_URL,
+  DEFAULT_ATLASSIAN_API_TIMEOUT_MS,
+  atlassianApiUrl,
+} from './api/atlassian-api.options';
+export { ACCESSIBLE_RESOURCES_PATH, AtlassianAccessibleResource } from './api/accessible-resources.client';

@@ -1,4 +1,6 @@
 import {
+  DEFAULT_ATLASSIAN_API_BASE_URL,
+  DEFAULT_ATLASSIAN_API_TIMEOUT_MS,
   DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL,
   DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL,
   DEFAULT_KEEP_ALIVE_INTERVAL_MS,
@@ -16,6 +18,8 @@ describe(readAtlassianConfig.name, () => {
       clientSecret: undefined,
       tokenUrl: DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL,
       authorizeUrl: DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL,
+      apiBaseUrl: DEFAULT_ATLASSIAN_API_BASE_URL,
+      apiTimeoutMs: DEFAULT_ATLASSIAN_API_TIMEOUT_MS,
       tokenEndpointTimeoutMs: DEFAULT_TOKEN_ENDPOINT_TIMEOUT_MS,
       refreshCooldownMs: DEFAULT_REFRESH_COOLDOWN_MS,
       keepAliveIntervalMs: DEFAULT_KEEP_ALIVE_INTERVAL_MS,
@@ -25,12 +29,14 @@ describe(readAtlassianConfig.name, () => {
       readAtlassianConfig({
         ATLASSIAN_CLIENT_ID: ' ',
         ATLASSIAN_OAUTH_TOKEN_URL: '',
+        ATLASSIAN_API_BASE_URL: ' ',
         ATLASSIAN_REFRESH_COOLDOWN_MS: '',
         ATLASSIAN_KEEPALIVE_INTERVAL_MS: ' ',
       }),
     ).toMatchObject({
       clientId: undefined,
       tokenUrl: DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL,
+      apiBaseUrl: 'https://api.atlassian.com',
       refreshCooldownMs: DEFAULT_REFRESH_COOLDOWN_MS,
       keepAliveIntervalMs: DEFAULT_KEEP_ALIVE_INTERVAL_MS,
     });
@@ -43,6 +49,7 @@ describe(readAtlassianConfig.name, () => {
         ATLASSIAN_CLIENT_SECRET: ' secret with spaces ',
         ATLASSIAN_OAUTH_TOKEN_URL: 'http://127.0.0.1:4000/token',
         ATLASSIAN_OAUTH_AUTHORIZE_URL: 'http://127.0.0.1:4000/auth',
+        ATLASSIAN_API_BASE_URL: 'http://[::1]:4000',
         ATLASSIAN_REFRESH_COOLDOWN_MS: '1500',
         ATLASSIAN_KEEPALIVE_INTERVAL_MS: '0',
         ATLASSIAN_OAUTH_PKCE: 'true',
@@ -52,6 +59,8 @@ describe(readAtlassianConfig.name, () => {
       clientSecret: ' secret with spaces ',
       tokenUrl: 'http://127.0.0.1:4000/token',
       authorizeUrl: 'http://127.0.0.1:4000/auth',
+      apiBaseUrl: 'http://[::1]:4000',
+      apiTimeoutMs: DEFAULT_ATLASSIAN_API_TIMEOUT_MS,
       tokenEndpointTimeoutMs: DEFAULT_TOKEN_ENDPOINT_TIMEOUT_MS,
       refreshCooldownMs: 1500,
       keepAliveIntervalMs: 0,
@@ -76,6 +85,8 @@ describe(readAtlassianConfig.name, () => {
     ['ATLASSIAN_OAUTH_AUTHORIZE_URL', 'ftp://127.0.0.1/authorize'],
     ['ATLASSIAN_OAUTH_AUTHORIZE_URL', 'https://user:pass-secret@'],
     ['ATLASSIAN_OAUTH_PKCE', 'yes'],
+    ['ATLASSIAN_API_BASE_URL', 'http://api.atlassian.com'],
+    ['ATLASSIAN_API_BASE_URL', 'api.atlassian.com'],
   ])('refuses %s=%s when it loads, naming the variable and not the value', (variable, value) => {
     let thrown: unknown;
     try {

@@ -5,6 +5,10 @@ import { Environment, flag, nonNegativeInteger, validateEnvironment } from './en
 
 export const DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL = 'https://auth.atlassian.com/oauth/token';
 export const DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL = 'https://auth.atlassian.com/authorize';
+/** Where Atlassian's cloud REST APIs and `oauth/token/accessible-resources` live (`ATLASSIAN_API_BASE_URL`). */
+export const DEFAULT_ATLASSIAN_API_BASE_URL = 'https://api.atlassian.com';
+/** How long one call to Atlassian's REST APIs may take, answer included. */
+export const DEFAULT_ATLASSIAN_API_TIMEOUT_MS = 10_000;
 /** Well under the rotation lease (30 s by default), so a hung request never outlives the lease. */
 export const DEFAULT_TOKEN_ENDPOINT_TIMEOUT_MS = 10_000;
 /** How long a key waits after a transient refresh failure before its next refresh is tried (`ATLASSIAN_REFRESH_COOLDOWN_MS`). */
@@ -31,6 +35,16 @@ export interface AtlassianConfig {
   readonly tokenUrl: string;
   /** `ATLASSIAN_OAUTH_AUTHORIZE_URL`, {@link DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL} when unset: https, or http on a loopback host. */
   readonly authorizeUrl: string;
+  /**
+   * `ATLASSIAN_API_BASE_URL`, {@link DEFAULT_ATLASSIAN_API_BASE_URL} when unset: https, or http on a
+   * loopback host. Atlassian's REST APIs (`/ex/<platform>/<cloudId>/...`) and `accessible-resources`.
+   */
+  readonly apiBaseUrl: string;
+  /**
+   * How long one call to Atlassian's REST APIs may take, answer included: {@link DEFAULT_ATLASSIAN_API_TIMEOUT_MS}.
+   * Not read from the environment (tests shorten it).
+   */
+  readonly apiTimeoutMs: number;
   /**
    * How long one token endpoint request may take, answer included: {@link DEFAULT_TOKEN_ENDPOINT_TIMEOUT_MS}.
    * Not read from the environment (tests shorten it); it must stay under the rotation lease.
@@ -95,6 +109,7 @@ const atlassianEnvironment = z.object({
   ATLASSIAN_CLIENT_SECRET: credential,
   ATLASSIAN_OAUTH_TOKEN_URL: endpointUrl(DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL),
   ATLASSIAN_OAUTH_AUTHORIZE_URL: endpointUrl(DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL),
+  ATLASSIAN_API_BASE_URL: endpointUrl(DEFAULT_ATLASSIAN_API_BASE_URL),
   ATLASSIAN_REFRESH_COOLDOWN_MS: milliseconds(DEFAULT_REFRESH_COOLDOWN_MS),
   ATLASSIAN_KEEPALIVE_INTERVAL_MS: milliseconds(DEFAULT_KEEP_ALIVE_INTERVAL_MS, MAX_KEEP_ALIVE_INTERVAL_MS),
   ATLASSIAN_OAUTH_PKCE: flag,
@@ -120,6 +135,8 @@ export function readAtlassianConfig(env: Environment): AtlassianConfig {
     clientSecret: vars.ATLASSIAN_CLIENT_SECRET,
     tokenUrl: vars.ATLASSIAN_OAUTH_TOKEN_URL,
     authorizeUrl: vars.ATLASSIAN_OAUTH_AUTHORIZE_URL,
+    apiBaseUrl: vars.ATLASSIAN_API_BASE_URL,
+    apiTimeoutMs: DEFAULT_ATLASSIAN_API_TIMEOUT_MS,
     tokenEndpointTimeoutMs: DEFAULT_TOKEN_ENDPOINT_TIMEOUT_MS,
     refreshCooldownMs: vars.ATLASSIAN_REFRESH_COOLDOWN_MS,
     keepAliveIntervalMs: vars.ATLASSIAN_KEEPALIVE_INTERVAL_MS,

@@ -141,7 +141,13 @@ export async function startOauthServer(options: OauthTestServerOptions = {}): Pr
     clientId,
     clientSecret,
     redirectUri: redirectUris[0] ?? '',
-    settings: atlassianSettings({ clientId, clientSecret, tokenUrl: ready.tokenUrl, authorizeUrl: ready.authorizeUrl }),
+    settings: atlassianSettings({
+      clientId,
+      clientSecret,
+      tokenUrl: ready.tokenUrl,
+      authorizeUrl: ready.authorizeUrl,
+      apiBaseUrl: ready.issuer,
+    }),
     env: {
       ATLASSIAN_CLIENT_ID: clientId,
       ATLASSIAN_CLIENT_SECRET: clientSecret,

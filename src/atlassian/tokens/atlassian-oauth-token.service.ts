@@ -16,6 +16,7 @@ import {
 import { AgentCoreMetrics } from '../../metrics/agent-core-metrics';
 import { AtlassianOauthRefreshHealthRepo } from './atlassian-oauth-refresh-health.repo';
 import { AtlassianOauthTokenOptions, MAX_RETRY_AFTER_MS } from './atlassian-oauth-token.options';
+import { AtlassianSiteSync } from '../api/atlassian-site-sync';
 
 /** The Nest injection token of the {@link AtlassianOauthTokenOptions}. */
 export const ATLASSIAN_OAUTH_TOKEN_OPTIONS = Symbol('AtlassianOauthTokenOptions');
@@ -52,6 +53,8 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
     private readonly health: AtlassianOauthRefreshHealthRepo,
     private readonly client: AtlassianOauthClient,
     @Inject(ATLASSIAN_OAUTH_TOKEN_OPTIONS) private readonly options: AtlassianOauthTokenOptions,
+    /** Stores the sites of a new grant right after its tokens. */
+    private readonly sites: AtlassianSiteSync,
     /** The application's metrics when it serves them: refreshes by outcome. */
     @Optional() private readonly metrics?: AgentCoreMetrics,
   ) {
@@ -66,13 +69,18 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
   /**
    * Exchanges the authorization code of a consent and stores the tokens for the key, replacing
    * any earlier state (a reconnect). A revoked grant or a cooldown recorded for the key no longer
-   * applies afterwards. `codeVerifier` is the PKCE verifier of a consent that sent a challenge.
+   * applies afterwards. Right after the tokens, the sites the grant reaches are read from
+   * Atlassian's `accessible-resources` and stored (`AtlassianSitesService.sites`): a grant that
+   * reaches no site of the platform still resolves, so check `sites` when "connected" must mean usable.
+   * `codeVerifier` is the PKCE verifier of a consent that sent a challenge.
    *
    * @returns the stored state.
    * @throws AtlassianOauthStateValidationError for a blank key, `code` or `redirectUri`, before
    *   anything is sent or written.
    * @throws AtlassianOauthGrantRevokedError, AtlassianOauthClientConfigError or
    *   AtlassianOauthTokenEndpointError from the code exchange; nothing is written then.
+   * @throws AtlassianSitesEndpointError when the sites could not be read: the tokens are stored
+   *   then, the key's earlier sites stay; `AtlassianSitesService.refreshSites` reads them again.
    */
   async connect(
     platform: string,
@@ -85,6 +93,7 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
     const tokens = await this.client.exchangeCode(code, redirectUri, codeVerifier);
     const stored = await this.states.upsert(platform, tenantId, tokens);
     await this.health.clear(platform, tenantId);
+    await this.sites.store(platform, tenantId, tokens.accessToken);
     return stored;
   }
 

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AtlassianModule } from '../atlassian.module';
+import { AtlassianSiteSyncModule } from '../api/atlassian-site-sync.module';
 import { AtlassianOauthClientModule } from '../client/atlassian-oauth-client.module';
 import { AtlassianConfig } from '../../config/atlassian.config';
 import { ATLASSIAN_OAUTH_SETTINGS } from '../client/atlassian-oauth-client.options';
@@ -10,11 +11,12 @@ import { ATLASSIAN_OAUTH_TOKEN_OPTIONS, AtlassianOauthTokenService } from './atl
  * Provides {@link AtlassianOauthTokenService} (and, through `AtlassianOauthClientModule`,
  * `AtlassianOauthClient`): import it, next to a TypeORM connection that knows agent-core's
  * entities, where access tokens are needed. Like the client's module it refuses to boot without
- * `ATLASSIAN_CLIENT_ID` / `ATLASSIAN_CLIENT_SECRET`, naming the variable; a service that only
+ * `ATLASSIAN_CLIENT_ID` / `ATLASSIAN_CLIENT_SECRET` (or with an `ATLASSIAN_API_BASE_URL` that is
+ * not https), naming the variable; a service that only
  * stores tokens imports `AtlassianModule` alone and needs neither.
  */
 @Module({
-  imports: [AtlassianModule, AtlassianOauthClientModule],
+  imports: [AtlassianModule, AtlassianOauthClientModule, AtlassianSiteSyncModule],
   providers: [
     AtlassianOauthTokenService,
     {
@@ -23,6 +25,6 @@ import { ATLASSIAN_OAUTH_TOKEN_OPTIONS, AtlassianOauthTokenService } from './atl
       inject: [ATLASSIAN_OAUTH_SETTINGS],
     },
   ],
-  exports: [AtlassianOauthTokenService, AtlassianOauthClientModule],
+  exports: [AtlassianOauthTokenService, AtlassianOauthClientModule, AtlassianSiteSyncModule],
 })
 export class AtlassianOauthTokensModule {}
