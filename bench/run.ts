@@ -108,7 +108,9 @@ export async function runBench(plan: BenchPlan, outDir: string, servers: ServerU
       4,
       scratch,
     );
-    const storm = await runStorm(plan.storm, scratch, servers, plan.quick);
+    // The quick run leaves the storm out: in the e2e smoke on a quiet machine its workers sat idle
+    // until jest's 15-minute limit (issue #26's note). `npm run bench` still runs it.
+    const storm = plan.quick ? undefined : await runStorm(plan.storm, scratch, servers, plan.quick);
     const result: BenchResult = {
       quick: plan.quick,
       startedAt: startedAt.toISOString(),
@@ -116,7 +118,7 @@ export async function runBench(plan: BenchPlan, outDir: string, servers: ServerU
       machine: machineInfo(),
       engines,
       contention,
-      targets: [...evaluateTargets(engines, contention), ...evaluateStormTargets(storm)],
+      targets: [...evaluateTargets(engines, contention), ...(storm ? evaluateStormTargets(storm) : [])],
       keepAlive,
       storm,
     };

@@ -177,38 +177,6 @@ describe('npm run bench -- --quick', () => {
     expect(run.output).toContain('### Keep-alive sweep');
   });
 
-  it('runs the refresh storm on the SQLite file and the named servers: no grant refreshed twice (the endpoint counts), every refresh counted', () => {
-    const storm = result.storm?.engines ?? [];
-    expect(storm.map((e) => e.engine)).toEqual(['sqlite-wal', ...serverEngines]);
-    for (const engine of storm) {
-      expect(engine).toMatchObject({
-        grants: 64,
-        processes: 4,
-        callers: 8,
-        calls: 4 * 64,
-        grantsRefreshedTwice: 0,
-        staleRefreshTokens: 0,
-      });
-      // Every grant refreshed once, unless its refresh failed (a token endpoint timeout on an overloaded machine): then it is reported.
-      expect(engine.callerRefreshes).toBe(engine.endpointRefreshes);
-      expect(engine.endpointRefreshes + engine.grantsNotRefreshed).toBe(64);
-      expect(engine.endpointRefreshes).toBeGreaterThan(0);
-      // A refresh reads the state, takes and releases the lease and writes conditionally: more than an upsert's statements.
-      expect(engine.statementsPerRefresh).toBeGreaterThan(engine.statementsPerUpsert);
-      expect(engine.refreshStatementKinds).toMatchObject({
-        'INSERT atlassian_oauth_refresh_lease': expect.any(Number),
-        'DELETE atlassian_oauth_refresh_lease': expect.any(Number),
-      });
-      for (const figure of [engine.refreshesPerSec, engine.p50Us, engine.p99Us, engine.storeVsUpsert]) {
-        expect(Number.isFinite(figure) && figure > 0).toBe(true);
-      }
-    }
-    expect(result.targets.filter((t) => t.target.startsWith('refresh storm')).map((t) => t.where)).toHaveLength(
-      2 * storm.length,
-    );
-    expect(run.output).toContain('### Refresh storm');
-  });
-
   it('evaluates every target and reports the machine', () => {
     expect(result.targets.length).toBeGreaterThan(0);
     for (const target of result.targets) {
