@@ -129,6 +129,23 @@ describe(`${AtlassianOauthTokenService.name} against a real OAuth server (oidc-p
     await expect(booted.healthRows()).resolves.toEqual([]);
   });
 
+  it('after a recorded revocation rejects at once even while the stored access token has not expired', async () => {
+    const { grantId, code } = await server.mintGrant();
+    const stored = await sut.connect(PLATFORM, TENANT, code, server.redirectUri);
+    await server.revokeGrant(grantId);
+    // A caller that needs more validity than the stored hour refreshes and meets invalid_grant.
+    await expect(sut.accessToken(PLATFORM, TENANT, { minValidityMs: 2 * 3_600_000 })).rejects.toBeInstanceOf(
+      AtlassianOauthGrantRevokedError,
+    );
+    await server.resetStats();
+
+    const after = await rejection(sut.accessToken(PLATFORM, TENANT));
+
+    expect(stored.expiresAt?.getTime()).toBeGreaterThan(Date.now() + 3_000_000);
+    expect(after).toBeInstanceOf(AtlassianOauthGrantRevokedError);
+    await expect(server.tokenRequests()).resolves.toBe(0);
+  });
+
   it('a revoked grant stops applying when a new state is stored by upsert (as the CLI put does)', async () => {
     const { grantId } = await connectExpiring();
     await server.revokeGrant(grantId);

@@ -104,7 +104,8 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
    *
    * - After Atlassian answered `invalid_grant`, rejects at once with
    *   {@link AtlassianOauthGrantRevokedError}, without calling Atlassian, until a new state is
-   *   stored for the key by any path (`connect`, `upsert`, the CLI's `put`).
+   *   stored for the key by any path (`connect`, `upsert`, the CLI's `put`), whatever the stored
+   *   access token's expiry: Atlassian revokes the access token with the refresh token.
    * - After a transient failure (429, 5xx, timeout, network, invalid answer), calls within the
    *   cooldown (`ATLASSIAN_REFRESH_COOLDOWN_MS`, default 30 s, longer if the server's
    *   `Retry-After` says so, at most 15 min) do not call Atlassian: they reject at once with
@@ -128,14 +129,20 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
     if (typeof minValidityMs !== 'number' || Number.isNaN(minValidityMs) || minValidityMs < 0) {
       throw new AtlassianOauthStateValidationError('minValidityMs', 'must be a number of milliseconds, 0 or more');
     }
-    const state = await this.states.get(platform, tenantId);
+    // The health row is read beside the state (not after it): a recorded revocation must stop a
+    // stored access token at once, since Atlassian revoked it with the refresh token.
+    const [state, row] = await Promise.all([this.states.get(platform, tenantId), this.health.get(platform, tenantId)]);
     if (!state) {
       throw new AtlassianOauthStateNotFoundError(platform, tenantId);
     }
-    if (state.accessToken !== null && validFor(state, minValidityMs)) {
+    const blocked = blockedBy(row, state);
+    if (
+      state.accessToken !== null &&
+      validFor(state, minValidityMs) &&
+      !(blocked instanceof AtlassianOauthGrantRevokedError)
+    ) {
       return state.accessToken;
     }
-    const blocked = await this.blocked(state);
     if (blocked) {
       if (blocked instanceof AtlassianOauthTokenEndpointError) {
         this.metrics?.refresh('cooldown', platform, tenantId);
@@ -281,26 +288,7 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
 
   /** The error a recorded failure of `state` calls for now, or `null` when a refresh may be tried. */
   private async blocked(state: AtlassianOauthStateEntity): Promise<Error | null> {
-    const row = await this.health.get(state.platform, state.tenantId);
-    if (!row || !recordedOn(row, state)) {
-      return null;
-    }
-    if (row.status === 'revoked') {
-      return new AtlassianOauthGrantRevokedError('refresh_token', {
-        platform: state.platform,
-        tenantId: state.tenantId,
-      });
-    }
-    const leftMs = (row.retryAt?.getTime() ?? 0) - Date.now();
-    if (leftMs <= 0) {
-      return null;
-    }
-    return new AtlassianOauthTokenEndpointError(
-      'refresh_token',
-      row.failure as AtlassianOauthTokenEndpointFailure,
-      row.httpStatus,
-      leftMs,
-    );
+    return blockedBy(await this.health.get(state.platform, state.tenantId), state);
   }
 
   /** The stored access token if it has not expired yet and the failure may pass; otherwise `error`. */
@@ -357,6 +345,26 @@ function isIdle(state: AtlassianOauthStateEntity, idleBefore: Date): boolean {
 
 function validFor(state: AtlassianOauthStateEntity, minValidityMs: number): boolean {
   return state.expiresAt !== null && state.expiresAt.getTime() - Date.now() > minValidityMs;
+}
+
+/** The error the health `row` of a key calls for now on `state`, or `null` when a refresh may be tried. */
+function blockedBy(row: AtlassianOauthRefreshHealthEntity | null, state: AtlassianOauthStateEntity): Error | null {
+  if (!row || !recordedOn(row, state)) {
+    return null;
+  }
+  if (row.status === 'revoked') {
+    return new AtlassianOauthGrantRevokedError('refresh_token', { platform: state.platform, tenantId: state.tenantId });
+  }
+  const leftMs = (row.retryAt?.getTime() ?? 0) - Date.now();
+  if (leftMs <= 0) {
+    return null;
+  }
+  return new AtlassianOauthTokenEndpointError(
+    'refresh_token',
+    row.failure as AtlassianOauthTokenEndpointFailure,
+    row.httpStatus,
+    leftMs,
+  );
 }
 
 /**
