@@ -25,6 +25,8 @@ import {
 } from './atlassian-oauth-state.validation';
 import { AtlassianOauthTokenSealer } from './atlassian-oauth-token-sealer';
 import { UpdateClock } from './update-clock';
+import { AtlassianOauthEventPublisher } from './events/atlassian-oauth-event.publisher';
+import { ATLASSIAN_EVENTS, AtlassianGrantDisconnectedEvent } from './events/atlassian-oauth.events';
 
 /** How often a write that lost a race to a concurrent writer reads again and retries. */
 const RACE_ATTEMPTS = 5;
@@ -72,6 +74,8 @@ export class AtlassianOauthStateRepo {
     readonly outages: DatabaseOutageMonitor,
     /** The application's metrics when it serves them: each public method's duration is recorded. */
     @Optional() readonly metrics?: AgentCoreMetrics,
+    /** Tells the host of a deleted state (`atlassian.grant.disconnected`). */
+    @Optional() private readonly events?: AtlassianOauthEventPublisher,
   ) {}
 
   /**
@@ -155,6 +159,8 @@ export class AtlassianOauthStateRepo {
    * uninstalls: their tokens must not linger. The key's sites (`atlassian_site`) go in the same
    * transaction.
    *
+   * A removed row emits `atlassian.grant.disconnected` (`AtlassianGrantDisconnectedEvent`) in this process.
+   *
    * @returns `true` when a row was removed, `false` when nothing was stored.
    * @throws AtlassianOauthStateValidationError when `platform` or `tenantId` is not a non-blank string.
    */
@@ -166,7 +172,14 @@ export class AtlassianOauthStateRepo {
       await manager.delete(AtlassianSiteEntity, key);
       return manager.delete(AtlassianOauthStateEntity, key);
     });
-    return (affected ?? 0) > 0;
+    const removed = (affected ?? 0) > 0;
+    if (removed) {
+      this.events?.emit(
+        ATLASSIAN_EVENTS.grantDisconnected,
+        new AtlassianGrantDisconnectedEvent(key.platform, key.tenantId),
+      );
+    }
+    return removed;
   }
 
   /**

@@ -18,6 +18,7 @@ import { AtlassianOauthRotationService } from './rotation/atlassian-oauth-rotati
 import { AtlassianOauthGrantHealthMetrics } from './tokens/atlassian-oauth-grant-health.metrics';
 import { AtlassianOauthRefreshHealthRepo } from './tokens/atlassian-oauth-refresh-health.repo';
 import { AtlassianSiteRepo } from './api/atlassian-site.repo';
+import { AtlassianOauthEventPublisher } from './events/atlassian-oauth-event.publisher';
 
 /**
  * The Atlassian integration: import it to inject {@link AtlassianOauthStateRepo} (the store),
@@ -26,6 +27,8 @@ import { AtlassianSiteRepo } from './api/atlassian-site.repo';
  * connection's {@link DatabaseOutageMonitor} (outages so far, the one in progress), and read every
  * key's refresh health ({@link AtlassianOauthRefreshHealthRepo}: no Atlassian credentials needed)
  * and its stored sites ({@link AtlassianSiteRepo}; `AtlassianApiModule` reads them from Atlassian).
+ * The host hears of grant changes through `@nestjs/event-emitter` when its application registers
+ * `EventEmitterModule.forRoot()` (see {@link AtlassianOauthEventPublisher}); without it nothing is emitted.
  *
  * It needs the TypeORM connection and configuration of `DatabaseModule` in the importing
  * application, or else any `TypeOrmModule.forRoot` whose entities include
@@ -59,8 +62,10 @@ import { AtlassianSiteRepo } from './api/atlassian-site.repo';
     AtlassianOauthRefreshHealthRepo,
     AtlassianOauthGrantHealthMetrics,
     AtlassianSiteRepo,
+    AtlassianOauthEventPublisher,
   ],
   exports: [
+    AtlassianOauthEventPublisher,
     AtlassianOauthStateRepo,
     AtlassianOauthRotationService,
     AtlassianOauthReencryptionService,

@@ -100,3 +100,15 @@ export {
   atlassianApiUrl,
 } from './api/atlassian-api.options';
 export { ACCESSIBLE_RESOURCES_PATH, AtlassianAccessibleResource } from './api/accessible-resources.client';
+export {
+  ATLASSIAN_EVENTS,
+  AtlassianEventName,
+  AtlassianGrantConnectedEvent,
+  AtlassianGrantDisconnectedEvent,
+  AtlassianGrantEvent,
+  AtlassianGrantRevokedEvent,
+  AtlassianRefreshFailingEvent,
+  AtlassianRefreshRecoveredEvent,
+  AtlassianSitesChangedEvent,
+} from './events/atlassian-oauth.events';
+export { AtlassianOauthEventPublisher } from './events/atlassian-oauth-event.publisher';

@@ -1,4 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { EventEmitterModule } from '@nestjs/event-emitter';
 import { AppModule } from '../app.module';
 import { AtlassianOauthConsentModule } from '../atlassian/consent/atlassian-oauth-consent.module';
 import { AtlassianOauthKeepAliveScheduleModule } from '../atlassian/keep-alive/atlassian-oauth-keep-alive-schedule.module';
@@ -10,7 +11,7 @@ import { MetricsModule } from '../metrics/metrics.module';
  * What `npm start` serves over HTTP: the whole service ({@link AppModule}) on a configuration read
  * once, plus its probes and metrics, and the consent flow when `AGENT_CORE_INTERNAL_TOKEN` is set
  * (it then also needs the Atlassian client and the consent settings, or boot fails naming the
- * variable), and the keep-alive sweep's schedule when the Atlassian client is configured. The CLI boots `AppModule` alone, so the HTTP server's needs never stop a CLI command.
+ * variable), the event emitter of `ATLASSIAN_EVENTS`, and the keep-alive sweep's schedule when the Atlassian client is configured. The CLI boots `AppModule` alone, so the HTTP server's needs never stop a CLI command.
  */
 @Module({})
 export class HttpServerModule {
@@ -18,6 +19,8 @@ export class HttpServerModule {
     return {
       module: HttpServerModule,
       imports: [
+        // The host's @OnEvent listeners hear ATLASSIAN_EVENTS through it (grant connected, revoked, ...).
+        EventEmitterModule.forRoot(),
         AppModule.forConfig(config),
         MetricsModule,
         HealthModule,

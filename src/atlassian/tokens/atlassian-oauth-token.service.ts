@@ -14,6 +14,14 @@ import {
   AtlassianOauthTokenEndpointFailure,
 } from '../client/atlassian-oauth-client.errors';
 import { AgentCoreMetrics } from '../../metrics/agent-core-metrics';
+import { AtlassianOauthEventPublisher } from '../events/atlassian-oauth-event.publisher';
+import {
+  ATLASSIAN_EVENTS,
+  AtlassianGrantConnectedEvent,
+  AtlassianGrantRevokedEvent,
+  AtlassianRefreshFailingEvent,
+  AtlassianRefreshRecoveredEvent,
+} from '../events/atlassian-oauth.events';
 import { AtlassianOauthRefreshHealthRepo } from './atlassian-oauth-refresh-health.repo';
 import { AtlassianOauthTokenOptions, MAX_RETRY_AFTER_MS } from './atlassian-oauth-token.options';
 import { AtlassianSiteSync } from '../api/atlassian-site-sync';
@@ -57,6 +65,8 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
     private readonly sites: AtlassianSiteSync,
     /** The application's metrics when it serves them: refreshes by outcome. */
     @Optional() private readonly metrics?: AgentCoreMetrics,
+    /** What the host hears: connected, revoked, refresh failing and recovered (see `ATLASSIAN_EVENTS`). */
+    @Optional() private readonly events?: AtlassianOauthEventPublisher,
   ) {
     this.servedWarnings = new ThrottledWarning(this.logger, Math.max(options.refreshCooldownMs, MIN_WARNING_WINDOW_MS));
   }
@@ -73,6 +83,8 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
    * Atlassian's `accessible-resources` and stored (`AtlassianSitesService.sites`): a grant that
    * reaches no site of the platform still resolves, so check `sites` when "connected" must mean usable.
    * `codeVerifier` is the PKCE verifier of a consent that sent a challenge.
+   *
+   * Emits `atlassian.grant.connected` once the tokens are stored.
    *
    * @returns the stored state.
    * @throws AtlassianOauthStateValidationError for a blank key, `code` or `redirectUri`, before
@@ -93,6 +105,10 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
     const tokens = await this.client.exchangeCode(code, redirectUri, codeVerifier);
     const stored = await this.states.upsert(platform, tenantId, tokens);
     await this.health.clear(platform, tenantId);
+    this.events?.emit(
+      ATLASSIAN_EVENTS.grantConnected,
+      new AtlassianGrantConnectedEvent(stored.platform, stored.tenantId),
+    );
     await this.sites.store(platform, tenantId, tokens.accessToken);
     return stored;
   }
@@ -152,6 +168,7 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
 
     let refreshedFrom: AtlassianOauthStateEntity = state;
     let reachedEndpoint = false;
+    let failingBefore: AtlassianOauthRefreshHealthEntity | null = null;
     try {
       const fresh = await this.rotation.rotate(
         platform,
@@ -159,10 +176,12 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
         async (current) => {
           refreshedFrom = current;
           // Under the lease: callers that queued behind a failed refresh see its record here.
-          const stillBlocked = await this.blocked(current);
+          const currentRow = await this.health.get(current.platform, current.tenantId);
+          const stillBlocked = blockedBy(currentRow, current);
           if (stillBlocked) {
             throw stillBlocked;
           }
+          failingBefore = failingOn(currentRow, current);
           reachedEndpoint = true;
           return this.client.refresh(current.refreshToken);
         },
@@ -170,8 +189,7 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
         { minValidityMs: state.accessToken === null ? Infinity : minValidityMs },
       );
       if (reachedEndpoint) {
-        this.metrics?.refresh('refreshed', platform, tenantId);
-        await this.health.clear(platform, tenantId);
+        await this.refreshed(platform, tenantId, failingBefore);
         this.servedWarnings.end(describeStateKey(platform, tenantId));
       }
       if (fresh.accessToken === null) {
@@ -224,6 +242,7 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
     }
     let refreshedFrom: AtlassianOauthStateEntity = state;
     let reachedEndpoint = false;
+    let failingBefore: AtlassianOauthRefreshHealthEntity | null = null;
     try {
       await this.rotation.rotate(
         platform,
@@ -234,10 +253,12 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
           if (!isIdle(current, idleBefore)) {
             throw new NoLongerIdle();
           }
-          const stillBlocked = await this.blocked(current);
+          const currentRow = await this.health.get(current.platform, current.tenantId);
+          const stillBlocked = blockedBy(currentRow, current);
           if (stillBlocked) {
             throw stillBlocked;
           }
+          failingBefore = failingOn(currentRow, current);
           reachedEndpoint = true;
           return this.client.refresh(current.refreshToken);
         },
@@ -253,9 +274,24 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
       }
       throw failure;
     }
+    await this.refreshed(platform, tenantId, failingBefore);
+    return 'refreshed';
+  }
+
+  /** A refresh reached the endpoint and was stored: counted, the key's health cleared, a recovery told. */
+  private async refreshed(
+    platform: string,
+    tenantId: string,
+    failingBefore: AtlassianOauthRefreshHealthEntity | null,
+  ): Promise<void> {
     this.metrics?.refresh('refreshed', platform, tenantId);
     await this.health.clear(platform, tenantId);
-    return 'refreshed';
+    if (failingBefore) {
+      this.events?.emit(
+        ATLASSIAN_EVENTS.refreshRecovered,
+        new AtlassianRefreshRecoveredEvent(platform, tenantId, failingBefore.firstFailedAt, failingBefore.failures),
+      );
+    }
   }
 
   /**
@@ -315,6 +351,7 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
   ): Promise<void> {
     const previous = await this.health.get(state.platform, state.tenantId);
     const again = previous !== null && recordedOn(previous, state);
+    const sameStatus = again && previous.status === status;
     const now = new Date();
     await this.health.save(
       Object.assign(new AtlassianOauthRefreshHealthEntity(), {
@@ -331,6 +368,21 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
         retryAt,
       }),
     );
+    // Once per change: a failure in a row on the same state, or a second revocation, is no news.
+    if (sameStatus) {
+      return;
+    }
+    if (status === 'revoked') {
+      this.events?.emit(
+        ATLASSIAN_EVENTS.grantRevoked,
+        new AtlassianGrantRevokedEvent(state.platform, state.tenantId, now),
+      );
+    } else {
+      this.events?.emit(
+        ATLASSIAN_EVENTS.refreshFailing,
+        new AtlassianRefreshFailingEvent(state.platform, state.tenantId, failure, httpStatus, retryAt, now),
+      );
+    }
   }
 }
 
@@ -365,6 +417,14 @@ function blockedBy(row: AtlassianOauthRefreshHealthEntity | null, state: Atlassi
     row.httpStatus,
     leftMs,
   );
+}
+
+/** `row` when it records transient failures of this very state (a refresh that succeeds now ends them), else `null`. */
+function failingOn(
+  row: AtlassianOauthRefreshHealthEntity | null,
+  state: AtlassianOauthStateEntity,
+): AtlassianOauthRefreshHealthEntity | null {
+  return row !== null && row.status === 'failing' && recordedOn(row, state) ? row : null;
 }
 
 /**
