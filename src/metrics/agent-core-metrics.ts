@@ -61,6 +61,7 @@ export class AgentCoreMetrics {
   private readonly keepAliveLastRun: Gauge;
   private readonly databaseUp: Gauge;
   private readonly databaseOutages: Counter;
+  private readonly unsavedRotationsGauge: Gauge;
   private databaseAvailable: boolean | undefined;
   private databaseCheck: (() => Promise<unknown>) | undefined;
   private readonly grants: Gauge<'health'>;
@@ -121,6 +122,11 @@ export class AgentCoreMetrics {
     this.databaseOutages = new Counter({
       name: 'agent_core_database_outages_total',
       help: 'Database outages seen: each change from answering to not answering counts once.',
+      registers,
+    });
+    this.unsavedRotationsGauge = new Gauge({
+      name: 'agent_core_unsaved_rotations',
+      help: 'Rotated token pairs this process got from Atlassian and holds in memory because storing them failed; written as soon as the database answers. Above 0: do not kill the process.',
       registers,
     });
   }
@@ -193,6 +199,11 @@ export class AgentCoreMetrics {
       // The database does not answer (agent_core_database_up says so): no stale count is shown.
       this.grants.reset();
     }
+  }
+
+  /** Sets how many rotated pairs wait in this process's memory to be stored. */
+  unsavedRotations(count: number): void {
+    this.unsavedRotationsGauge.set(count);
   }
 
   /** The Prometheus text exposition of every series. */

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { LessThan, Repository } from 'typeorm';
 import { AtlassianOauthRefreshLeaseEntity } from '../../database/entities';
+import { DatabaseOutageMonitor } from '../../database/database-outage.monitor';
+import { RedactsQueryFailures } from '../../database/query-failure-redaction';
 import { isUniqueViolation } from '../../database/unique-violation';
 import { AtlassianOauthStateKey } from '../atlassian-oauth-state.types';
 
@@ -22,6 +24,8 @@ export class AtlassianOauthRefreshLeaseRepo {
   constructor(
     @InjectRepository(AtlassianOauthRefreshLeaseEntity)
     private readonly repository: Repository<AtlassianOauthRefreshLeaseEntity>,
+    /** Turns outages into `DatabaseUnavailableError` and reports them (see `@RedactsQueryFailures`). */
+    @Optional() readonly outages?: DatabaseOutageMonitor,
   ) {}
 
   /**
@@ -29,6 +33,7 @@ export class AtlassianOauthRefreshLeaseRepo {
    *
    * @returns the holder id to release it with, or `null` when someone else holds it.
    */
+  @RedactsQueryFailures()
   async tryAcquire(key: AtlassianOauthStateKey, leaseMs: number): Promise<string | null> {
     const holder = newHolderId();
     const now = new Date();
@@ -61,6 +66,7 @@ export class AtlassianOauthRefreshLeaseRepo {
    *
    * @returns the new holder id, or `null` when `from` no longer holds it (it was released or taken over).
    */
+  @RedactsQueryFailures()
   async takeOver(key: AtlassianOauthStateKey, from: string, leaseMs: number): Promise<string | null> {
     const holder = newHolderId();
     const { affected } = await this.repository.update(
@@ -71,6 +77,7 @@ export class AtlassianOauthRefreshLeaseRepo {
   }
 
   /** Gives the lease back, only if `holder` still holds it: a lease taken over after it lapsed stays with its new holder. */
+  @RedactsQueryFailures()
   async release(key: AtlassianOauthStateKey, holder: string): Promise<void> {
     await this.repository.delete({ ...key, holder });
   }

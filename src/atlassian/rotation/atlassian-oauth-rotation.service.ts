@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger, Optional } from '@nestjs/common';
 import { DatabaseOutageMonitor } from '../../database/database-outage.monitor';
+import { DatabaseUnavailableError } from '../../database/database.errors';
 import { AtlassianOauthStateEntity } from '../../database/entities';
 import { RedactsQueryFailures } from '../../database/query-failure-redaction';
 import { AgentCoreMetrics, LeaseWaitOutcome } from '../../metrics/agent-core-metrics';
@@ -24,6 +25,7 @@ import { validateKey, validateRefresh, validateRotateOptions } from '../atlassia
 import { AtlassianOauthRefreshLeaseRepo } from './atlassian-oauth-refresh-lease.repo';
 import { InProcessTurns } from './in-process-turns';
 import { StrandedLeases } from './stranded-leases';
+import { UnsavedRotations } from './unsaved-rotations';
 
 /** The first pause of a caller polling for another process's lease, doubled up to {@link MAX_POLL_MS}. */
 const FIRST_POLL_MS = 10;
@@ -38,27 +40,60 @@ type RotateLimits = Required<AtlassianOauthRotateOptions>;
  * which fences out a holder whose lease lapsed. Inject it through `AtlassianModule`.
  */
 @Injectable()
-export class AtlassianOauthRotationService implements OnModuleDestroy {
+export class AtlassianOauthRotationService implements BeforeApplicationShutdown {
   private readonly logger = new Logger(AtlassianOauthRotationService.name);
   private readonly turns = new InProcessTurns();
   private readonly stranded: StrandedLeases;
-  private readonly retryStranded = (): void => this.stranded.retryAll();
+  private readonly unsaved: UnsavedRotations;
+  private readonly databaseBack = (): void => {
+    this.unsaved.retryAll();
+    this.stranded.retryAll();
+  };
 
   constructor(
     private readonly states: AtlassianOauthStateRepo,
     private readonly leases: AtlassianOauthRefreshLeaseRepo,
-    /** Turns outages into `DatabaseUnavailableError` and logs them (see `@RedactsQueryFailures`). */
-    readonly outages: DatabaseOutageMonitor,
-    /** The application's metrics when it serves them: `rotate`'s duration and its lease waits. */
+    /**
+     * Tells when the database answers again. (Not named `outages`: the store's own calls report to
+     * it, and a `rotate` served from an unsaved rotation must not count as the database answering.)
+     */
+    private readonly outageMonitor: DatabaseOutageMonitor,
+    /** The application's metrics when it serves them: `rotate`'s duration, its lease waits, unsaved rotations. */
     @Optional() readonly metrics?: AgentCoreMetrics,
   ) {
     this.stranded = new StrandedLeases(leases, this.logger);
-    outages.on('outageEnded', this.retryStranded);
+    this.unsaved = new UnsavedRotations(
+      states,
+      leases,
+      this.logger,
+      (count) => this.metrics?.unsavedRotations(count),
+      (key, holder, leaseMs) => this.release(key, holder, leaseMs),
+    );
+    outageMonitor.on('outageEnded', this.databaseBack);
   }
 
-  onModuleDestroy(): void {
-    this.outages.off('outageEnded', this.retryStranded);
+  /**
+   * On SIGTERM/SIGINT (Nest's shutdown hooks), before the database closes: one more write of every
+   * rotation kept in memory, then the leases this process could not give back are left to lapse.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.outageMonitor.off('outageEnded', this.databaseBack);
+    await this.unsaved.flush();
     this.stranded.close();
+  }
+
+  /**
+   * The state of `(platform, tenantId)` that this process refreshed and could not store yet (the
+   * database failed as the answer came), or `null`: it is the only one that works at Atlassian now,
+   * and is written as soon as the database answers. Token values stay in memory.
+   */
+  unsavedState(platform: string, tenantId: string): AtlassianOauthStateEntity | null {
+    return this.unsaved.state({ platform, tenantId }) ?? null;
+  }
+
+  /** How many rotations of this process wait in memory to be stored. */
+  get unsavedCount(): number {
+    return this.unsaved.size;
   }
 
   /**
@@ -104,6 +139,10 @@ export class AtlassianOauthRotationService implements OnModuleDestroy {
     const key = validateKey(platform, tenantId);
     validateRefresh(refresh);
     const limits = validateRotateOptions(options);
+    const pending = this.servedUnsaved(key, limits.minValidityMs);
+    if (pending) {
+      return pending;
+    }
     // Almost every call finds a valid state: it is returned at the cost of one read, without
     // queueing behind this process's other callers of the key (only refreshers need the queue).
     const stored = await this.states.get(key.platform, key.tenantId);
@@ -133,6 +172,11 @@ export class AtlassianOauthRotationService implements OnModuleDestroy {
     started: number,
   ): Promise<AtlassianOauthStateEntity> {
     for (let pause = FIRST_POLL_MS; ; pause = Math.min(2 * pause, MAX_POLL_MS)) {
+      const pending = this.servedUnsaved(key, limits.minValidityMs);
+      if (pending) {
+        this.leaseWaited('refreshed_elsewhere', started);
+        return pending;
+      }
       const state = await this.requireState(key);
       if (isValidFor(state, limits.minValidityMs)) {
         // rotate() saw this state invalid before it queued: another holder refreshed it meanwhile.
@@ -142,16 +186,16 @@ export class AtlassianOauthRotationService implements OnModuleDestroy {
       const holder = await this.acquireLease(key, limits.leaseMs);
       if (holder !== null) {
         this.leaseWaited('acquired', started);
+        let kept = false;
         try {
-          return await this.refreshHoldingLease(key, refresh, limits.minValidityMs);
+          const { state: result, unsaved } = await this.refreshHoldingLease(key, refresh, limits, holder);
+          kept = unsaved;
+          return result;
         } finally {
-          await this.leases.release(key, holder).catch((error: unknown) => {
-            this.logger.warn(
-              `Could not release the refresh lease of ${describeStateKey(key.platform, key.tenantId)}: ${error instanceof Error ? error.name : 'error'}; ` +
-                'releasing it as soon as the database answers again',
-            );
-            this.stranded.add(key, holder, limits.leaseMs);
-          });
+          // An unsaved rotation holds the lease until it is stored (UnsavedRotations releases it).
+          if (!kept) {
+            await this.release(key, holder, limits.leaseMs);
+          }
         }
       }
       const remaining = deadline - Date.now();
@@ -187,15 +231,47 @@ export class AtlassianOauthRotationService implements OnModuleDestroy {
     return this.leases.tryAcquire(key, leaseMs);
   }
 
-  /** The lease is ours: re-read (someone may have refreshed just before we took it), refresh, store with fencing. */
+  /** Gives the lease back; one that cannot be given back now is given back when the database answers. */
+  private async release(key: AtlassianOauthStateKey, holder: string, leaseMs: number): Promise<void> {
+    await this.leases.release(key, holder).catch((error: unknown) => {
+      this.logger.warn(
+        `Could not release the refresh lease of ${describeStateKey(key.platform, key.tenantId)}: ${error instanceof Error ? error.name : 'error'}; ` +
+          'releasing it as soon as the database answers again',
+      );
+      this.stranded.add(key, holder, leaseMs);
+    });
+  }
+
+  /**
+   * The unsaved rotation of `key` when it is valid for `minValidityMs`, or `undefined` when there
+   * is none. One that is not valid enough cannot be refreshed again before it is stored (the
+   * refresh would rotate past a pair the store does not hold yet): the caller gets the write's error.
+   */
+  private servedUnsaved(key: AtlassianOauthStateKey, minValidityMs: number): AtlassianOauthStateEntity | undefined {
+    const pending = this.unsaved.state(key);
+    if (pending === undefined) {
+      return undefined;
+    }
+    if (isValidFor(pending, minValidityMs)) {
+      return pending;
+    }
+    throw this.unsaved.lastError(key);
+  }
+
+  /**
+   * The lease is ours: re-read (someone may have refreshed just before we took it), refresh, store
+   * with fencing. A write that the database fails (it is away: `DatabaseUnavailableError`) keeps
+   * the pair in memory, holding the lease, and serves it: `unsaved` is then true.
+   */
   private async refreshHoldingLease(
     key: AtlassianOauthStateKey,
     refresh: AtlassianOauthRefresh,
-    minValidityMs: number,
-  ): Promise<AtlassianOauthStateEntity> {
+    limits: RotateLimits,
+    holder: string,
+  ): Promise<{ state: AtlassianOauthStateEntity; unsaved: boolean }> {
     const state = await this.requireState(key);
-    if (isValidFor(state, minValidityMs)) {
-      return state;
+    if (isValidFor(state, limits.minValidityMs)) {
+      return { state, unsaved: false };
     }
     let tokens: AtlassianOauthTokens;
     try {
@@ -204,14 +280,21 @@ export class AtlassianOauthRotationService implements OnModuleDestroy {
       throw new AtlassianOauthRefreshFailedError(key.platform, key.tenantId, cause);
     }
     try {
-      return await this.states.upsert(key.platform, key.tenantId, tokens, { expectedRefreshToken: state.refreshToken });
+      const stored = await this.states.upsert(key.platform, key.tenantId, tokens, {
+        expectedRefreshToken: state.refreshToken,
+      });
+      return { state: stored, unsaved: false };
     } catch (error) {
       if (error instanceof AtlassianOauthStateConflictError) {
         // Fenced: our lease lapsed and another holder stored a newer token; theirs wins.
         if (error.current) {
-          return error.current;
+          return { state: error.current, unsaved: false };
         }
         throw new AtlassianOauthStateNotFoundError(key.platform, key.tenantId);
+      }
+      if (error instanceof DatabaseUnavailableError) {
+        // Atlassian has rotated: this pair is the only one that works. Never drop it.
+        return { state: this.unsaved.keep(key, state, tokens, holder, limits.leaseMs, error), unsaved: true };
       }
       throw error;
     }

@@ -145,6 +145,12 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
     if (typeof minValidityMs !== 'number' || Number.isNaN(minValidityMs) || minValidityMs < 0) {
       throw new AtlassianOauthStateValidationError('minValidityMs', 'must be a number of milliseconds, 0 or more');
     }
+    // A rotation this process could not store yet (the database failed as Atlassian answered) is
+    // the only pair that works: served from memory, without a read that would fail anyway.
+    const unsaved = this.rotation.unsavedState(platform, tenantId);
+    if (unsaved && unsaved.accessToken !== null && validFor(unsaved, minValidityMs)) {
+      return unsaved.accessToken;
+    }
     // The health row is read beside the state (not after it): a recorded revocation must stop a
     // stored access token at once, since Atlassian revoked it with the refresh token.
     const [state, row] = await Promise.all([this.states.get(platform, tenantId), this.health.get(platform, tenantId)]);
@@ -285,7 +291,11 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
     failingBefore: AtlassianOauthRefreshHealthEntity | null,
   ): Promise<void> {
     this.metrics?.refresh('refreshed', platform, tenantId);
-    await this.health.clear(platform, tenantId);
+    // An unsaved rotation waits for the database: no clear then. The health row applies only to the
+    // state it was recorded on, so it stops applying when the new state is stored.
+    if (!this.rotation.unsavedState(platform, tenantId)) {
+      await this.health.clear(platform, tenantId);
+    }
     if (failingBefore) {
       this.events?.emit(
         ATLASSIAN_EVENTS.refreshRecovered,

@@ -1,0 +1,145 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Logger } from '@nestjs/common';
+import { Test, TestingModule } from '@nestjs/testing';
+import {
+  AtlassianOauthRotationService,
+  AtlassianOauthStateRepo,
+  AtlassianOauthTokenService,
+  AtlassianOauthTokensModule,
+} from '../src/atlassian';
+import { ATLASSIAN_OAUTH_SETTINGS } from '../src/atlassian/client/atlassian-oauth-client.options';
+import { DatabaseModule } from '../src/database/database.module';
+import { testConfig, withConfig } from './support/config';
+import { FreezablePostgres, freezablePostgresUnavailable } from './support/freezable-postgres';
+import { OauthTestServer, startOauthServer } from './support/oauth-server';
+import { TokenProxy, startTokenProxy } from './support/token-proxy';
+
+const PLATFORM = 'jira';
+const QUERY_TIMEOUT_MS = 500;
+const FROZEN_MS = 3_000;
+
+const unavailable = freezablePostgresUnavailable();
+// A private PostgreSQL (never the shared one), frozen with SIGSTOP; it needs root and the server binaries.
+(unavailable ? describe.skip : describe)(
+  `a rotation whose write the database fails is kept and stored${unavailable ? ` (skipped: ${unavailable})` : ''}`,
+  () => {
+    let pg: FreezablePostgres;
+    let server: OauthTestServer;
+    let proxy: TokenProxy;
+    let moduleRef: TestingModule | undefined;
+
+    const boot = async () => {
+      const config = testConfig({
+        DATABASE_URL: pg.url,
+        DATABASE_QUERY_TIMEOUT_MS: String(QUERY_TIMEOUT_MS),
+        DATABASE_CONNECT_TIMEOUT_MS: '1000',
+      });
+      moduleRef = await withConfig(
+        Test.createTestingModule({ imports: [DatabaseModule, AtlassianOauthTokensModule] }),
+        config,
+      )
+        .overrideProvider(ATLASSIAN_OAUTH_SETTINGS)
+        .useValue({ ...server.settings, tokenUrl: proxy.tokenUrl })
+        .compile();
+      await moduleRef.init();
+      return {
+        tokens: moduleRef.get(AtlassianOauthTokenService),
+        states: moduleRef.get(AtlassianOauthStateRepo),
+        rotation: moduleRef.get(AtlassianOauthRotationService),
+      };
+    };
+
+    /** A grant connected at the server whose stored access token is about to expire. */
+    const connectExpiring = async (states: AtlassianOauthStateRepo, tenantId: string) => {
+      const grant = await server.connectedGrant();
+      await states.upsert(PLATFORM, tenantId, { ...grant, expiresAt: new Date(Date.now() + 5_000) });
+      await server.resetStats();
+      return grant;
+    };
+
+    beforeAll(async () => {
+      pg = await FreezablePostgres.create();
+      server = await startOauthServer();
+    }, 60_000);
+    beforeEach(async () => {
+      proxy = await startTokenProxy(server.tokenUrl);
+    });
+    afterEach(async () => {
+      pg.resume();
+      await moduleRef?.close();
+      moduleRef = undefined;
+      await proxy.close();
+      jest.restoreAllMocks();
+    });
+    afterAll(async () => {
+      await server?.stop();
+      await pg?.destroy();
+    });
+
+    it('database frozen as the refresh answer passes: the caller gets the new token, the pair is stored after the thaw, no reuse', async () => {
+      const errors = jest.spyOn(Logger.prototype, 'error');
+      const { tokens, states, rotation } = await boot();
+      const grant = await connectExpiring(states, 'frozen-at-answer');
+      proxy.nextRefresh('pass', () => pg.freeze());
+
+      const started = Date.now();
+      const token = await tokens.accessToken(PLATFORM, 'frozen-at-answer');
+      const answeredMs = Date.now() - started;
+      const unsavedWhileFrozen = rotation.unsavedCount;
+      // Callers of this process meanwhile get the same token from memory, without the database.
+      const again = await tokens.accessToken(PLATFORM, 'frozen-at-answer');
+      await sleep(FROZEN_MS);
+      pg.resume();
+      let stored = await states.get(PLATFORM, 'frozen-at-answer');
+      for (let i = 0; i < 100 && stored?.accessToken !== token; i++) {
+        await sleep(100);
+        stored = await states.get(PLATFORM, 'frozen-at-answer');
+      }
+      const forced = await tokens.accessToken(PLATFORM, 'frozen-at-answer', { minValidityMs: Infinity });
+      const stats = await server.stats();
+
+      console.log(
+        `[unsaved] frozen ${FROZEN_MS} ms at the refresh answer (query limit ${QUERY_TIMEOUT_MS} ms): caller answered in ${answeredMs} ms with the new token; ` +
+          `unsaved while frozen ${unsavedWhileFrozen}, stored after the thaw: ${stored?.accessToken === token}; ` +
+          `server: ${stats.issued.refreshToken} refreshes, ${stats.refreshTokenReuses} reuses, ${stats.grantsRevoked} grants revoked; forced refresh afterwards worked: ${forced !== token}`,
+      );
+      expect(token).not.toBe(grant.accessToken);
+      expect(again).toBe(token);
+      expect(unsavedWhileFrozen).toBe(1);
+      expect(stored?.accessToken).toBe(token);
+      expect(stored?.refreshToken).not.toBe(grant.refreshToken);
+      expect(forced).not.toBe(token);
+      expect(rotation.unsavedCount).toBe(0);
+      expect(stats).toMatchObject({ refreshTokenReuses: 0, grantsRevoked: 0, issued: { refreshToken: 2 } });
+      const logged = errors.mock.calls.flat().join('\n');
+      expect(logged).toMatch(/rotated the tokens of \("jira", "frozen-at-answer"\) but storing them failed/);
+      expect(logged).not.toContain(token);
+      expect(logged).not.toContain(stored?.refreshToken ?? 'none');
+    }, 60_000);
+
+    it('shutdown (the SIGTERM path: Nest shutdown hooks) while a pair is unsaved and the database is back: the pair is stored', async () => {
+      const { tokens, states, rotation } = await boot();
+      const grant = await connectExpiring(states, 'shutdown');
+      proxy.nextRefresh('pass', () => pg.freeze());
+
+      const token = await tokens.accessToken(PLATFORM, 'shutdown');
+      // Let the retries back off while frozen, then thaw and shut down at once.
+      await sleep(FROZEN_MS);
+      pg.resume();
+      const unsavedAtShutdown = rotation.unsavedCount;
+      await moduleRef?.close();
+      moduleRef = undefined;
+
+      const { states: after } = await boot();
+      const stored = await after.get(PLATFORM, 'shutdown');
+      const stats = await server.stats();
+      console.log(
+        `[unsaved] shutdown right after the thaw with ${unsavedAtShutdown} unsaved pair(s): stored ${stored?.accessToken === token}; ` +
+          `server: ${stats.issued.refreshToken} refreshes, ${stats.refreshTokenReuses} reuses`,
+      );
+      expect(stored?.accessToken).toBe(token);
+      expect(stored?.refreshToken).not.toBe(grant.refreshToken);
+      expect(stats).toMatchObject({ refreshTokenReuses: 0, grantsRevoked: 0, issued: { refreshToken: 1 } });
+    }, 60_000);
+  },
+);
