@@ -153,6 +153,7 @@ describe('atlassian.refresh.failing and .recovered (scripted token endpoint)', (
       authorizeUrl: 'https://auth.example.test/authorize',
       tokenEndpointTimeoutMs: 300,
       refreshCooldownMs: 100,
+      keepAliveIntervalMs: 0,
     });
     const { sut, states, listener } = booted;
     await states.upsert(PLATFORM, TENANT, { accessToken: null, refreshToken: 'refresh-1', expiresAt: null });

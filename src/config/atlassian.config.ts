@@ -1,7 +1,7 @@
 import { registerAs } from '@nestjs/config';
 import { z } from 'zod';
 import { AtlassianOauthClientConfigError } from './config.errors';
-import { Environment, flag, nonNegativeInteger, validateEnvironment } from './environment';
+import { Environment, flag, nonNegativeInteger, positiveInteger, validateEnvironment } from './environment';
 
 export const DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL = 'https://auth.atlassian.com/oauth/token';
 export const DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL = 'https://auth.atlassian.com/authorize';
@@ -46,8 +46,8 @@ export interface AtlassianConfig {
    */
   readonly apiTimeoutMs: number;
   /**
-   * How long one token endpoint request may take, answer included: {@link DEFAULT_TOKEN_ENDPOINT_TIMEOUT_MS}.
-   * Not read from the environment (tests shorten it); it must stay under the rotation lease.
+   * `ATLASSIAN_TOKEN_ENDPOINT_TIMEOUT_MS`: how long one token endpoint request may take, answer
+   * included, {@link DEFAULT_TOKEN_ENDPOINT_TIMEOUT_MS} when unset; keep it under the rotation lease.
    */
   readonly tokenEndpointTimeoutMs: number;
   /** `ATLASSIAN_REFRESH_COOLDOWN_MS`: the token service's wait after a transient refresh failure, {@link DEFAULT_REFRESH_COOLDOWN_MS} when unset. */
@@ -113,14 +113,16 @@ const atlassianEnvironment = z.object({
   ATLASSIAN_REFRESH_COOLDOWN_MS: milliseconds(DEFAULT_REFRESH_COOLDOWN_MS),
   ATLASSIAN_KEEPALIVE_INTERVAL_MS: milliseconds(DEFAULT_KEEP_ALIVE_INTERVAL_MS, MAX_KEEP_ALIVE_INTERVAL_MS),
   ATLASSIAN_OAUTH_PKCE: flag,
+  ATLASSIAN_TOKEN_ENDPOINT_TIMEOUT_MS: positiveInteger(DEFAULT_TOKEN_ENDPOINT_TIMEOUT_MS),
 });
 
 /**
  * Reads the `atlassian` namespace from `env`, with the documented defaults.
  *
  * @throws AtlassianOauthClientConfigError naming the variable (`variable`) for an endpoint URL that
- *   is not absolute or not https (http on a loopback host only), or a cooldown or keep-alive
- *   interval that is not a whole number of milliseconds in range. The message never repeats the
+ *   is not absolute or not https (http on a loopback host only), a cooldown or keep-alive
+ *   interval that is not a whole number of milliseconds in range, or a token endpoint timeout that
+ *   is not a positive whole number of milliseconds. The message never repeats the
  *   value.
  */
 export function readAtlassianConfig(env: Environment): AtlassianConfig {
@@ -137,7 +139,7 @@ export function readAtlassianConfig(env: Environment): AtlassianConfig {
     authorizeUrl: vars.ATLASSIAN_OAUTH_AUTHORIZE_URL,
     apiBaseUrl: vars.ATLASSIAN_API_BASE_URL,
     apiTimeoutMs: DEFAULT_ATLASSIAN_API_TIMEOUT_MS,
-    tokenEndpointTimeoutMs: DEFAULT_TOKEN_ENDPOINT_TIMEOUT_MS,
+    tokenEndpointTimeoutMs: vars.ATLASSIAN_TOKEN_ENDPOINT_TIMEOUT_MS,
     refreshCooldownMs: vars.ATLASSIAN_REFRESH_COOLDOWN_MS,
     keepAliveIntervalMs: vars.ATLASSIAN_KEEPALIVE_INTERVAL_MS,
     pkce: vars.ATLASSIAN_OAUTH_PKCE,
