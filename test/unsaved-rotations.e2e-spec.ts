@@ -117,6 +117,31 @@ const unavailable = freezablePostgresUnavailable();
       expect(logged).not.toContain(stored?.refreshToken ?? 'none');
     }, 60_000);
 
+    it('against a frozen database every call rejects with DatabaseUnavailableError within the query plus the connect limit', async () => {
+      const { tokens, states } = await boot();
+      await connectExpiring(states, 'bounded');
+      pg.freeze();
+      const calls = await Promise.all(
+        Array.from({ length: 12 }, async () => {
+          const started = Date.now();
+          const error = await tokens.accessToken(PLATFORM, 'bounded', { minValidityMs: Infinity }).then(
+            () => undefined,
+            (rejected: unknown) => rejected,
+          );
+          return { ms: Date.now() - started, name: error instanceof Error ? error.name : 'resolved' };
+        }),
+      );
+      pg.resume();
+      const slowest = Math.max(...calls.map((call) => call.ms));
+      console.log(
+        `[bounded] 12 concurrent accessToken calls against a frozen PostgreSQL (query limit ${QUERY_TIMEOUT_MS} ms, connect limit 1000 ms): ` +
+          `slowest ${slowest} ms; ${[...new Set(calls.map((call) => call.name))].join(', ')}`,
+      );
+      expect(new Set(calls.map((call) => call.name))).toEqual(new Set(['DatabaseUnavailableError']));
+      // The limit is 1 500 ms; twice that tolerates a loaded machine and still tells calls in series apart.
+      expect(slowest).toBeLessThan(2 * (QUERY_TIMEOUT_MS + 1000));
+    }, 60_000);
+
     it('shutdown (the SIGTERM path: Nest shutdown hooks) while a pair is unsaved and the database is back: the pair is stored', async () => {
       const { tokens, states, rotation } = await boot();
       const grant = await connectExpiring(states, 'shutdown');

@@ -85,7 +85,7 @@ export class AtlassianOauthStateRepo {
    * @throws AtlassianOauthStateValidationError when `platform` or `tenantId` is not a non-blank string.
    * @throws TokenIntegrityError / UnknownTokenKeyError when a stored token cannot be opened.
    */
-  @RedactsQueryFailures()
+  @RedactsQueryFailures({ bounded: true })
   @MeasuredStoreCall()
   async get(platform: string, tenantId: string): Promise<AtlassianOauthStateEntity | null> {
     return this.readState(validateKey(platform, tenantId));
@@ -126,7 +126,7 @@ export class AtlassianOauthStateRepo {
    *   stored refresh token cannot be opened to compare it; nothing is written. (A write without
    *   `expectedRefreshToken` replaces such a row.)
    */
-  @RedactsQueryFailures()
+  @RedactsQueryFailures({ bounded: true })
   @MeasuredStoreCall()
   async upsert(
     platform: string,
@@ -164,7 +164,7 @@ export class AtlassianOauthStateRepo {
    * @returns `true` when a row was removed, `false` when nothing was stored.
    * @throws AtlassianOauthStateValidationError when `platform` or `tenantId` is not a non-blank string.
    */
-  @RedactsQueryFailures()
+  @RedactsQueryFailures({ bounded: true })
   @MeasuredStoreCall()
   async delete(platform: string, tenantId: string): Promise<boolean> {
     const key = validateKey(platform, tenantId);

@@ -66,14 +66,35 @@ export class DatabaseOutageMonitor extends EventEmitter<{
     super();
   }
 
+  /**
+   * The longest a bounded store call may take before it rejects with {@link DatabaseUnavailableError}
+   * (`CALL_TIMEOUT`), whatever the driver does: `DATABASE_QUERY_TIMEOUT_MS` plus
+   * `DATABASE_CONNECT_TIMEOUT_MS` on a server database, `undefined` (no limit) on SQLite.
+   */
+  callLimitMs: number | undefined;
+
   /** The monitor of `dataSource`'s connection, created on first use. */
   static of(dataSource: DataSource): DatabaseOutageMonitor {
     let monitor = monitors.get(dataSource);
     if (!monitor) {
       monitor = new DatabaseOutageMonitor(engineOf(dataSource), locationOf(dataSource));
+      monitor.callLimitMs = callLimitOf(dataSource);
       monitors.set(dataSource, monitor);
     }
     return monitor;
+  }
+
+  /** The error of a bounded call that ran out of {@link callLimitMs}, counted like any outage. */
+  callTimedOut(): DatabaseUnavailableError {
+    const error = new DatabaseUnavailableError(
+      this.engine,
+      'CALL_TIMEOUT',
+      true,
+      'the call ran out of time (DATABASE_QUERY_TIMEOUT_MS plus DATABASE_CONNECT_TIMEOUT_MS)',
+      { cause: undefined },
+    );
+    this.record(error);
+    return error;
   }
 
   /** The state now, for metrics and health reports. */
@@ -161,6 +182,22 @@ function engineOf(dataSource: DataSource): DatabaseEngine {
     default:
       return 'sqlite';
   }
+}
+
+/** The query limit plus the connect limit of a server database's options; `undefined` without both. */
+function callLimitOf(dataSource: DataSource): number | undefined {
+  const options = dataSource.options as {
+    type: string;
+    extra?: { query_timeout?: unknown };
+    connectTimeoutMS?: unknown;
+    maxQueryExecutionTime?: unknown;
+    connectTimeout?: unknown;
+  };
+  const [query, connect] =
+    options.type === 'postgres'
+      ? [options.extra?.query_timeout, options.connectTimeoutMS]
+      : [options.maxQueryExecutionTime, options.connectTimeout];
+  return typeof query === 'number' && typeof connect === 'number' ? query + connect : undefined;
 }
 
 function locationOf(dataSource: DataSource): string {

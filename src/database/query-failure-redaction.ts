@@ -83,9 +83,12 @@ function redactQuotedLiterals(message: string): string {
  * is reported to it: an outage of the database (connection refused or lost, server shutdown,
  * a query or pool timeout) leaves the method as `DatabaseUnavailableError`, a damaged SQLite file
  * as `DatabaseCorruptError`, and the outage's start and end are logged once each. Everything else
- * passes as it is.
+ * passes as it is. With `bounded`, a call that takes longer than the monitor's `callLimitMs`
+ * (`DATABASE_QUERY_TIMEOUT_MS` plus `DATABASE_CONNECT_TIMEOUT_MS` on a server database) rejects then
+ * with `DatabaseUnavailableError` (`CALL_TIMEOUT`), whatever the driver is still waiting for: for the
+ * single-key calls on the path of every token request, never for batches.
  */
-export function RedactsQueryFailures(): MethodDecorator {
+export function RedactsQueryFailures(options: { bounded?: boolean } = {}): MethodDecorator {
   return (_target, _name, descriptor) => {
     const method = descriptor.value as unknown;
     if (typeof method !== 'function') {
@@ -94,13 +97,26 @@ export function RedactsQueryFailures(): MethodDecorator {
     const redacting = async function (this: unknown, ...args: unknown[]): Promise<unknown> {
       const outages = (this as { outages?: unknown } | undefined)?.outages;
       const monitor = outages instanceof DatabaseOutageMonitor ? outages : undefined;
+      let timer: NodeJS.Timeout | undefined;
       try {
-        const result = await (method as (...args: unknown[]) => Promise<unknown>).apply(this, args);
+        const call = (method as (...args: unknown[]) => Promise<unknown>).apply(this, args);
+        const limitMs = options.bounded ? monitor?.callLimitMs : undefined;
+        const result =
+          limitMs === undefined || monitor === undefined
+            ? await call
+            : await Promise.race([
+                call,
+                new Promise<never>((_resolve, reject) => {
+                  timer = setTimeout(() => reject(monitor.callTimedOut()), limitMs);
+                }),
+              ]);
         monitor?.succeeded();
         return result;
       } catch (error) {
         const redacted = redactQueryFailure(error);
         throw monitor ? monitor.fail(redacted) : redacted;
+      } finally {
+        clearTimeout(timer);
       }
     };
     Object.defineProperty(redacting, 'name', { value: (method as { name: string }).name });

@@ -20,6 +20,7 @@ import {
   AtlassianOauthStateKey,
   AtlassianOauthTokens,
   describeStateKey,
+  stateKeyId,
 } from '../atlassian-oauth-state.types';
 import { validateKey, validateRefresh, validateRotateOptions } from '../atlassian-oauth-state.validation';
 import { AtlassianOauthRefreshLeaseRepo } from './atlassian-oauth-refresh-lease.repo';
@@ -45,6 +46,8 @@ export class AtlassianOauthRotationService implements BeforeApplicationShutdown 
   private readonly turns = new InProcessTurns();
   private readonly stranded: StrandedLeases;
   private readonly unsaved: UnsavedRotations;
+  /** The last turn per key whose database call failed: callers that queued before it ended fail with it. */
+  private readonly failedTurns = new Map<string, { at: number; error: DatabaseUnavailableError }>();
   private readonly databaseBack = (): void => {
     this.unsaved.retryAll();
     this.stranded.retryAll();
@@ -125,6 +128,7 @@ export class AtlassianOauthRotationService implements BeforeApplicationShutdown 
    * @throws AtlassianOauthRefreshFailedError when `refresh` threw; the error it threw is `cause`,
    *   the stored state is unchanged and the lease is released.
    * @throws DatabaseUnavailableError when the database is away (see `AtlassianOauthStateRepo`);
+   *   this process's callers of the key that queued behind the failing call fail with it at once;
    *   a lease this call took and could not give back is given back as soon as the database
    *   answers again, and this process's next `rotate` of the key takes it over at once.
    */
@@ -157,7 +161,20 @@ export class AtlassianOauthRotationService implements BeforeApplicationShutdown 
       throw new AtlassianOauthRotateTimeoutError(key.platform, key.tenantId, limits.waitMs);
     }
     try {
-      return await this.rotateInTurn(key, refresh, limits, deadline, started);
+      // Callers queued behind a turn whose database call failed fail with it, together, instead of
+      // each waiting out the query limit again in series.
+      const failed = this.failedTurns.get(stateKeyId(key));
+      if (failed && failed.at >= started) {
+        throw failed.error;
+      }
+      const result = await this.rotateInTurn(key, refresh, limits, deadline, started);
+      this.failedTurns.delete(stateKeyId(key));
+      return result;
+    } catch (error) {
+      if (error instanceof DatabaseUnavailableError) {
+        this.failedTurns.set(stateKeyId(key), { at: performance.now(), error });
+      }
+      throw error;
     } finally {
       endTurn();
     }

@@ -1,7 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository } from 'typeorm';
+import { DatabaseOutageMonitor } from '../../database/database-outage.monitor';
 import { AtlassianOauthRefreshHealthEntity, AtlassianOauthStateEntity } from '../../database/entities';
+import { RedactsQueryFailures } from '../../database/query-failure-redaction';
 
 /** State ids looked up per query by {@link AtlassianOauthRefreshHealthRepo.listCurrent}: well under every engine's bound-parameter limit. */
 const IDS_PER_QUERY = 500;
@@ -18,9 +20,12 @@ export class AtlassianOauthRefreshHealthRepo {
     private readonly repository: Repository<AtlassianOauthRefreshHealthEntity>,
     @InjectRepository(AtlassianOauthStateEntity)
     private readonly states: Repository<AtlassianOauthStateEntity>,
+    /** Turns outages into `DatabaseUnavailableError` and bounds each call (see `@RedactsQueryFailures`). */
+    @Optional() readonly outages?: DatabaseOutageMonitor,
   ) {}
 
   /** The key's row, or `null` when its last refresh did not fail. */
+  @RedactsQueryFailures({ bounded: true })
   get(platform: string, tenantId: string): Promise<AtlassianOauthRefreshHealthEntity | null> {
     return this.repository.findOneBy({ platform, tenantId });
   }
@@ -53,11 +58,13 @@ export class AtlassianOauthRefreshHealthRepo {
   }
 
   /** Replaces the key's row with `row` (one `INSERT ... ON CONFLICT` / `ON DUPLICATE KEY` statement). */
+  @RedactsQueryFailures({ bounded: true })
   async save(row: AtlassianOauthRefreshHealthEntity): Promise<void> {
     await this.repository.upsert(row, { conflictPaths: ['platform', 'tenantId'] });
   }
 
   /** Removes the key's row, if any. */
+  @RedactsQueryFailures({ bounded: true })
   async clear(platform: string, tenantId: string): Promise<void> {
     await this.repository.delete({ platform, tenantId });
   }
