@@ -270,6 +270,22 @@ describe(`${AtlassianOauthTokenService.name} while the token endpoint fails (scr
     expect(endpoint.requests).toHaveLength(1);
   });
 
+  it('uses a Retry-After shorter than the cooldown as given, and at least 1 s', async () => {
+    const { sut } = await bootWith(60_000, { accessToken: null, expiresInMs: -1000 });
+    endpoint.script({ status: 503, headers: { 'retry-after': '0' } });
+
+    await expect(sut.accessToken(PLATFORM, TENANT)).rejects.toMatchObject({ failure: 'server-error' });
+    await sleep(300);
+    await expect(sut.accessToken(PLATFORM, TENANT)).rejects.toBeInstanceOf(AtlassianOauthTokenEndpointError);
+    const duringTheSecond = endpoint.requests.length;
+    await sleep(900);
+    endpoint.script(good);
+
+    await expect(sut.accessToken(PLATFORM, TENANT)).resolves.toBe('access-2');
+    expect(duringTheSecond).toBe(1);
+    expect(endpoint.requests).toHaveLength(2);
+  });
+
   it('serves a stored access token that has not expired while refreshing fails, with a warning', async () => {
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const { sut } = await bootWith(60_000, { accessToken: 'access-1', expiresInMs: 30_000 });

@@ -66,6 +66,7 @@ import { AtlassianOauthEventPublisher } from './events/atlassian-oauth-event.pub
   ],
   exports: [
     AtlassianOauthEventPublisher,
+    AtlassianOauthRefreshLeaseRepo,
     AtlassianOauthStateRepo,
     AtlassianOauthRotationService,
     AtlassianOauthReencryptionService,

@@ -62,6 +62,7 @@ export class AgentCoreMetrics {
   private readonly databaseUp: Gauge;
   private readonly databaseOutages: Counter;
   private readonly unsavedRotationsGauge: Gauge;
+  private readonly unsettledRefreshesCounter: Counter<'result'>;
   private databaseAvailable: boolean | undefined;
   private databaseCheck: (() => Promise<unknown>) | undefined;
   private readonly grants: Gauge<'health'>;
@@ -122,6 +123,15 @@ export class AgentCoreMetrics {
     this.databaseOutages = new Counter({
       name: 'agent_core_database_outages_total',
       help: 'Database outages seen: each change from answering to not answering counts once.',
+      registers,
+    });
+    this.unsettledRefreshesCounter = new Counter({
+      name: 'agent_core_unsettled_refreshes_total',
+      help:
+        'Refreshes whose outcome was unknown and were settled by refreshing again, by result: ambiguous and lapsed_lease ' +
+        '(a key became unsettled: a timeout or lost connection after the request was sent, or a lease that lapsed unreleased), ' +
+        'stored, settled_elsewhere, revoked, deleted, abandoned.',
+      labelNames: ['result'],
       registers,
     });
     this.unsavedRotationsGauge = new Gauge({
@@ -199,6 +209,11 @@ export class AgentCoreMetrics {
       // The database does not answer (agent_core_database_up says so): no stale count is shown.
       this.grants.reset();
     }
+  }
+
+  /** Counts a key becoming unsettled (`ambiguous`, `lapsed_lease`) or how settling it ended. */
+  unsettledRefresh(result: string): void {
+    this.unsettledRefreshesCounter.inc({ result });
   }
 
   /** Sets how many rotated pairs wait in this process's memory to be stored. */

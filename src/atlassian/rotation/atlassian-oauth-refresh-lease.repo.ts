@@ -33,7 +33,7 @@ export class AtlassianOauthRefreshLeaseRepo {
    *
    * @returns the holder id to release it with, or `null` when someone else holds it.
    */
-  @RedactsQueryFailures()
+  @RedactsQueryFailures({ bounded: true })
   async tryAcquire(key: AtlassianOauthStateKey, leaseMs: number): Promise<string | null> {
     const holder = newHolderId();
     const now = new Date();
@@ -66,7 +66,7 @@ export class AtlassianOauthRefreshLeaseRepo {
    *
    * @returns the new holder id, or `null` when `from` no longer holds it (it was released or taken over).
    */
-  @RedactsQueryFailures()
+  @RedactsQueryFailures({ bounded: true })
   async takeOver(key: AtlassianOauthStateKey, from: string, leaseMs: number): Promise<string | null> {
     const holder = newHolderId();
     const { affected } = await this.repository.update(
@@ -76,8 +76,29 @@ export class AtlassianOauthRefreshLeaseRepo {
     return affected === 1 ? holder : null;
   }
 
+  /**
+   * The keys whose lease lapsed without being given back, oldest first: their holder died (or could
+   * not reach the database) while it held the lease, perhaps after Atlassian had answered its refresh.
+   */
+  @RedactsQueryFailures({ bounded: true })
+  async findLapsed(limit: number): Promise<AtlassianOauthStateKey[]> {
+    const rows = await this.repository.find({
+      where: { expiresAt: LessThan(new Date()) },
+      select: { platform: true, tenantId: true },
+      order: { expiresAt: 'ASC' },
+      take: limit,
+    });
+    return rows.map(({ platform, tenantId }) => ({ platform, tenantId }));
+  }
+
+  /** Removes `key`'s lease only if it has lapsed (a key whose state is gone has nothing to settle). */
+  @RedactsQueryFailures({ bounded: true })
+  async deleteLapsed(key: AtlassianOauthStateKey): Promise<void> {
+    await this.repository.delete({ ...key, expiresAt: LessThan(new Date()) });
+  }
+
   /** Gives the lease back, only if `holder` still holds it: a lease taken over after it lapsed stays with its new holder. */
-  @RedactsQueryFailures()
+  @RedactsQueryFailures({ bounded: true })
   async release(key: AtlassianOauthStateKey, holder: string): Promise<void> {
     await this.repository.delete({ ...key, holder });
   }

@@ -1,4 +1,12 @@
-import { Inject, Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  OnModuleDestroy,
+  Optional,
+} from '@nestjs/common';
 import { ThrottledWarning } from '../../common/throttled-warning';
 import { AtlassianOauthRefreshHealthEntity, AtlassianOauthStateEntity } from '../../database/entities';
 import { AtlassianOauthRefreshFailedError, AtlassianOauthStateNotFoundError } from '../atlassian-oauth-state.errors';
@@ -7,7 +15,7 @@ import { AtlassianOauthStateRepo } from '../atlassian-oauth-state.repo';
 import { DEFAULT_MIN_VALIDITY_MS, describeStateKey } from '../atlassian-oauth-state.types';
 import { validateKey } from '../atlassian-oauth-state.validation';
 import { AtlassianOauthRotationService } from '../rotation/atlassian-oauth-rotation.service';
-import { AtlassianOauthClient } from '../client/atlassian-oauth-client';
+import { AtlassianOauthClient, AtlassianOauthIssuedTokens } from '../client/atlassian-oauth-client';
 import {
   AtlassianOauthGrantRevokedError,
   AtlassianOauthTokenEndpointError,
@@ -22,9 +30,20 @@ import {
   AtlassianRefreshFailingEvent,
   AtlassianRefreshRecoveredEvent,
 } from '../events/atlassian-oauth.events';
+import { AtlassianOauthRefreshLeaseRepo } from '../rotation/atlassian-oauth-refresh-lease.repo';
+import { AtlassianOauthStateKey } from '../atlassian-oauth-state.types';
 import { AtlassianOauthRefreshHealthRepo } from './atlassian-oauth-refresh-health.repo';
-import { AtlassianOauthTokenOptions, MAX_RETRY_AFTER_MS } from './atlassian-oauth-token.options';
 import { AtlassianSiteSync } from '../api/atlassian-site-sync';
+import {
+  AtlassianOauthTokenOptions,
+  LAPSED_LEASE_CHECK_MS,
+  MAX_RETRY_AFTER_MS,
+  MIN_RETRY_AFTER_MS,
+} from './atlassian-oauth-token.options';
+import { UnsettledRefreshes } from './unsettled-refreshes';
+
+/** Lapsed leases looked at per check: a handful at most in practice (one per holder that died). */
+const LAPSED_LEASES_PER_CHECK = 100;
 
 /** The Nest injection token of the {@link AtlassianOauthTokenOptions}. */
 export const ATLASSIAN_OAUTH_TOKEN_OPTIONS = Symbol('AtlassianOauthTokenOptions');
@@ -50,10 +69,13 @@ export interface AtlassianOauthAccessTokenOptions {
  * after a transient failure instead of hammering an endpoint that is down or rate limiting.
  */
 @Injectable()
-export class AtlassianOauthTokenService implements OnModuleDestroy {
+export class AtlassianOauthTokenService implements OnApplicationBootstrap, OnModuleDestroy, BeforeApplicationShutdown {
   private readonly logger = new Logger(AtlassianOauthTokenService.name);
   /** "Serving the stored access token" repeats on every call while refreshing fails: once per key and cooldown. */
   private readonly servedWarnings: ThrottledWarning;
+  private readonly unsettled: UnsettledRefreshes;
+  private lapsedLeaseTimer: NodeJS.Timeout | undefined;
+  private lapsedLeaseCheck: Promise<number> | undefined;
 
   constructor(
     private readonly states: AtlassianOauthStateRepo,
@@ -63,17 +85,69 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
     @Inject(ATLASSIAN_OAUTH_TOKEN_OPTIONS) private readonly options: AtlassianOauthTokenOptions,
     /** Stores the sites of a new grant right after its tokens. */
     private readonly sites: AtlassianSiteSync,
+    private readonly leases: AtlassianOauthRefreshLeaseRepo,
     /** The application's metrics when it serves them: refreshes by outcome. */
     @Optional() private readonly metrics?: AgentCoreMetrics,
     /** What the host hears: connected, revoked, refresh failing and recovered (see `ATLASSIAN_EVENTS`). */
     @Optional() private readonly events?: AtlassianOauthEventPublisher,
   ) {
     this.servedWarnings = new ThrottledWarning(this.logger, Math.max(options.refreshCooldownMs, MIN_WARNING_WINDOW_MS));
+    this.unsettled = new UnsettledRefreshes(
+      (key, since) => this.refreshIdle(key.platform, key.tenantId, since),
+      options.refreshCooldownMs,
+      this.logger,
+      (result) => this.metrics?.unsettledRefresh(result),
+      (key) => this.leases.deleteLapsed(key),
+    );
   }
 
   /** Writes the counts of the repeated warnings held back so far. */
   onModuleDestroy(): void {
     this.servedWarnings.endAll();
+  }
+
+  /** Starts looking for lapsed leases (every `lapsedLeaseCheckMs`, 30 s by default). */
+  onApplicationBootstrap(): void {
+    const everyMs = this.options.lapsedLeaseCheckMs ?? LAPSED_LEASE_CHECK_MS;
+    if (everyMs > 0) {
+      this.lapsedLeaseTimer = setInterval(() => {
+        this.lapsedLeaseCheck ??= this.settleLapsedLeases().finally(() => (this.lapsedLeaseCheck = undefined));
+      }, everyMs).unref();
+    }
+  }
+
+  /** Stops the checks and the pending settling refreshes; waits for the ones running, before the database closes. */
+  async beforeApplicationShutdown(): Promise<void> {
+    clearInterval(this.lapsedLeaseTimer);
+    await this.lapsedLeaseCheck;
+    await this.unsettled.close();
+  }
+
+  /**
+   * Settles every key whose refresh lease lapsed without being given back: its holder died while
+   * holding it, perhaps after Atlassian had rotated. Each is refreshed the way an ambiguous refresh
+   * is (see {@link UnsettledRefreshes}). A database error ends this check (logged); the next one
+   * tries again.
+   */
+  async settleLapsedLeases(): Promise<number> {
+    let lapsed: AtlassianOauthStateKey[];
+    try {
+      lapsed = await this.leases.findLapsed(LAPSED_LEASES_PER_CHECK);
+    } catch (error) {
+      this.logger.warn(
+        `Could not look for lapsed refresh leases: ${error instanceof Error ? error.name : 'unknown error'}; trying again at the next check`,
+      );
+      return 0;
+    }
+    for (const key of lapsed) {
+      this.unsettled.add(key, 'lapsed_lease', 0);
+    }
+    return lapsed.length;
+  }
+
+  /** How many keys this process is settling (an ambiguous refresh, or a lapsed lease). */
+  get unsettledCount(): number {
+    return this.unsettled.size;
   }
 
   /**
@@ -189,7 +263,7 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
           }
           failingBefore = failingOn(currentRow, current);
           reachedEndpoint = true;
-          return this.client.refresh(current.refreshToken);
+          return this.refreshRecordingFailure(current);
         },
         // A state without an access token needs a refresh whatever its expiry says.
         { minValidityMs: state.accessToken === null ? Infinity : minValidityMs },
@@ -203,7 +277,7 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
       }
       return fresh.accessToken;
     } catch (error) {
-      const failure = await this.settleFailure(error, refreshedFrom, reachedEndpoint);
+      const failure = this.settleFailure(error, refreshedFrom, reachedEndpoint);
       if (failure instanceof AtlassianOauthTokenEndpointError) {
         return this.servedDespite(refreshedFrom, failure);
       }
@@ -266,12 +340,12 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
           }
           failingBefore = failingOn(currentRow, current);
           reachedEndpoint = true;
-          return this.client.refresh(current.refreshToken);
+          return this.refreshRecordingFailure(current);
         },
         { minValidityMs: Infinity },
       );
     } catch (error) {
-      const failure = await this.settleFailure(error, refreshedFrom, reachedEndpoint);
+      const failure = this.settleFailure(error, refreshedFrom, reachedEndpoint);
       if (failure instanceof NoLongerIdle) {
         return 'fresh';
       }
@@ -305,29 +379,62 @@ export class AtlassianOauthTokenService implements OnModuleDestroy {
   }
 
   /**
-   * What a failed `rotate` means for the caller: the refresh's own error, unwrapped, with a failure
-   * that reached the token endpoint recorded in the key's refresh health first.
+   * Calls the token endpoint under the lease; a failure is recorded in the key's refresh health
+   * before the lease is released, so no caller (in any process) that takes the lease next sends a
+   * second request inside the cooldown.
    */
-  private async settleFailure(
-    error: unknown,
-    refreshedFrom: AtlassianOauthStateEntity,
-    reachedEndpoint: boolean,
-  ): Promise<unknown> {
+  private async refreshRecordingFailure(current: AtlassianOauthStateEntity): Promise<AtlassianOauthIssuedTokens> {
+    try {
+      return await this.client.refresh(current.refreshToken);
+    } catch (error) {
+      try {
+        if (error instanceof AtlassianOauthGrantRevokedError) {
+          await this.record(current, 'revoked', 'invalid_grant', null, null);
+        } else if (error instanceof AtlassianOauthTokenEndpointError) {
+          const retryAt = new Date(Date.now() + this.cooldownAfter(error));
+          await this.record(current, 'failing', error.failure, error.status, retryAt);
+        }
+      } catch (recordError) {
+        this.logger.warn(
+          `Could not record the failed refresh of ${describeStateKey(current.platform, current.tenantId)}: ` +
+            `${recordError instanceof Error ? recordError.name : 'unknown error'}`,
+        );
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * How long a key waits after a transient failure: the server's `Retry-After` when it sent one (at
+   * least {@link MIN_RETRY_AFTER_MS}, at most {@link MAX_RETRY_AFTER_MS}), shorter or longer than the
+   * cooldown; otherwise the cooldown (`ATLASSIAN_REFRESH_COOLDOWN_MS`).
+   */
+  private cooldownAfter(error: AtlassianOauthTokenEndpointError): number {
+    if (error.retryAfterMs === null) {
+      return this.options.refreshCooldownMs;
+    }
+    return Math.min(Math.max(error.retryAfterMs, MIN_RETRY_AFTER_MS), MAX_RETRY_AFTER_MS);
+  }
+
+  /**
+   * What a failed `rotate` means for the caller: the refresh's own error, unwrapped and counted. A
+   * refresh whose outcome is unknown (a timeout or a lost connection once the request was sent) is
+   * settled by this process on its own after the cooldown (see {@link UnsettledRefreshes}).
+   */
+  private settleFailure(error: unknown, refreshedFrom: AtlassianOauthStateEntity, reachedEndpoint: boolean): unknown {
     const cause = error instanceof AtlassianOauthRefreshFailedError ? error.cause : error;
     const { platform, tenantId } = refreshedFrom;
     if (cause instanceof AtlassianOauthGrantRevokedError) {
       if (reachedEndpoint) {
         this.metrics?.refresh('revoked', platform, tenantId);
-        await this.record(refreshedFrom, 'revoked', 'invalid_grant', null, null);
       }
       return new AtlassianOauthGrantRevokedError('refresh_token', { platform, tenantId });
     }
     if (cause instanceof AtlassianOauthTokenEndpointError) {
       this.metrics?.refresh(reachedEndpoint ? 'transient_failure' : 'cooldown', platform, tenantId);
-    }
-    if (cause instanceof AtlassianOauthTokenEndpointError && reachedEndpoint) {
-      const waitMs = Math.max(this.options.refreshCooldownMs, Math.min(cause.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
-      await this.record(refreshedFrom, 'failing', cause.failure, cause.status, new Date(Date.now() + waitMs));
+      if (reachedEndpoint && mayHaveBeenProcessed(cause)) {
+        this.unsettled.add({ platform, tenantId }, 'ambiguous', this.cooldownAfter(cause));
+      }
     }
     return cause;
   }
@@ -427,6 +534,29 @@ function blockedBy(row: AtlassianOauthRefreshHealthEntity | null, state: Atlassi
     row.httpStatus,
     leftMs,
   );
+}
+
+/** Connection errors that mean the request never left: nothing can have been processed. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * Whether Atlassian may have processed a refresh that gave no answer: a timeout, or a connection
+ * lost once the request was sent (reset, closed). A connection that was never opened cannot have.
+ */
+function mayHaveBeenProcessed(error: AtlassianOauthTokenEndpointError): boolean {
+  if (error.failure === 'timeout') {
+    return true;
+  }
+  if (error.failure !== 'network') {
+    return false;
+  }
+  for (let cause: unknown = error.cause; cause instanceof Error; cause = cause.cause) {
+    const code = (cause as { code?: unknown }).code;
+    if (typeof code === 'string' && NOT_SENT_CODES.has(code)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 /** `row` when it records transient failures of this very state (a refresh that succeeds now ends them), else `null`. */
