@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Test, TestingModule } from '@nestjs/testing';
 import {
   AtlassianModule,
+  AtlassianOauthRefreshFailedError,
   AtlassianOauthRotationService,
   AtlassianOauthStateRepo,
   DatabaseOutageMonitor,
@@ -88,14 +89,15 @@ const unavailable = freezablePostgresUnavailable();
       const second = await boot();
       await first.repo.upsert(JIRA, 'stranded', { refreshToken: 'refresh-0', expiresAt: null });
 
-      // The refresh stops the database: storing its result and releasing the lease both fail.
+      // The refresh stops the database and fails: releasing the lease fails too. (A refresh that
+      // returns a pair would be kept and hold the lease until stored: unsaved-rotations.e2e-spec.ts.)
       const failed = await first.rotation
         .rotate(JIRA, 'stranded', async () => {
           await pg.stop();
-          return { refreshToken: 'refresh-lost', expiresAt: new Date(Date.now() + HOUR_MS) };
+          throw new Error('token endpoint down');
         })
         .catch((error: unknown) => error);
-      expect(failed).toBeInstanceOf(DatabaseUnavailableError);
+      expect(failed).toBeInstanceOf(AtlassianOauthRefreshFailedError);
       await pg.start();
 
       // Another process (its own module and pool): it waits at most 3 s, far less than the 30 s lease.
@@ -118,10 +120,10 @@ const unavailable = freezablePostgresUnavailable();
       const failed = await rotation
         .rotate(JIRA, 'own', async () => {
           await pg.stop();
-          return { refreshToken: 'refresh-lost', expiresAt: new Date(Date.now() + HOUR_MS) };
+          throw new Error('token endpoint down');
         })
         .catch((error: unknown) => error);
-      expect(failed).toBeInstanceOf(DatabaseUnavailableError);
+      expect(failed).toBeInstanceOf(AtlassianOauthRefreshFailedError);
       await pg.start();
 
       // waitMs 0: a lease held by anyone else would time out at once.

@@ -60,7 +60,7 @@ const unavailable = freezablePostgresUnavailable();
     beforeAll(async () => {
       pg = await FreezablePostgres.create();
       server = await startOauthServer();
-    }, 60_000);
+    }, 180_000);
     beforeEach(async () => {
       proxy = await startTokenProxy(server.tokenUrl);
     });
@@ -68,7 +68,7 @@ const unavailable = freezablePostgresUnavailable();
       pg.resume();
       await moduleRef?.close();
       moduleRef = undefined;
-      await proxy.close();
+      await proxy?.close();
       jest.restoreAllMocks();
     });
     afterAll(async () => {

@@ -134,7 +134,14 @@ export class UnsavedRotations {
    */
   async flush(): Promise<void> {
     this.closed = true;
-    await Promise.all([...this.unsaved.values()].map((entry) => this.write(entry)));
+    await Promise.all(
+      [...this.unsaved.values()].map(async (entry) => {
+        clearTimeout(entry.timer);
+        // An attempt still waiting on the database it started against ends first; then a fresh one.
+        await entry.writing;
+        await this.write(entry);
+      }),
+    );
     for (const entry of this.unsaved.values()) {
       clearTimeout(entry.timer);
       this.logger.error(
