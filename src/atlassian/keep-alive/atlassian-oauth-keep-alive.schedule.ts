@@ -72,7 +72,14 @@ export class AtlassianOauthKeepAliveSchedule implements OnApplicationBootstrap, 
           `revoked ${counts.revoked}, failed ${counts.failed}`,
       );
     } catch (error) {
-      this.logger.error(`Keep-alive sweep failed: ${error instanceof Error ? error.message : 'unknown error'}`);
+      // What it did before it failed is kept (lastSweep, the metrics) and told here.
+      const counts = this.keepAlive.lastSweep?.counts;
+      this.logger.error(
+        `Keep-alive sweep failed after ${Date.now() - started} ms: ${error instanceof Error ? error.message : 'unknown error'}` +
+          (counts
+            ? `; before that: refreshed ${counts.refreshed}, fresh ${counts.fresh}, revoked ${counts.revoked}, failed ${counts.failed}`
+            : ''),
+      );
     }
   }
 }

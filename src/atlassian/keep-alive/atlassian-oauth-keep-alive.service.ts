@@ -1,4 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, Logger, Optional } from '@nestjs/common';
+import { DatabaseUnavailableError } from '../../database/database.errors';
 import { AgentCoreMetrics } from '../../metrics/agent-core-metrics';
 import { AtlassianOauthStateNotFoundError, AtlassianOauthStateValidationError } from '../atlassian-oauth-state.errors';
 import { AtlassianOauthIdleKey, AtlassianOauthStateRepo } from '../atlassian-oauth-state.repo';
@@ -13,6 +15,9 @@ import {
   KeepAliveSweepReport,
   MAX_KEEP_ALIVE_CONCURRENCY,
 } from './atlassian-oauth-keep-alive.types';
+
+/** Reads of one page tried while the database is away before the sweep ends (about 15 s in all). */
+const SWEEP_READ_ATTEMPTS = 5;
 
 /** Idle keys read per page: memory holds one page, whatever the table's size. */
 const PAGE_SIZE = 200;
@@ -81,13 +86,16 @@ export class AtlassianOauthKeepAliveService {
     const idleBefore = new Date(startedAt.getTime() - idleForMs);
     let fatal: AtlassianOauthClientConfigError | undefined;
     try {
-      const { idle, fresh } = await this.states.countByIdleness(idleBefore);
+      const { idle, fresh } = await this.readingThroughOutages(() => this.states.countByIdleness(idleBefore), signal);
       counts.fresh = fresh;
       let processed = 0;
       const stop = (): boolean => fatal !== undefined || signal?.aborted === true;
       let afterId: string | undefined;
       while (!stop()) {
-        const page = await this.states.findIdlePage(idleBefore, afterId, PAGE_SIZE);
+        const page = await this.readingThroughOutages(
+          () => this.states.findIdlePage(idleBefore, afterId, PAGE_SIZE),
+          signal,
+        );
         if (page.length === 0) {
           break;
         }
@@ -117,6 +125,27 @@ export class AtlassianOauthKeepAliveService {
     }
     report(signal?.aborted ? 'stopped' : 'done');
     return counts;
+  }
+
+  /**
+   * A read of the sweep that the database fails while it is away is tried again (1, 2, 4, 8 s), so a
+   * short outage does not end the sweep; the keys already done stay counted either way (`lastSweep`,
+   * the metrics), and an outage that outlasts the retries ends it with `DatabaseUnavailableError`.
+   */
+  private async readingThroughOutages<T>(read: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    for (let attempt = 1, pauseMs = 1_000; ; attempt++, pauseMs *= 2) {
+      try {
+        return await read();
+      } catch (error) {
+        if (!(error instanceof DatabaseUnavailableError) || attempt >= SWEEP_READ_ATTEMPTS || signal?.aborted) {
+          throw error;
+        }
+        this.logger.warn(
+          `Keep-alive sweep: the database is unavailable (${error.code}); reading the next keys again in ${pauseMs} ms`,
+        );
+        await sleep(pauseMs);
+      }
+    }
   }
 
   /** Refreshes one key if it is still idle; never rejects, except with the error that ends the sweep. */
