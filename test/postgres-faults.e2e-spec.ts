@@ -6,7 +6,6 @@ import {
   AtlassianOauthRotationService,
   AtlassianOauthStateRepo,
   DatabaseOutageMonitor,
-  DatabaseUnavailableError,
 } from '../src/atlassian';
 import { DatabaseModule } from '../src/database/database.module';
 import { testConfig, withConfig } from './support/config';
