@@ -90,10 +90,12 @@ const unavailable = freezablePostgresUnavailable();
       const again = await tokens.accessToken(PLATFORM, 'frozen-at-answer');
       await sleep(FROZEN_MS);
       pg.resume();
-      let stored = await states.get(PLATFORM, 'frozen-at-answer');
+      // Reads right after the thaw may still meet the query limit: poll until the pair is stored.
+      const read = () => states.get(PLATFORM, 'frozen-at-answer').catch(() => null);
+      let stored = await read();
       for (let i = 0; i < 100 && stored?.accessToken !== token; i++) {
         await sleep(100);
-        stored = await states.get(PLATFORM, 'frozen-at-answer');
+        stored = await read();
       }
       const forced = await tokens.accessToken(PLATFORM, 'frozen-at-answer', { minValidityMs: Infinity });
       const stats = await server.stats();
