@@ -154,6 +154,7 @@ describe('atlassian.refresh.failing and .recovered (scripted token endpoint)', (
       tokenEndpointTimeoutMs: 300,
       refreshCooldownMs: 100,
       keepAliveIntervalMs: 0,
+      pkce: false,
     });
     const { sut, states, listener } = booted;
     await states.upsert(PLATFORM, TENANT, { accessToken: null, refreshToken: 'refresh-1', expiresAt: null });
