@@ -15,6 +15,7 @@ import {
   AtlassianOauthSettings,
 } from '../src/atlassian/client/atlassian-oauth-client.options';
 import { DatabaseModule } from '../src/database/database.module';
+import { atlassianSettings } from './support/config';
 import { OauthTestServer, startOauthServer } from './support/oauth-server';
 import { ScriptedHttpServer, json, startScriptedHttpServer } from './support/scripted-http-server';
 
@@ -146,16 +147,16 @@ describe('atlassian.refresh.failing and .recovered (scripted token endpoint)', (
   });
 
   it('failing once at the first failure after a success, recovered once at the first success after failures', async () => {
-    booted = await boot({
-      clientId: 'client-1',
-      clientSecret: 'secret-1',
-      tokenUrl: endpoint.url,
-      authorizeUrl: 'https://auth.example.test/authorize',
-      tokenEndpointTimeoutMs: 300,
-      refreshCooldownMs: 100,
-      keepAliveIntervalMs: 0,
-      pkce: false,
-    });
+    booted = await boot(
+      atlassianSettings({
+        clientId: 'client-1',
+        clientSecret: 'secret-1',
+        tokenUrl: endpoint.url,
+        tokenEndpointTimeoutMs: 300,
+        refreshCooldownMs: 100,
+        keepAliveIntervalMs: 0,
+      }),
+    );
     const { sut, states, listener } = booted;
     await states.upsert(PLATFORM, TENANT, { accessToken: null, refreshToken: 'refresh-1', expiresAt: null });
     endpoint.script({ status: 503 });
