@@ -3,12 +3,14 @@ import { EventEmitterModule, OnEvent } from '@nestjs/event-emitter';
 import { Test, TestingModule } from '@nestjs/testing';
 import {
   ATLASSIAN_EVENTS,
+  AtlassianApiModule,
   AtlassianGrantEvent,
   AtlassianOauthGrantRevokedError,
   AtlassianOauthStateRepo,
   AtlassianOauthTokenEndpointError,
   AtlassianOauthTokenService,
-  AtlassianOauthTokensModule,
+  AtlassianSitesChangedEvent,
+  AtlassianSitesService,
 } from '../src/atlassian';
 import {
   ATLASSIAN_OAUTH_SETTINGS,
@@ -48,6 +50,11 @@ class HeardEvents {
     this.heard.push({ name: ATLASSIAN_EVENTS.refreshFailing, event });
   }
 
+  @OnEvent(ATLASSIAN_EVENTS.sitesChanged)
+  sitesChanged(event: AtlassianGrantEvent): void {
+    this.heard.push({ name: ATLASSIAN_EVENTS.sitesChanged, event });
+  }
+
   @OnEvent(ATLASSIAN_EVENTS.refreshRecovered)
   recovered(event: AtlassianGrantEvent): void {
     this.heard.push({ name: ATLASSIAN_EVENTS.refreshRecovered, event });
@@ -56,11 +63,16 @@ class HeardEvents {
   names(): string[] {
     return this.heard.map((entry) => entry.name);
   }
+
+  /** What was heard but the sites' news, which every connect also brings. */
+  grantNames(): string[] {
+    return this.names().filter((name) => name !== ATLASSIAN_EVENTS.sitesChanged);
+  }
 }
 
 async function boot(settings: AtlassianOauthSettings, withEmitter = true) {
   const moduleRef: TestingModule = await Test.createTestingModule({
-    imports: [...(withEmitter ? [EventEmitterModule.forRoot()] : []), DatabaseModule, AtlassianOauthTokensModule],
+    imports: [...(withEmitter ? [EventEmitterModule.forRoot()] : []), DatabaseModule, AtlassianApiModule],
     providers: [HeardEvents],
   })
     .overrideProvider(ATLASSIAN_OAUTH_SETTINGS)
@@ -70,6 +82,7 @@ async function boot(settings: AtlassianOauthSettings, withEmitter = true) {
   return {
     moduleRef,
     sut: moduleRef.get(AtlassianOauthTokenService),
+    sites: moduleRef.get(AtlassianSitesService),
     states: moduleRef.get(AtlassianOauthStateRepo),
     listener: moduleRef.get(HeardEvents),
   };
@@ -95,7 +108,7 @@ describe('ATLASSIAN_EVENTS heard by a host listener (@OnEvent)', () => {
     const { sut, states, listener } = booted;
     const { grantId, code } = await server.mintGrant();
     const stored = await sut.connect(PLATFORM, TENANT, code, server.redirectUri);
-    expect(listener.names()).toEqual([ATLASSIAN_EVENTS.grantConnected]);
+    expect(listener.grantNames()).toEqual([ATLASSIAN_EVENTS.grantConnected]);
 
     await server.revokeGrant(grantId);
     await expect(sut.accessToken(PLATFORM, TENANT, { minValidityMs: Infinity })).rejects.toBeInstanceOf(
@@ -108,7 +121,7 @@ describe('ATLASSIAN_EVENTS heard by a host listener (@OnEvent)', () => {
     await expect(states.delete(PLATFORM, TENANT)).resolves.toBe(true);
     await expect(states.delete(PLATFORM, TENANT)).resolves.toBe(false);
 
-    expect(listener.names()).toEqual([
+    expect(listener.grantNames()).toEqual([
       ATLASSIAN_EVENTS.grantConnected,
       ATLASSIAN_EVENTS.grantRevoked,
       ATLASSIAN_EVENTS.grantDisconnected,
@@ -119,6 +132,56 @@ describe('ATLASSIAN_EVENTS heard by a host listener (@OnEvent)', () => {
     const text = JSON.stringify(listener.heard);
     expect(text).not.toContain(stored.refreshToken);
     expect(text).not.toContain(stored.accessToken);
+  });
+
+  it('sites changed: on connect with every site added, then with what a re-read added and removed, never when nothing changed', async () => {
+    const site = (id: string, product = 'jira-work') => ({
+      id,
+      url: `https://${id.slice(0, 4)}.atlassian.net`,
+      name: id.slice(0, 4),
+      scopes: [`read:${product}`],
+      avatarUrl: 'https://avatars.example/a.png',
+    });
+    const [first, second, third] = [
+      '11111111-1111-4111-8111-111111111111',
+      '22222222-2222-4222-8222-222222222222',
+      '33333333-3333-4333-8333-333333333333',
+    ];
+    booted = await boot(server.settings);
+    const { sut, sites, listener } = booted;
+    const { grantId, code } = await server.mintGrant();
+    await server.setAccessibleResources([site(second), site(first)], grantId);
+    try {
+      await sut.connect(PLATFORM, TENANT, code, server.redirectUri);
+      expect(listener.names()).toEqual([ATLASSIAN_EVENTS.grantConnected, ATLASSIAN_EVENTS.sitesChanged]);
+      expect(listener.heard[1]?.event).toBeInstanceOf(AtlassianSitesChangedEvent);
+      expect(listener.heard[1]?.event).toMatchObject({
+        platform: PLATFORM,
+        tenantId: TENANT,
+        cloudIds: [first, second],
+        added: [first, second],
+        removed: [],
+      });
+
+      // The customer admits the app to a third site and takes it off the second; a Confluence-only
+      // site is no news for a Jira key.
+      await server.setAccessibleResources(
+        [site(first), site(third), site('44444444', 'confluence-content.all')],
+        grantId,
+      );
+      await sites.refreshSites(PLATFORM, TENANT);
+      expect(listener.heard.slice(2)).toEqual([
+        {
+          name: ATLASSIAN_EVENTS.sitesChanged,
+          event: expect.objectContaining({ cloudIds: [first, third], added: [third], removed: [second] }),
+        },
+      ]);
+
+      await sites.refreshSites(PLATFORM, TENANT);
+      expect(listener.heard).toHaveLength(3);
+    } finally {
+      await server.setAccessibleResources(null, grantId);
+    }
   });
 
   it('works the same in an application without EventEmitterModule.forRoot(), emitting nothing', async () => {

@@ -84,8 +84,8 @@ export class AtlassianRefreshRecoveredEvent extends AtlassianGrantEvent {
 /**
  * `atlassian.sites.changed`: the set of sites (Atlassian cloud ids, from `accessible-resources`) that a
  * grant reaches changed, e.g. the customer admitted the app to another site, or removed one. Emitted by
- * the sites lookup when what it read differs from what it knew; the first lookup of a key counts every
- * site as `added`.
+ * `connect` and `AtlassianSitesService.refreshSites` when what they read differs from what was
+ * stored; the first lookup of a key counts every site as `added`.
  */
 export class AtlassianSitesChangedEvent extends AtlassianGrantEvent {
   constructor(
