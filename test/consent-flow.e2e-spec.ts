@@ -6,7 +6,7 @@ import { ConsoleLogger, INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Page } from 'playwright-core';
 import { DataSource } from 'typeorm';
-import { AtlassianOauthStateRepo } from '../src/atlassian';
+import { AtlassianOauthStateRepo, AtlassianSiteRepo } from '../src/atlassian';
 import { AtlassianOauthConsentStateEntity } from '../src/database/entities';
 import { AtlassianOauthTokenService } from '../src/atlassian/tokens/atlassian-oauth-token.service';
 import { HttpServerModule } from '../src/http/http-server.module';
@@ -261,6 +261,10 @@ describeWithChromium('the consent flow in a real browser', () => {
     expect(metrics).toContain('agent_core_atlassian_refreshes_total{outcome="refreshed"} 1');
     expect(metrics).not.toContain('tenant-connected');
     await expect(consentRows()).resolves.toBe(0);
+    // The sites the grant reaches, read from the server's accessible-resources right after the tokens.
+    await expect(app.get(AtlassianSiteRepo).list(PLATFORM, 'tenant-connected')).resolves.toEqual([
+      expect.objectContaining({ url: 'https://default.atlassian.net', scopes: ['read:jira-work'] }),
+    ]);
     expect(logger.lines).toContain('Consent for ("jira", "tenant-connected") opened in a browser');
     expect(logger.lines).toContain('Consent for ("jira", "tenant-connected") connected');
     expectNoSecretLogged([
@@ -368,6 +372,36 @@ describeWithChromium('the consent flow in a real browser', () => {
       expect(reopened?.status()).toBe(400);
     });
     expect(logger.lines).toContain('Consent callback refused: unknown, reused or missing state');
+  });
+
+  it('sends a consent whose grant reaches no Jira site back with status=error&reason=no_site, its tokens stored', async () => {
+    const start = await startConsent('tenant-no-site');
+    // The customer consented for a site without Jira: accessible-resources lists only Confluence.
+    await oauth.setAccessibleResources([
+      {
+        id: '55555555-5555-4555-8555-555555555555',
+        url: 'https://wiki-only.atlassian.net',
+        name: 'wiki-only',
+        scopes: ['read:confluence-content.all'],
+        avatarUrl: 'https://avatars.example/wiki-only.png',
+      },
+    ]);
+    try {
+      await onPage(browser, screenshot('no-site'), async (page) => {
+        await page.goto(start.href);
+        await signInAndConsent(page, 'customer-no-site');
+        await page.waitForURL(`${returnPage.url}?status=error&reason=no_site`);
+      });
+    } finally {
+      await oauth.setAccessibleResources(null);
+    }
+
+    await expect(store.get(PLATFORM, 'tenant-no-site')).resolves.toMatchObject({ refreshToken: expect.any(String) });
+    await expect(app.get(AtlassianSiteRepo).list(PLATFORM, 'tenant-no-site')).resolves.toEqual([]);
+    expect(logger.lines).toContain(
+      'Consent for ("jira", "tenant-no-site") stored, but the grant reaches no jira site: no_site',
+    );
+    expect(logger.lines).not.toContain('Consent for ("jira", "tenant-no-site") connected');
   });
 
   it('sends a declined consent back with status=error&reason=access_denied and stores nothing', async () => {

@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { AtlassianConfig, atlassianConfig } from '../../config/atlassian.config';
 import { HttpConfig, httpConfig } from '../../config/http.config';
 import { AtlassianOauthConsentStateEntity } from '../../database/entities';
+import { AtlassianModule } from '../atlassian.module';
 import { AtlassianOauthTokensModule } from '../tokens/atlassian-oauth-tokens.module';
 import { AtlassianOauthConsentStateRepo } from './atlassian-oauth-consent-state.repo';
 import { AtlassianOauthConsentController } from './atlassian-oauth-consent.controller';
@@ -19,7 +20,7 @@ import { InternalTokenGuard } from './internal-token.guard';
  * naming the variable, when one is missing.
  */
 @Module({
-  imports: [AtlassianOauthTokensModule, TypeOrmModule.forFeature([AtlassianOauthConsentStateEntity])],
+  imports: [AtlassianModule, AtlassianOauthTokensModule, TypeOrmModule.forFeature([AtlassianOauthConsentStateEntity])],
   providers: [
     {
       provide: CONSENT_OPTIONS,

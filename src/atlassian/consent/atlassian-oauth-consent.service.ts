@@ -8,6 +8,8 @@ import {
   AtlassianOauthTokenEndpointError,
 } from '../client/atlassian-oauth-client.errors';
 import { AtlassianOauthTokenService } from '../tokens/atlassian-oauth-token.service';
+import { AtlassianSiteRepo } from '../api/atlassian-site.repo';
+import { AtlassianSitesEndpointError } from '../api/atlassian-sites.errors';
 import { AtlassianOauthConsentStateRepo, randomSecret } from './atlassian-oauth-consent-state.repo';
 import {
   AtlassianOauthConsentOptions,
@@ -33,6 +35,10 @@ export interface ConsentCallbackQuery {
  * - `invalid_grant`: the token endpoint refused the code (expired, used, or for another redirect URI).
  * - `token_endpoint_unavailable`: it did not answer properly (timeout, 429, 5xx, a malformed answer).
  * - `client_misconfigured`: it refused our client id or secret.
+ * - `sites_unavailable`: the tokens are stored, but Atlassian's `accessible-resources` did not answer
+ *   properly, so which sites the grant reaches is unknown (`AtlassianSitesService.refreshSites` retries).
+ * - `no_site`: the tokens are stored, but the grant reaches no site of the platform: nothing can be
+ *   called with it (the customer consented for a site without the product, or for none).
  * - `internal_error`: storing the tokens failed.
  */
 export type ConsentFailureReason =
@@ -41,6 +47,8 @@ export type ConsentFailureReason =
   | 'invalid_grant'
   | 'token_endpoint_unavailable'
   | 'client_misconfigured'
+  | 'sites_unavailable'
+  | 'no_site'
   | 'internal_error';
 
 /** What `POST /atlassian/authorizations` answers: the start link for the customer's browser. */
@@ -104,6 +112,7 @@ export class AtlassianOauthConsentService {
     private readonly consents: AtlassianOauthConsentStateRepo,
     private readonly client: AtlassianOauthClient,
     private readonly tokens: AtlassianOauthTokenService,
+    private readonly sites: AtlassianSiteRepo,
   ) {}
 
   /**
@@ -167,8 +176,9 @@ export class AtlassianOauthConsentService {
    * declined consent or another authorization error redirects with `status=error`; a code is
    * exchanged (with the PKCE verifier, with `ATLASSIAN_OAUTH_PKCE`) and stored through
    * `AtlassianOauthTokenService.connect` (replacing any earlier state of the tenant, and with it a
-   * revoked grant or cooldown recorded for it) and redirects with `status=connected`, or with
-   * `status=error` when the exchange fails.
+   * revoked grant or cooldown recorded for it) and redirects with `status=connected` when the grant
+   * reaches at least one site of the platform, or with `status=error` when the exchange fails or
+   * (`reason=no_site`, the tokens stored) the grant reaches no site: "connected" means usable.
    *
    * @param cookies the browser's cookies, by name.
    * @returns where to redirect the browser (and the cookie to clear), or `refused` when the state
@@ -205,6 +215,7 @@ export class AtlassianOauthConsentService {
       this.logger.warn(`Consent for ${describeStateKey(platform, tenantId)} not given: ${reason}`);
       return back('error', reason);
     }
+    let sites: number;
     try {
       await this.tokens.connect(
         platform,
@@ -213,12 +224,19 @@ export class AtlassianOauthConsentService {
         this.options.redirectUri,
         this.options.pkce ? pkceVerifier(browserSecret!) : undefined,
       );
+      sites = (await this.sites.list(platform, tenantId)).length;
     } catch (error) {
       const reason = failureReason(error);
       this.logger.warn(
         `Consent for ${describeStateKey(platform, tenantId)} failed: ${reason} (${error instanceof Error ? error.name : 'error'})`,
       );
       return back('error', reason);
+    }
+    if (sites === 0) {
+      this.logger.warn(
+        `Consent for ${describeStateKey(platform, tenantId)} stored, but the grant reaches no ${platform} site: no_site`,
+      );
+      return back('error', 'no_site');
     }
     this.logger.log(`Consent for ${describeStateKey(platform, tenantId)} connected`);
     return back('connected');
@@ -240,6 +258,9 @@ function failureReason(error: unknown): ConsentFailureReason {
   }
   if (error instanceof AtlassianOauthClientConfigError) {
     return 'client_misconfigured';
+  }
+  if (error instanceof AtlassianSitesEndpointError) {
+    return 'sites_unavailable';
   }
   return 'internal_error';
 }
