@@ -15,6 +15,7 @@ import {
   AtlassianOauthStateRepo,
   AtlassianOauthStateValidationError,
   AtlassianOauthTokenService,
+  AtlassianSiteRepo,
   KeepAliveProgress,
 } from '../src/atlassian';
 import { ATLASSIAN_OAUTH_SETTINGS } from '../src/atlassian/client/atlassian-oauth-client.options';
@@ -173,6 +174,53 @@ describe(`${AtlassianOauthKeepAliveService.name} against a real OAuth server (oi
       failed: 1,
     });
     await expect(server.stats()).resolves.toMatchObject({ tokenRequests: 1, issued: { refreshToken: 1 } });
+  });
+
+  it('reads the sites of each grant it refreshes: a removed site is gone, a fresh key untouched, a failed read still counts refreshed', async () => {
+    const site = (n: number) => ({
+      cloudId: `${n}`.repeat(8) + '-0000-4000-8000-000000000000',
+      url: `https://site-${n}.atlassian.net`,
+      name: `site-${n}`,
+      scopes: ['read:jira-work'],
+      avatarUrl: null,
+    });
+    const sites = booted.moduleRef.get(AtlassianSiteRepo);
+    const storedWithSites = async (tenantId: string, ageMs: number): Promise<string> => {
+      const grant = await server.connectedGrant();
+      await booted.states.upsert(PLATFORM, tenantId, grant);
+      await sites.replace(PLATFORM, tenantId, [site(1), site(2)], new Date());
+      await age(booted, tenantId, ageMs);
+      return grant.grantId;
+    };
+    const idle = await storedWithSites('idle', 40 * DAY_MS);
+    const unreadable = await storedWithSites('unreadable', 40 * DAY_MS);
+    const fresh = await storedWithSites('fresh', 2 * DAY_MS);
+    // The customer took site 2 off the grant; one grant's answer is not a list of sites.
+    const answer = ({ cloudId, ...rest }: ReturnType<typeof site>) => ({ id: cloudId, ...rest, avatarUrl: undefined });
+    await server.setAccessibleResources([answer(site(1))], idle);
+    await server.setAccessibleResources([answer(site(1))], fresh);
+    await server.setAccessibleResources([{ id: 42 }], unreadable);
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      await expect(sut.run({ idleForMs: 30 * DAY_MS })).resolves.toEqual({
+        refreshed: 2,
+        fresh: 1,
+        revoked: 0,
+        failed: 0,
+      });
+    } finally {
+      for (const grantId of [idle, unreadable, fresh]) {
+        await server.setAccessibleResources(null, grantId);
+      }
+    }
+
+    const cloudIds = async (tenantId: string) => (await sites.list(PLATFORM, tenantId)).map((s) => s.cloudId);
+    await expect(cloudIds('idle')).resolves.toEqual([site(1).cloudId]);
+    await expect(cloudIds('unreadable')).resolves.toEqual([site(1).cloudId, site(2).cloudId]);
+    await expect(cloudIds('fresh')).resolves.toEqual([site(1).cloudId, site(2).cloudId]);
+    expect(warn).toHaveBeenCalledWith(
+      'Keep-alive refreshed ("jira", "unreadable") but could not read its sites: AtlassianSitesEndpointError',
+    );
   });
 
   it('reports progress after every idle key, and stops cleanly when its signal is aborted', async () => {

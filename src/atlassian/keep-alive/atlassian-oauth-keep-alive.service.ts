@@ -6,6 +6,7 @@ import { AtlassianOauthStateNotFoundError, AtlassianOauthStateValidationError } 
 import { AtlassianOauthIdleKey, AtlassianOauthStateRepo } from '../atlassian-oauth-state.repo';
 import { describeStateKey } from '../atlassian-oauth-state.types';
 import { AtlassianOauthClientConfigError } from '../client/atlassian-oauth-client.errors';
+import { AtlassianSiteSync } from '../api/atlassian-site-sync';
 import { AtlassianOauthTokenService } from '../tokens/atlassian-oauth-token.service';
 import {
   DEFAULT_KEEP_ALIVE_CONCURRENCY,
@@ -35,6 +36,11 @@ type CheckedOptions = Required<Omit<KeepAliveOptions, 'onProgress' | 'signal'>> 
  * traffic and with the same sweep on other instances (each idle key is refreshed once, whoever
  * gets there first), known-revoked grants are skipped without calling Atlassian, and failures are
  * recorded in the refresh health that `accessToken` and the CLI's `list` read.
+ *
+ * After each refresh it also reads the sites the grant reaches (`accessible-resources`, with the new
+ * access token) and replaces the stored set, so a site the customer removed from the grant goes
+ * (and `atlassian.sites.changed` tells) at the next sweep. A failure there is logged and the key
+ * still counts as refreshed: its tokens are stored.
  */
 @Injectable()
 export class AtlassianOauthKeepAliveService {
@@ -44,6 +50,8 @@ export class AtlassianOauthKeepAliveService {
   constructor(
     private readonly states: AtlassianOauthStateRepo,
     private readonly tokens: AtlassianOauthTokenService,
+    /** Reads the sites of each grant the sweep refreshes from `accessible-resources`. */
+    private readonly sites: AtlassianSiteSync,
     /** The application's metrics when it serves them: every sweep's counts and when it ended. */
     @Optional() private readonly metrics?: AgentCoreMetrics,
   ) {}
@@ -154,7 +162,11 @@ export class AtlassianOauthKeepAliveService {
     idleBefore: Date,
   ): Promise<keyof KeepAliveCounts | 'deleted' | AtlassianOauthClientConfigError> {
     try {
-      return await this.tokens.refreshIdle(key.platform, key.tenantId, idleBefore);
+      const outcome = await this.tokens.refreshIdle(key.platform, key.tenantId, idleBefore);
+      if (outcome === 'refreshed') {
+        await this.refreshSites(key);
+      }
+      return outcome;
     } catch (error) {
       if (error instanceof AtlassianOauthStateNotFoundError) {
         return 'deleted';
@@ -166,6 +178,17 @@ export class AtlassianOauthKeepAliveService {
         `Keep-alive could not refresh ${describeStateKey(key.platform, key.tenantId)}: ${error instanceof Error ? `${error.name}: ${error.message}` : 'unknown error'}`,
       );
       return 'failed';
+    }
+  }
+  /** Replaces the key's stored sites with what its grant reaches now; logs a failure, never throws. */
+  private async refreshSites(key: AtlassianOauthIdleKey): Promise<void> {
+    try {
+      const accessToken = await this.tokens.accessToken(key.platform, key.tenantId);
+      await this.sites.store(key.platform, key.tenantId, accessToken);
+    } catch (error) {
+      this.logger.warn(
+        `Keep-alive refreshed ${describeStateKey(key.platform, key.tenantId)} but could not read its sites: ${error instanceof Error ? error.name : 'unknown error'}`,
+      );
     }
   }
 }
