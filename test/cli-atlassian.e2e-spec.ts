@@ -101,7 +101,7 @@ describe('agent-core connect, keep-alive and list against a real OAuth server', 
       redirect_uri: callback,
       response_type: 'code',
       prompt: 'consent',
-      scope: 'read:me offline_access',
+      scope: 'read:jira-work offline_access',
     });
     expect(state.length).toBeGreaterThanOrEqual(43);
     expect(forged.status).toBe(400);
@@ -109,6 +109,8 @@ describe('agent-core connect, keep-alive and list against a real OAuth server', 
     expect(done.code).toBe(0);
     expect(done.stderr).toMatch(/refused a redirect whose state does not match/);
     expect(done.stdout).toMatch(/^connected jira +acme +access token present +expires in 1h +updated \S+Z$/m);
+    // The sites the grant reaches, read from accessible-resources right after the tokens.
+    expect(done.stdout).toMatch(/^site +[0-9a-f-]{36} +https:\/\/default\.atlassian\.net +default +read:jira-work$/m);
     const stored = await repo().get('jira', 'acme');
     const output = done.stdout + done.stderr;
     expect(
@@ -118,6 +120,86 @@ describe('agent-core connect, keep-alive and list against a real OAuth server', 
     // Only the one real code reached the token endpoint; the forged one never did.
     await expect(server.stats()).resolves.toMatchObject({ tokenRequests: 1, issued: { authorizationCode: 1 } });
   });
+
+  it('connect stores a grant that reaches no site of the platform, says so and exits 1', async () => {
+    const cli = startCli(
+      database.path,
+      ['connect', 'jira', 'wiki-only', '--port', String(port), '--timeout', '60'],
+      env,
+    );
+    const [printed = ''] = await cli.waitFor(/^http\S+$/m);
+    const state = new URL(printed).searchParams.get('state') ?? '';
+    const callback = `http://127.0.0.1:${port}/callback`;
+    // The customer consented without a Jira scope: the grant reaches the site, but not for Jira.
+    const { code } = await server.mintGrant({
+      redirectUri: callback,
+      scope: 'offline_access read:confluence-content.summary',
+    });
+    const browser = await fetch(`${callback}?${new URLSearchParams({ code, state }).toString()}`);
+    const done = await cli.exit;
+
+    expect(browser.status).toBe(502);
+    await expect(browser.text()).resolves.toContain('reaches no jira site');
+    expect(done.code).toBe(1);
+    expect(done.stdout).not.toMatch(/^connected/m);
+    expect(done.stderr).toBe(
+      "agent-core: the grant of jira/wiki-only is stored, but it reaches no jira site: run connect again and choose a site that has jira on Atlassian's consent page (or ask for a jira scope with --scope)\n",
+    );
+    await expect(repo().get('jira', 'wiki-only')).resolves.toMatchObject({ refreshToken: expect.any(String) });
+    const list = await startCli(database.path, ['list'], {}).exit;
+    expect(list.stdout).toMatch(/^jira +wiki-only +.* {2}0 sites {2}ok$/m);
+  }, 120_000);
+
+  it('sites lists what is stored, --json, --refresh reads Atlassian again; exit 1 for an unknown key or no site', async () => {
+    const grant = await server.connectedGrant();
+    await repo().upsert('jira', 'acme', grant);
+    const resource = (n: number) => ({
+      id: `${n}`.repeat(8) + '-0000-4000-8000-000000000000',
+      url: `https://site-${n}.atlassian.net`,
+      name: `site-${n}`,
+      scopes: ['read:jira-work'],
+      avatarUrl: `https://avatars.example/${n}.png`,
+    });
+    await server.setAccessibleResources([resource(2), resource(1)], grant.grantId);
+    try {
+      const before = await startCli(database.path, ['sites', 'jira', 'acme'], {}).exit;
+      const refreshed = await startCli(database.path, ['sites', 'jira', 'acme', '--refresh'], env).exit;
+      const stored = await startCli(database.path, ['sites', 'jira', 'acme', '--json'], {}).exit;
+      const list = await startCli(database.path, ['list'], {}).exit;
+      const unknown = await startCli(database.path, ['sites', 'jira', 'nobody'], {}).exit;
+
+      expect(before).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: 'agent-core: the grant of jira/acme reaches no jira site (as stored; --refresh reads Atlassian)\n',
+      });
+      expect(refreshed).toEqual({
+        code: 0,
+        stdout:
+          `site  ${resource(1).id}  https://site-1.atlassian.net  site-1  read:jira-work\n` +
+          `site  ${resource(2).id}  https://site-2.atlassian.net  site-2  read:jira-work\n`,
+        stderr: '',
+      });
+      expect(stored.code).toBe(0);
+      expect(JSON.parse(stored.stdout)).toEqual([
+        {
+          cloudId: resource(1).id,
+          url: 'https://site-1.atlassian.net',
+          name: 'site-1',
+          scopes: ['read:jira-work'],
+          avatarUrl: 'https://avatars.example/1.png',
+          updatedAt: expect.stringMatching(/Z$/),
+        },
+        expect.objectContaining({ cloudId: resource(2).id }),
+      ]);
+      expect(list.stdout).toMatch(/^jira +acme +.* {2}2 sites {2}ok$/m);
+      expect(unknown).toEqual({ code: 1, stdout: '', stderr: 'agent-core: no state stored for jira/nobody\n' });
+      const output = [before, refreshed, stored, list].map((r) => r.stdout + r.stderr).join('');
+      expect(output.includes(grant.refreshToken) || output.includes(grant.accessToken)).toBe(false);
+    } finally {
+      await server.setAccessibleResources(null, grant.grantId);
+    }
+  }, 120_000);
 
   it('connect times out clearly when no redirect comes, storing nothing', async () => {
     const cli = startCli(database.path, ['connect', 'jira', 'late', '--port', String(port), '--timeout', '1'], env);
@@ -162,6 +244,8 @@ describe('agent-core connect, keep-alive and list against a real OAuth server', 
     const lines = text.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(4);
     expect(lines.filter((line) => line.endsWith('  ok'))).toHaveLength(3);
+    // Keep-alive read the sites of the grants it refreshed.
+    expect(lines.find((line) => line.startsWith('jira  idle-1'))).toMatch(/ {2}1 site {3}ok$/);
     expect(lines.find((line) => line.startsWith('jira  revoked'))).toMatch(
       / {2}needs reconnect \(grant revoked \d{4}-\d\d-\d\dT\S+Z\)$/,
     );

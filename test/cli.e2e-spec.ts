@@ -172,9 +172,9 @@ describe('the agent-core CLI (built, as a process)', () => {
     expect(text).toMatchObject({ code: 0, stderr: '' });
     const lines = text.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toMatch(/^confluence +tenant-a +no access token +no expiry +updated \S+Z {2}ok$/);
-    expect(lines[1]).toMatch(/^jira +tenant-a +access token present +expired 3h ago +updated \S+Z {2}ok$/);
-    expect(lines[2]).toMatch(/^jira +tenant-b +access token present +expires in 42m +updated \S+Z {2}ok$/);
+    expect(lines[0]).toMatch(/^confluence +tenant-a +no access token +no expiry +updated \S+Z {2}0 sites {2}ok$/);
+    expect(lines[1]).toMatch(/^jira +tenant-a +access token present +expired 3h ago +updated \S+Z {2}0 sites {2}ok$/);
+    expect(lines[2]).toMatch(/^jira +tenant-b +access token present +expires in 42m +updated \S+Z {2}0 sites {2}ok$/);
 
     const json = await run(['list', '--json']);
     const listed = JSON.parse(json.stdout) as Record<string, unknown>[];
@@ -187,6 +187,7 @@ describe('the agent-core CLI (built, as a process)', () => {
         expired: null,
         expiry: 'no expiry',
         updatedAt: expect.any(String),
+        sites: 0,
         health: { status: 'ok', text: 'ok' },
       },
       {
@@ -197,6 +198,7 @@ describe('the agent-core CLI (built, as a process)', () => {
         expired: true,
         expiry: 'expired 3h ago',
         updatedAt: expect.any(String),
+        sites: 0,
         health: { status: 'ok', text: 'ok' },
       },
       {
@@ -207,6 +209,7 @@ describe('the agent-core CLI (built, as a process)', () => {
         expired: false,
         expiry: 'expires in 42m',
         updatedAt: expect.any(String),
+        sites: 0,
         health: { status: 'ok', text: 'ok' },
       },
     ]);
@@ -436,6 +439,7 @@ describe('the agent-core CLI (built, as a process)', () => {
       'health',
       'keep-alive',
       'connect',
+      'sites',
     ];
     const runs = await Promise.all([run(['--help']), ...commands.map((command) => run([command, '--help']))]);
 

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import type { INestApplicationContext, LoggerService } from '@nestjs/common';
 import type {
   AtlassianOauthRefreshHealthRepo,
+  AtlassianSiteRepo,
   AtlassianOauthReencryptionService,
   AtlassianOauthStateRepo,
 } from '../atlassian';
@@ -49,6 +50,8 @@ export interface States {
   readonly repo: AtlassianOauthStateRepo;
   readonly reencryption: AtlassianOauthReencryptionService;
   readonly health: AtlassianOauthRefreshHealthRepo;
+  /** The sites each key's grant reaches, as stored (no Atlassian credentials needed). */
+  readonly sites: AtlassianSiteRepo;
   readonly warnings: readonly string[];
   /** The booted context, for what a command injects itself (the token service, the keep-alive sweep). */
   readonly app: INestApplicationContext;
@@ -117,6 +120,7 @@ export class CliContext {
         AtlassianOauthStateRepo: Repo,
         AtlassianOauthReencryptionService: Reencryption,
         AtlassianOauthRefreshHealthRepo: HealthRepo,
+        AtlassianSiteRepo: SiteRepo,
       },
     ] = await Promise.all([
       import('@nestjs/core'),
@@ -140,6 +144,7 @@ export class CliContext {
         repo: app.get(Repo),
         reencryption: app.get(Reencryption),
         health: app.get(HealthRepo),
+        sites: app.get(SiteRepo),
         warnings: logger.warnings,
         app,
       });

@@ -1,6 +1,7 @@
 import type {
   AtlassianOauthStateEntity,
   AtlassianOauthStateSummary,
+  AtlassianSiteEntity,
   ReencryptCounts,
   ReencryptProgress,
 } from '../atlassian';
@@ -161,4 +162,36 @@ export function formatProgressBar(progress: ReencryptProgress): string {
   const done = progress.total === 0 ? 1 : Math.min(1, progress.processed / progress.total);
   const filled = Math.round(done * BAR_WIDTH);
   return `[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${`${Math.floor(done * 100)}%`.padStart(4)} ${formatProgressLine(progress)}`;
+}
+
+/** `1 site`, `3 sites`, `0 sites`. */
+export function countSites(count: number): string {
+  return `${count} site${count === 1 ? '' : 's'}`;
+}
+
+/**
+ * The text of `sites` (and of `connect` after its summary): one line per site, columns aligned:
+ * `site 11111111-1111-4111-8111-111111111111  https://acme.atlassian.net  acme  read:jira-work write:jira-work`.
+ */
+export function formatSiteLines(sites: readonly AtlassianSiteEntity[]): string[] {
+  const rows = sites.map((site) => ['site', site.cloudId, site.url, site.name, site.scopes.join(' ')]);
+  const widths = rows.reduce<number[]>((max, row) => row.map((cell, i) => Math.max(max[i] ?? 0, cell.length)), []);
+  return rows.map((row) =>
+    row
+      .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+/** One `sites --json` entry: what is stored of the site, `updatedAt` as an ISO 8601 string. */
+export function siteJson(site: AtlassianSiteEntity): Record<string, unknown> {
+  return {
+    cloudId: site.cloudId,
+    url: site.url,
+    name: site.name,
+    scopes: site.scopes,
+    avatarUrl: site.avatarUrl,
+    updatedAt: site.updatedAt.toISOString(),
+  };
 }

@@ -11,6 +11,7 @@ import { registerKeepAliveCommand } from './commands/keep-alive.command';
 import { registerListCommand } from './commands/list.command';
 import { registerPutCommand } from './commands/put.command';
 import { registerReencryptCommand } from './commands/reencrypt.command';
+import { registerSitesCommand } from './commands/sites.command';
 
 export { CliIo } from './cli-context';
 
@@ -26,6 +27,7 @@ const COMMANDS = [
   registerHealthCommand,
   registerKeepAliveCommand,
   registerConnectCommand,
+  registerSitesCommand,
 ] as const;
 
 /**

@@ -4,12 +4,24 @@ import { Command } from 'commander';
 import { validateKey } from '../../atlassian/atlassian-oauth-state.validation';
 import { CliContext } from '../cli-context';
 import { CliError, ExitCode } from '../cli-errors';
-import { describeKey, formatSummaryLines, summarize } from '../cli-format';
+import { describeKey, formatSiteLines, formatSummaryLines, summarize } from '../cli-format';
 
 /** Where the local callback listens unless `--port` says otherwise. */
 export const DEFAULT_CONNECT_PORT = 8765;
 const DEFAULT_TIMEOUT_S = 300;
-const DEFAULT_SCOPES = ['read:me'];
+/**
+ * The scopes asked for without `--scope`: one that reaches the platform's sites (a grant with only
+ * `read:me` reaches no Jira or Confluence site, and connect would fail with "no site").
+ */
+const DEFAULT_SCOPES: Readonly<Record<string, readonly string[]>> = {
+  jira: ['read:jira-work'],
+  confluence: ['read:confluence-content.summary'],
+};
+const OTHER_PLATFORM_SCOPES = ['read:me'];
+
+function defaultScopes(platform: string): string[] {
+  return [...(DEFAULT_SCOPES[platform.toLowerCase()] ?? OTHER_PLATFORM_SCOPES)];
+}
 
 interface ConnectOptions {
   scope: string[];
@@ -30,8 +42,9 @@ interface Callback {
  * `agent-core connect <platform> <tenantId> [--scope ...] [--port N] [--timeout S]`: connects (or
  * reconnects) a tenant without code. It prints Atlassian's consent URL, waits on
  * `http://127.0.0.1:<port>/callback` for the redirect, checks its `state`, and exchanges the code
- * through `AtlassianOauthTokenService.connect`, which stores the tokens. The code and the tokens
- * are never printed.
+ * through `AtlassianOauthTokenService.connect`, which stores the tokens and the sites the grant
+ * reaches. It prints the sites; a grant that reaches no site of the platform is stored but fails
+ * the command (exit 1): "connected" must mean usable. The code and the tokens are never printed.
  */
 export function registerConnectCommand(program: Command, cli: CliContext): void {
   program
@@ -43,7 +56,7 @@ export function registerConnectCommand(program: Command, cli: CliContext): void 
     .argument('<tenantId>', 'the tenant (cloud id)')
     .option(
       '--scope <scopes...>',
-      `scopes to ask for (default ${DEFAULT_SCOPES.join(' ')}); offline_access is always added`,
+      `scopes to ask for (default read:jira-work for jira, read:confluence-content.summary for confluence, read:me otherwise); offline_access is always added`,
     )
     .option('--port <port>', `where the local callback listens (default ${DEFAULT_CONNECT_PORT})`)
     .option('--timeout <seconds>', `how long to wait for the redirect (default ${DEFAULT_TIMEOUT_S})`)
@@ -52,14 +65,14 @@ export function registerConnectCommand(program: Command, cli: CliContext): void 
       const port = parsePort(options.port);
       const timeoutS = parseTimeout(options.timeout);
       const key = describeKey(platform, tenantId);
-      const stored = await cli.withStates({ create: true, atlassian: true }, async ({ app }) => {
-        const { AtlassianOauthClient, AtlassianOauthTokenService } = await import('../../atlassian');
+      const { stored, sites } = await cli.withStates({ create: true, atlassian: true }, async ({ app }) => {
+        const { AtlassianOauthClient, AtlassianOauthTokenService, AtlassianSiteRepo } = await import('../../atlassian');
         const state = randomBytes(32).toString('base64url');
         const redirectUri = `http://127.0.0.1:${port}/callback`;
         const url = app.get(AtlassianOauthClient).authorizationUrl({
           state,
           redirectUri,
-          scopes: options.scope ?? DEFAULT_SCOPES,
+          scopes: options.scope ?? defaultScopes(platform),
         });
         const callback = await listen(port, state, timeoutS, (line) => cli.io.stderr.write(`${line}\n`));
         try {
@@ -72,8 +85,14 @@ export function registerConnectCommand(program: Command, cli: CliContext): void 
           cli.secrets.push(code);
           try {
             const result = await app.get(AtlassianOauthTokenService).connect(platform, tenantId, code, redirectUri);
-            callback.finish(true, `agent-core: ${key} is connected. You can close this tab.`);
-            return result;
+            const reached = await app.get(AtlassianSiteRepo).list(platform, tenantId);
+            callback.finish(
+              reached.length > 0,
+              reached.length > 0
+                ? `agent-core: ${key} is connected. You can close this tab.`
+                : `agent-core stored the grant of ${key}, but it reaches no ${platform} site; the terminal says what to do.`,
+            );
+            return { stored: result, sites: reached };
           } catch (error) {
             callback.finish(false, `agent-core could not connect ${key}; the terminal says why.`);
             throw error;
@@ -82,7 +101,16 @@ export function registerConnectCommand(program: Command, cli: CliContext): void 
           callback.close();
         }
       });
-      cli.print([`connected ${formatSummaryLines([summarize(stored)], cli.io.now()).join('')}`]);
+      if (sites.length === 0) {
+        throw new CliError(
+          ExitCode.NotFoundOrConflict,
+          `the grant of ${key} is stored, but it reaches no ${platform} site: run connect again and choose a site that has ${platform} on Atlassian's consent page (or ask for a ${platform} scope with --scope)`,
+        );
+      }
+      cli.print([
+        `connected ${formatSummaryLines([summarize(stored)], cli.io.now()).join('')}`,
+        ...formatSiteLines(sites),
+      ]);
     });
 }
 

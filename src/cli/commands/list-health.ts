@@ -1,14 +1,28 @@
 import type { AtlassianOauthRefreshHealth, AtlassianOauthStateHealthSummary } from '../../atlassian';
+import { stateKeyId } from '../../atlassian/atlassian-oauth-state.types';
 import { withRefreshHealth } from '../../atlassian/tokens/atlassian-oauth-refresh-health';
 import type { States } from '../cli-context';
+import { countSites } from '../cli-format';
 
-/** What `list` shows: the stored states with their refresh health, optionally only the unhealthy ones. */
+/** One line of `list`: a stored state, its refresh health and how many sites its grant reaches. */
+export interface ListedState extends AtlassianOauthStateHealthSummary {
+  readonly sites: number;
+}
+
+/** What `list` shows: the stored states with their refresh health and site count, optionally only the unhealthy ones. */
 export async function listWithHealth(
   states: States,
   options: { platform?: string; unhealthy: boolean },
-): Promise<AtlassianOauthStateHealthSummary[]> {
-  const [summaries, rows] = await Promise.all([states.repo.list({ platform: options.platform }), states.health.list()]);
-  const all = withRefreshHealth(summaries, rows);
+): Promise<ListedState[]> {
+  const [summaries, rows, sites] = await Promise.all([
+    states.repo.list({ platform: options.platform }),
+    states.health.list(),
+    states.sites.countByKey({ platform: options.platform }),
+  ]);
+  const all = withRefreshHealth(summaries, rows).map((summary) => ({
+    ...summary,
+    sites: sites.get(stateKeyId(summary)) ?? 0,
+  }));
   return options.unhealthy ? all.filter((summary) => summary.health.status !== 'ok') : all;
 }
 
@@ -24,14 +38,16 @@ export function describeHealth(health: AtlassianOauthRefreshHealth): string {
   }
 }
 
-/** `list`'s text lines with each state's health appended (the column before it has a fixed width). */
-export function formatHealthLines(
-  summaries: readonly AtlassianOauthStateHealthSummary[],
-  lines: readonly string[],
-): string[] {
+/**
+ * `list`'s text lines with each state's site count and health appended (the columns before them
+ * have a fixed width): `...  updated 2026-11-27T19:02:11.123Z  1 site   ok`.
+ */
+export function formatHealthLines(summaries: readonly ListedState[], lines: readonly string[]): string[] {
+  const counts = summaries.map((summary) => countSites(summary.sites));
+  const width = Math.max(0, ...counts.map((count) => count.length));
   return lines.map((line, i) => {
-    const health = summaries[i]?.health;
-    return health ? `${line}  ${describeHealth(health)}` : line;
+    const summary = summaries[i];
+    return summary ? `${line}  ${counts[i]!.padEnd(width)}  ${describeHealth(summary.health)}` : line;
   });
 }
 

@@ -11,14 +11,14 @@ interface ListOptions {
 }
 
 /**
- * `list [--platform] [--unhealthy] [--json]`: one line per stored key with its refresh health, never a
+ * `list [--platform] [--unhealthy] [--json]`: one line per stored key with its site count and refresh health, never a
  * token. With `--unhealthy` it exits 1 when it lists any state, so a cron job or a probe can alert on it.
  */
 export function registerListCommand(program: Command, cli: CliContext): void {
   program
     .command('list')
     .description(
-      'List the stored states, one line per (platform, tenantId): access token present or not, expiry, last update, refresh health (ok, refresh failing, needs reconnect). Never shows a token.',
+      'List the stored states, one line per (platform, tenantId): access token present or not, expiry, last update, how many Atlassian sites the grant reaches, refresh health (ok, refresh failing, needs reconnect). Never shows a token.',
     )
     .option('--platform <platform>', 'only the states of this platform')
     .option('--unhealthy', 'only the states whose refresh fails or whose grant is revoked; exit 1 when there is any')
@@ -30,7 +30,11 @@ export function registerListCommand(program: Command, cli: CliContext): void {
       const now = cli.io.now();
       if (options.json) {
         cli.printJson(
-          summaries.map((summary) => ({ ...summaryJson(summary, now), health: healthJson(summary.health) })),
+          summaries.map((summary) => ({
+            ...summaryJson(summary, now),
+            sites: summary.sites,
+            health: healthJson(summary.health),
+          })),
         );
       } else if (summaries.length > 0) {
         cli.print(formatHealthLines(summaries, formatSummaryLines(summaries, now)));
