@@ -10,7 +10,7 @@ import { AtlassianOauthStateRepo, AtlassianSiteRepo } from '../src/atlassian';
 import { AtlassianOauthConsentStateEntity } from '../src/database/entities';
 import { AtlassianOauthTokenService } from '../src/atlassian/tokens/atlassian-oauth-token.service';
 import { HttpServerModule } from '../src/http/http-server.module';
-import { TestBrowser, describeWithChromium, launchChromium, onPage } from './support/chromium';
+import { BROWSER_STEP_TIMEOUT_MS, TestBrowser, describeWithChromium, launchChromium, onPage } from './support/chromium';
 import { testConfig } from './support/config';
 import { OauthTestServer, startOauthServer } from './support/oauth-server';
 import { freePort } from './support/free-port';
@@ -176,32 +176,60 @@ describeWithChromium('the consent flow in a real browser', () => {
   const consentUpToCallback = async (on: TestBrowser, start: URL, login: string, name: string): Promise<string> => {
     let callback: string | undefined;
     await onPage(on, screenshot(name), async (page) => {
+      /** Where the interaction went last: what a failure below reports (paths only, never a code). */
+      const seen: string[] = [];
       let stop = (): void => undefined;
-      const stopped = new Promise<void>((resolve) => (stop = resolve));
+      let fail = (_error: Error): void => undefined;
+      const stopped = new Promise<void>((resolve, reject) => {
+        stop = resolve;
+        fail = reject;
+      });
+      stopped.catch(() => undefined); // awaited below; a failure during the first page load is not "unhandled"
+      const deadline = setTimeout(
+        () =>
+          fail(
+            new Error(`no redirect to the callback within ${BROWSER_STEP_TIMEOUT_MS} ms; seen: ${seen.join(' -> ')}`),
+          ),
+        BROWSER_STEP_TIMEOUT_MS,
+      );
       // The form posts of the login and consent pages: their redirects are followed here (with the
       // context's cookies) up to the first one that leaves the authorization server's internals, and
       // a redirect to the callback is answered with a blank page instead of followed. (Playwright
-      // routes no redirected request, so the callback itself cannot be intercepted.)
+      // routes no redirected request, so the callback itself cannot be intercepted.) A handler that
+      // throws would leave the page waiting for ever: its error fails the step instead.
       await page.route(`${oauth.issuer}/interaction/**`, async (route) => {
-        if (route.request().method() !== 'POST') {
-          await route.continue();
-          return;
+        try {
+          if (route.request().method() !== 'POST') {
+            await route.continue();
+            return;
+          }
+          seen.push(`POST ${new URL(route.request().url()).pathname}`);
+          const answer = await route.fetch({ maxRedirects: 0 });
+          let location = answer.headers()['location'];
+          seen.push(`${answer.status()} ${location ? new URL(location).pathname : '(no location)'}`);
+          while (location?.startsWith(`${oauth.issuer}/auth/`)) {
+            const resumed = await page.context().request.get(location, { maxRedirects: 0 });
+            location = resumed.headers()['location'];
+            seen.push(`${resumed.status()} ${location ? new URL(location).pathname : '(no location)'}`);
+          }
+          if (location?.startsWith(`${appUrl}/atlassian/callback`)) {
+            callback = location;
+            await route.fulfill({ status: 200, contentType: 'text/html', body: '<p>stopped before the callback</p>' });
+            stop();
+            return;
+          }
+          await route.fulfill({ status: 303, headers: { location: location ?? oauth.issuer } });
+        } catch (error) {
+          fail(error instanceof Error ? error : new Error(String(error)));
+          await route.abort().catch(() => undefined);
         }
-        let location = (await route.fetch({ maxRedirects: 0 })).headers()['location'];
-        while (location?.startsWith(`${oauth.issuer}/auth/`)) {
-          location = (await page.context().request.get(location, { maxRedirects: 0 })).headers()['location'];
-        }
-        if (location?.startsWith(`${appUrl}/atlassian/callback`)) {
-          callback = location;
-          await route.fulfill({ status: 200, contentType: 'text/html', body: '<p>stopped before the callback</p>' });
-          stop();
-          return;
-        }
-        await route.fulfill({ status: 303, headers: { location: location ?? oauth.issuer } });
       });
-      await page.goto(start.href);
-      await signInAndConsent(page, login);
-      await stopped;
+      try {
+        await page.goto(start.href);
+        await Promise.all([signInAndConsent(page, login), stopped]);
+      } finally {
+        clearTimeout(deadline);
+      }
     });
     return callback!;
   };

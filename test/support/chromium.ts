@@ -35,6 +35,12 @@ export function describeWithChromium(name: string, body: () => void): void {
   describe.skip(`${name} (skipped: ${CHROMIUM_PATH} is missing)`, body);
 }
 
+/**
+ * How long one browser step (a click, a navigation, a wait) may take: well under jest's limit for a
+ * test, so that a stuck step fails with its own message and a screenshot instead of a bare timeout.
+ */
+export const BROWSER_STEP_TIMEOUT_MS = 20_000;
+
 /** A headless Chromium with a fresh profile folder of its own, removed on close. */
 export interface TestBrowser {
   readonly context: BrowserContext;
@@ -71,8 +77,9 @@ export async function launchChromium(): Promise<TestBrowser> {
 }
 
 /**
- * Runs `steps` on a new page; when they fail, saves a full-page screenshot to `screenshotPath`,
- * prints where it is, and rethrows.
+ * Runs `steps` on a new page whose steps time out after {@link BROWSER_STEP_TIMEOUT_MS}; when they
+ * fail, saves a full-page screenshot to `screenshotPath`, prints where it is and the page's origin
+ * and path (never its query, which may hold a code), and rethrows.
  */
 export async function onPage(
   browser: TestBrowser,
@@ -80,9 +87,12 @@ export async function onPage(
   steps: (page: Page) => Promise<void>,
 ): Promise<void> {
   const page = await browser.context.newPage();
+  page.setDefaultTimeout(BROWSER_STEP_TIMEOUT_MS);
   try {
     await steps(page);
   } catch (error) {
+    const at = URL.canParse(page.url()) ? new URL(page.url()) : undefined;
+    process.stdout.write(`The failed browser step was on ${at ? at.origin + at.pathname : 'no page'}\n`);
     await page.screenshot({ path: screenshotPath, fullPage: true }).then(
       () => process.stdout.write(`Screenshot of the failed browser step: ${screenshotPath}\n`),
       () => process.stdout.write(`Could not save a screenshot to ${screenshotPath}\n`),
