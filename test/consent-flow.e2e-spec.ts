@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConsoleLogger, INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Page } from 'playwright-core';
+import { APIResponse, Page } from 'playwright-core';
 import { DataSource } from 'typeorm';
 import { AtlassianOauthStateRepo, AtlassianSiteRepo } from '../src/atlassian';
 import { AtlassianOauthConsentStateEntity } from '../src/database/entities';
@@ -204,13 +204,15 @@ describeWithChromium('the consent flow in a real browser', () => {
             return;
           }
           seen.push(`POST ${new URL(route.request().url()).pathname}`);
-          const answer = await route.fetch({ maxRedirects: 0 });
-          let location = answer.headers()['location'];
-          seen.push(`${answer.status()} ${location ? new URL(location).pathname : '(no location)'}`);
+          // A Location may be relative: resolved against the request it answers, as a browser would.
+          const locationOf = (answer: APIResponse, url: string): string | undefined => {
+            const header = answer.headers()['location'];
+            seen.push(`${answer.status()} ${header === undefined ? '(no location)' : new URL(header, url).pathname}`);
+            return header === undefined ? undefined : new URL(header, url).href;
+          };
+          let location = locationOf(await route.fetch({ maxRedirects: 0 }), route.request().url());
           while (location?.startsWith(`${oauth.issuer}/auth/`)) {
-            const resumed = await page.context().request.get(location, { maxRedirects: 0 });
-            location = resumed.headers()['location'];
-            seen.push(`${resumed.status()} ${location ? new URL(location).pathname : '(no location)'}`);
+            location = locationOf(await page.context().request.get(location, { maxRedirects: 0 }), location);
           }
           if (location?.startsWith(`${appUrl}/atlassian/callback`)) {
             callback = location;
