@@ -12,6 +12,7 @@ import {
 } from '../src/atlassian';
 import { DatabaseConnectionError, SQLITE_RECOVERY_README } from '../src/database/database.errors';
 import { DatabaseModule } from '../src/database/database.module';
+import { sqliteHandleOf } from '../src/database/sqlite-handle';
 import { testConfig, withConfig } from './support/config';
 import { InProcessRun, runCliInProcess } from './support/run-cli-in-process';
 
@@ -181,6 +182,29 @@ describe('SQLite faults', () => {
       await expect(read).rejects.toThrow(SQLITE_RECOVERY_README);
     } finally {
       await moduleRef.close().catch(() => undefined);
+    }
+  });
+
+  it("a write that meets another process's write lock past the busy timeout rejects naming the file, not the token", async () => {
+    const path = join(dir, 'agent-core.sqlite');
+    const moduleRef = await boot(path);
+    const locker = new DataSource({ type: 'better-sqlite3', database: path, fileMustExist: true });
+    await locker.initialize();
+    try {
+      // The service waits SQLITE_BUSY_TIMEOUT_MS (30 s) for a lock; a short wait reaches the same error sooner.
+      sqliteHandleOf(moduleRef.get(DataSource)).pragma('busy_timeout = 50');
+      sqliteHandleOf(locker).prepare('BEGIN IMMEDIATE').run();
+      const secret = 'refresh-token-that-must-not-leak';
+
+      const write = moduleRef.get(AtlassianOauthStateRepo).upsert(JIRA, 'acme', { refreshToken: secret });
+
+      await expect(write).rejects.toBeInstanceOf(DatabaseUnavailableError);
+      await expect(write).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
+      await expect(write).rejects.toThrow(`The SQLite database ${path} is unavailable`);
+      await expect(write).rejects.not.toThrow(secret);
+    } finally {
+      await locker.destroy();
+      await moduleRef.close();
     }
   });
 });

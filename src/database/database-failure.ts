@@ -129,7 +129,7 @@ export function sqliteCodeOf(error: unknown): string | undefined {
 
 /**
  * What a failed database call rejects with: {@link DatabaseUnavailableError} for an outage,
- * {@link DatabaseCorruptError} for a damaged SQLite file (`path` names it), the error itself
+ * {@link DatabaseCorruptError} for a damaged SQLite file (both name the SQLite file `path`), the error itself
  * otherwise. An error that is already one of ours passes as it is.
  */
 export function translateDatabaseFailure(error: unknown, engine: DatabaseEngine, path?: string): unknown {
@@ -147,5 +147,6 @@ export function translateDatabaseFailure(error: unknown, engine: DatabaseEngine,
   }
   return new DatabaseUnavailableError(engine, outage.code, outage.kind.retryable, outage.kind.reason, {
     cause: error,
+    path: engine === 'sqlite' ? path : undefined,
   });
 }

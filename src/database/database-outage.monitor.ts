@@ -139,8 +139,8 @@ export class DatabaseOutageMonitor extends EventEmitter<{
         'sqlite',
         'SQLITE_IOERR',
         true,
-        `the disk reported an I/O error earlier on this connection; restart the process to reopen ${this.location}, and run "agent-core check" if it persists`,
-        { cause: error },
+        'the disk reported an I/O error earlier on this connection; restart the process to reopen the file, and run "agent-core check" if it persists',
+        { cause: error, path: this.location },
       );
     }
     if (translated instanceof DatabaseUnavailableError) {

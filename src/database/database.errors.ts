@@ -41,7 +41,8 @@ export const SQLITE_RECOVERY_README = 'docs/operations.md, section "Recovering a
  * A write that rejects with it may or may not have been applied (the connection can drop after
  * the commit): retry it as a whole (the conditional upsert makes a retried rotation safe). The
  * message names the engine and the kind of fault; it never holds a token, a password or a
- * statement's values. The driver's error is `cause`, with its bound values already redacted.
+ * statement's values; on SQLite it names the file. The driver's error is `cause`, with its bound
+ * values already redacted.
  */
 export class DatabaseUnavailableError extends Error {
   override readonly name = 'DatabaseUnavailableError';
@@ -55,10 +56,14 @@ export class DatabaseUnavailableError extends Error {
     readonly retryable: boolean,
     /** What went wrong, in words: e.g. "the connection was refused". */
     readonly reason: string,
-    options: { cause: unknown },
+    options: {
+      cause: unknown;
+      /** The SQLite file, named in the message as the errors raised at open name it. */
+      path?: string;
+    },
   ) {
     super(
-      `The ${DATABASE_ENGINE_NAMES[engine]} database is unavailable: ${reason} (${code}). ` +
+      `The ${DATABASE_ENGINE_NAMES[engine]} database ${options.path === undefined ? '' : `${options.path} `}is unavailable: ${reason} (${code}). ` +
         (retryable ? 'Retry the call once it answers again.' : 'It needs an operator before a retry can succeed.'),
       options,
     );
