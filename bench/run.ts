@@ -20,6 +20,7 @@ import { renderMarkdown, renderReadmeTable } from './lib/report';
 import { machineInfo } from './lib/machine';
 import { BenchResult, ContentionResult, EngineResult } from './lib/results';
 import { evaluateTargets } from './lib/targets';
+import { chooseServers, SERVER_VARIABLES, ServerUrls } from './lib/servers';
 
 /** A key ring of one fresh random key, for the encrypted engines of this run only. */
 const benchKeyRing = (): string => `bench:${randomBytes(32).toString('base64')}`;
@@ -37,12 +38,6 @@ async function runEngineWorker(job: EngineJob): Promise<EngineResult> {
   }
   return answer.result;
 }
-
-/** Where the server engines run: an admin URL per server (its user may create databases), or none. */
-export type ServerUrls = Partial<Record<'postgres' | 'mariadb', string>>;
-
-/** The variable that names each server, as the server test suites read it. */
-const SERVER_VARIABLES = { postgres: 'TEST_POSTGRES_URL', mariadb: 'TEST_MARIADB_URL' } as const;
 
 /** Runs one engine job; a server engine gets a fresh database on its server, dropped afterwards. */
 async function runEngine(
@@ -68,14 +63,16 @@ async function runEngine(
   return runEngineWorker({ ...engine, database });
 }
 
-export async function runBench(plan: BenchPlan, outDir: string, servers: ServerUrls): Promise<BenchResult> {
+export async function runBench(
+  plan: BenchPlan,
+  outDir: string,
+  { servers, skipped }: ReturnType<typeof chooseServers>,
+): Promise<BenchResult> {
   const startedAt = new Date();
   const scratch = mkdtempSync(join(tmpdir(), 'agent-core-bench-'));
   try {
-    for (const server of ['postgres', 'mariadb'] as const) {
-      if (servers[server] === undefined) {
-        process.stderr.write(`bench: no ${server} named (--${server} URL or ${SERVER_VARIABLES[server]}): skipped\n`);
-      }
+    for (const line of skipped) {
+      process.stderr.write(`${line}\n`);
     }
     const engineRuns = plan.engines
       .filter((engine) => !isServerEngine(engine.engine) || servers[engine.engine] !== undefined)
@@ -175,13 +172,6 @@ const program = new Command()
       stormGrants?: string;
     }) => {
       const outDir = resolve(options.out ?? (options.quick ? QUICK_OUT : DEFAULT_OUT));
-      const servers: ServerUrls = {};
-      if (options.servers && options.postgres !== undefined) {
-        servers.postgres = options.postgres;
-      }
-      if (options.servers && options.mariadb !== undefined) {
-        servers.mariadb = options.mariadb;
-      }
       let result: BenchResult;
       if (options.render) {
         result = JSON.parse(readFileSync(options.render, 'utf8')) as BenchResult;
@@ -193,7 +183,11 @@ const program = new Command()
         if (!Number.isInteger(stormGrants) || stormGrants < 1) {
           throw new Error(`--storm-grants must be a whole number of grants, 1 or more, not ${options.stormGrants}`);
         }
-        result = await runBench({ ...plan, storm: { ...plan.storm, grants: stormGrants } }, outDir, servers);
+        result = await runBench(
+          { ...plan, storm: { ...plan.storm, grants: stormGrants } },
+          outDir,
+          chooseServers(options),
+        );
       }
       process.stdout.write(renderMarkdown(result));
       process.stderr.write(

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BenchResult } from '../bench/lib/results';
+import { chooseServers } from '../bench/lib/servers';
 import { SERVERS_UNDER_TEST, serverTestUrl } from './support/server-databases';
 
 const ROOT = join(__dirname, '..');
@@ -211,6 +212,25 @@ describe('npm run bench -- --quick', () => {
       '| rows | op | variant | ops/s | mean µs | p50 µs | p99 µs | p99 µs (median round) | time vs raw |',
     );
     expect(markdown).toContain('EXPLAIN of the get query (sqlite-memory');
+  });
+});
+
+describe(chooseServers.name, () => {
+  it('says --no-servers left each server out, not that none was named, when a URL is set', () => {
+    const sut = chooseServers({ servers: false, postgres: 'postgres://bench@127.0.0.1:5432/x', mariadb: undefined });
+
+    expect(sut.servers).toEqual({});
+    expect(sut.skipped).toEqual([
+      'bench: postgres left out by --no-servers (a URL was given or set)',
+      'bench: mariadb left out by --no-servers',
+    ]);
+  });
+
+  it('measures the servers named and says which ones were not named', () => {
+    const sut = chooseServers({ servers: true, postgres: 'postgres://bench@127.0.0.1:5432/x', mariadb: undefined });
+
+    expect(sut.servers).toEqual({ postgres: 'postgres://bench@127.0.0.1:5432/x' });
+    expect(sut.skipped).toEqual(['bench: no mariadb named (--mariadb URL or TEST_MARIADB_URL): skipped']);
   });
 });
 
