@@ -5,6 +5,7 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { AtlassianOauthStateRepo } from './atlassian';
+import { AtlassianOauthConsentOptions, CONSENT_OPTIONS } from './atlassian/consent/atlassian-oauth-consent.options';
 import { BootLogger, reportBootFailure } from './boot-logger';
 import { loadConfig } from './config/config';
 import { DEFAULT_LOGGING, LoggingConfig, readLoggingConfig } from './config/logging.config';
@@ -54,6 +55,14 @@ async function bootstrap(logging: LoggingConfig): Promise<void> {
   if (config.http.internalToken === undefined) {
     logger.log(
       'Consent flow off: set AGENT_CORE_INTERNAL_TOKEN (see docs/consent-and-http.md) to serve /atlassian/authorizations',
+    );
+  } else {
+    // The URL as a browser reaches it, without any user or password it was written with.
+    const callback = new URL(app.get<AtlassianOauthConsentOptions>(CONSENT_OPTIONS).redirectUri);
+    callback.username = '';
+    callback.password = '';
+    logger.log(
+      `Consent flow on: serving /atlassian/authorizations; Atlassian sends the customer back to ${callback.href} (the redirect URI to register)`,
     );
   }
   await app.listen(config.http.port);

@@ -32,6 +32,36 @@ describe('the service process (src/main.ts)', () => {
     );
   });
 
+  it('logs that the consent flow is off without AGENT_CORE_INTERNAL_TOKEN', async () => {
+    service = startService({ DATABASE_PATH: join(dir, 'agent-core.sqlite'), AGENT_CORE_INTERNAL_TOKEN: undefined });
+
+    await service.running;
+    expect(service.output()).toContain('Consent flow off: set AGENT_CORE_INTERNAL_TOKEN');
+    expect(service.output()).not.toContain('Consent flow on');
+  });
+
+  it('logs that the consent flow is on, naming the public callback URL and no secret', async () => {
+    const internalToken = 'internal-token-7Qk2-of-at-least-32-characters';
+    const clientSecret = 'client-secret-that-must-stay-out-of-logs';
+    service = startService({
+      DATABASE_PATH: join(dir, 'agent-core.sqlite'),
+      AGENT_CORE_INTERNAL_TOKEN: internalToken,
+      ATLASSIAN_CLIENT_ID: 'client-id',
+      ATLASSIAN_CLIENT_SECRET: clientSecret,
+      AGENT_CORE_PUBLIC_URL: 'https://operator:url-password@agent-core.example/base/',
+      AGENT_CORE_RETURN_URLS: 'https://app.example/back',
+    });
+
+    await service.running;
+    expect(service.output()).toContain(
+      'Consent flow on: serving /atlassian/authorizations; Atlassian sends the customer back to https://agent-core.example/base/atlassian/callback',
+    );
+    expect(service.output()).not.toContain('Consent flow off');
+    for (const secret of [internalToken, clientSecret, 'url-password']) {
+      expect(service.output()).not.toContain(secret);
+    }
+  });
+
   it.each([
     [
       'AGENT_CORE_PUBLIC_URL',
