@@ -86,7 +86,7 @@ export async function onPage(
   screenshotPath: string,
   steps: (page: Page) => Promise<void>,
 ): Promise<void> {
-  const page = await browser.context.newPage();
+  const page = await withinStepLimit(browser.context.newPage(), 'opening a page');
   page.setDefaultTimeout(BROWSER_STEP_TIMEOUT_MS);
   try {
     await steps(page);
@@ -99,6 +99,24 @@ export async function onPage(
     );
     throw error;
   } finally {
-    await page.close();
+    // A route handler still running would hold the close: its requests are dropped first.
+    await page.unrouteAll({ behavior: 'ignoreErrors' }).catch(() => undefined);
+    await withinStepLimit(page.close(), 'closing the page').catch((error: Error) =>
+      process.stdout.write(`${error.message}\n`),
+    );
   }
+}
+
+/** `step`, or an error naming `what` once it has taken longer than {@link BROWSER_STEP_TIMEOUT_MS}. */
+function withinStepLimit<T>(step: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    step,
+    new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`Chromium did not finish ${what} within ${BROWSER_STEP_TIMEOUT_MS} ms`)),
+        BROWSER_STEP_TIMEOUT_MS,
+      );
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
