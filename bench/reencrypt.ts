@@ -22,7 +22,7 @@ import { DataSource } from 'typeorm';
 import { AppModule } from '../src/app.module';
 import { AtlassianOauthReencryptionService } from '../src/atlassian';
 import { AtlassianOauthTokenSealer } from '../src/atlassian/atlassian-oauth-token-sealer';
-import { AtlassianOauthSealedStateRepo } from '../src/atlassian/reencryption/atlassian-oauth-sealed-state.repo';
+import { AtlassianOauthSealedStateRepo } from '../src/atlassian/atlassian-oauth-sealed-state.repo';
 import { ATLASSIAN_OAUTH_STATE_TABLE } from '../src/database/entities/atlassian-oauth-state.entity';
 import { TokenCipher } from '../src/token-cipher/token-cipher';
 import { createFreshDatabase } from '../test/support/server-databases';

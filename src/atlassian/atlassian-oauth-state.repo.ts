@@ -2,10 +2,10 @@ import { Injectable, Optional } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { LessThan, MoreThan, MoreThanOrEqual, Repository } from 'typeorm';
 import { DatabaseOutageMonitor } from '../database/database-outage.monitor';
+import { BoundedCall, DatabaseRepo } from '../database/database-repo';
 import { AtlassianOauthStateEntity, AtlassianSiteEntity } from '../database/entities';
 import { PreparedLookup } from '../database/prepared-lookup';
 import { PreparedUpsert } from '../database/prepared-upsert';
-import { RedactsQueryFailures } from '../database/query-failure-redaction';
 import { isUniqueViolation } from '../database/unique-violation';
 import { AgentCoreMetrics } from '../metrics/agent-core-metrics';
 import { MeasuredStoreCall } from '../metrics/measured-store-call';
@@ -59,7 +59,7 @@ export type AtlassianOauthIdleKey = Pick<AtlassianOauthStateEntity, 'id' | 'plat
  * token either: its `parameters` are redacted.
  */
 @Injectable()
-export class AtlassianOauthStateRepo {
+export class AtlassianOauthStateRepo extends DatabaseRepo {
   private readonly clock = new UpdateClock();
   /** `findOneBy(key)` with the SQL built once: `get` is on the path of every Atlassian API call. */
   private readonly byKey = new PreparedLookup(this.repository, ['platform', 'tenantId']);
@@ -70,13 +70,15 @@ export class AtlassianOauthStateRepo {
     @InjectRepository(AtlassianOauthStateEntity)
     private readonly repository: Repository<AtlassianOauthStateEntity>,
     private readonly sealer: AtlassianOauthTokenSealer,
-    /** Turns outages into `DatabaseUnavailableError` and logs them (see `@RedactsQueryFailures`). */
-    readonly outages: DatabaseOutageMonitor,
+    /** The connection's outages: every method's database failure is translated and redacted (`DatabaseRepo`). */
+    outages: DatabaseOutageMonitor,
     /** The application's metrics when it serves them: each public method's duration is recorded. */
     @Optional() readonly metrics?: AgentCoreMetrics,
     /** Tells the host of a deleted state (`atlassian.grant.disconnected`). */
     @Optional() private readonly events?: AtlassianOauthEventPublisher,
-  ) {}
+  ) {
+    super(outages);
+  }
 
   /**
    * Reads the stored state of one `(platform, tenantId)`.
@@ -85,7 +87,7 @@ export class AtlassianOauthStateRepo {
    * @throws AtlassianOauthStateValidationError when `platform` or `tenantId` is not a non-blank string.
    * @throws TokenIntegrityError / UnknownTokenKeyError when a stored token cannot be opened.
    */
-  @RedactsQueryFailures({ bounded: true })
+  @BoundedCall()
   @MeasuredStoreCall()
   async get(platform: string, tenantId: string): Promise<AtlassianOauthStateEntity | null> {
     return this.readState(validateKey(platform, tenantId));
@@ -126,7 +128,7 @@ export class AtlassianOauthStateRepo {
    *   stored refresh token cannot be opened to compare it; nothing is written. (A write without
    *   `expectedRefreshToken` replaces such a row.)
    */
-  @RedactsQueryFailures({ bounded: true })
+  @BoundedCall()
   @MeasuredStoreCall()
   async upsert(
     platform: string,
@@ -164,7 +166,7 @@ export class AtlassianOauthStateRepo {
    * @returns `true` when a row was removed, `false` when nothing was stored.
    * @throws AtlassianOauthStateValidationError when `platform` or `tenantId` is not a non-blank string.
    */
-  @RedactsQueryFailures({ bounded: true })
+  @BoundedCall()
   @MeasuredStoreCall()
   async delete(platform: string, tenantId: string): Promise<boolean> {
     const key = validateKey(platform, tenantId);
@@ -190,7 +192,6 @@ export class AtlassianOauthStateRepo {
    * @param options.platform only the states of this platform; all of them when omitted.
    * @throws AtlassianOauthStateValidationError when `platform` is given but not a non-blank string.
    */
-  @RedactsQueryFailures()
   @MeasuredStoreCall()
   async list(options: { platform?: string } = {}): Promise<AtlassianOauthStateSummary[]> {
     const where = options.platform === undefined ? {} : { platform: requireKeyPart('platform', options.platform) };
@@ -209,7 +210,6 @@ export class AtlassianOauthStateRepo {
   }
 
   /** Counts the stored `(platform, tenantId)` states. */
-  @RedactsQueryFailures()
   @MeasuredStoreCall()
   async count(): Promise<number> {
     return this.repository.count();
@@ -220,7 +220,6 @@ export class AtlassianOauthStateRepo {
    * order after `afterId` (from the first when `undefined`): keyset pagination, so a sweep over the
    * whole table keeps memory flat. Reads no token column.
    */
-  @RedactsQueryFailures()
   async findIdlePage(idleBefore: Date, afterId: string | undefined, limit: number): Promise<AtlassianOauthIdleKey[]> {
     return this.repository.find({
       select: { id: true, platform: true, tenantId: true, updatedAt: true },
@@ -231,7 +230,6 @@ export class AtlassianOauthStateRepo {
   }
 
   /** How many stored states were last written before `idleBefore` (`idle`), and at or after it (`fresh`). */
-  @RedactsQueryFailures()
   async countByIdleness(idleBefore: Date): Promise<{ idle: number; fresh: number }> {
     const [idle, fresh] = await Promise.all([
       this.repository.countBy({ updatedAt: LessThan(idleBefore) }),

@@ -1,7 +1,6 @@
 import { Module } from '@nestjs/common';
-import { TypeOrmModule, getDataSourceToken } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
-import { DatabaseOutageMonitor } from '../database/database-outage.monitor';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { DATABASE_OUTAGE_MONITOR_PROVIDER, DatabaseOutageMonitor } from '../database/database-outage.monitor';
 import {
   AtlassianOauthRefreshHealthEntity,
   AtlassianOauthRefreshLeaseEntity,
@@ -10,13 +9,13 @@ import {
 } from '../database/entities';
 import { TokenCipherModule } from '../token-cipher/token-cipher.module';
 import { AtlassianOauthStateRepo } from './atlassian-oauth-state.repo';
-import { AtlassianOauthSealedStateRepo } from './reencryption/atlassian-oauth-sealed-state.repo';
+import { AtlassianOauthSealedStateRepo } from './atlassian-oauth-sealed-state.repo';
 import { AtlassianOauthTokenSealer } from './atlassian-oauth-token-sealer';
 import { AtlassianOauthReencryptionService } from './reencryption/atlassian-oauth-reencryption.service';
-import { AtlassianOauthRefreshLeaseRepo } from './rotation/atlassian-oauth-refresh-lease.repo';
+import { AtlassianOauthRefreshLeaseRepo } from './atlassian-oauth-refresh-lease.repo';
 import { AtlassianOauthRotationService } from './rotation/atlassian-oauth-rotation.service';
 import { AtlassianOauthGrantHealthMetrics } from './tokens/atlassian-oauth-grant-health.metrics';
-import { AtlassianOauthRefreshHealthRepo } from './tokens/atlassian-oauth-refresh-health.repo';
+import { AtlassianOauthRefreshHealthRepo } from './atlassian-oauth-refresh-health.repo';
 import { AtlassianSiteRepo } from './api/atlassian-site.repo';
 import { AtlassianOauthEventPublisher } from './events/atlassian-oauth-event.publisher';
 
@@ -48,11 +47,7 @@ import { AtlassianOauthEventPublisher } from './events/atlassian-oauth-event.pub
     TokenCipherModule,
   ],
   providers: [
-    {
-      provide: DatabaseOutageMonitor,
-      inject: [getDataSourceToken()],
-      useFactory: (dataSource: DataSource) => DatabaseOutageMonitor.of(dataSource),
-    },
+    DATABASE_OUTAGE_MONITOR_PROVIDER,
     AtlassianOauthTokenSealer,
     AtlassianOauthStateRepo,
     AtlassianOauthSealedStateRepo,

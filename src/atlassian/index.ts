@@ -75,7 +75,7 @@ export {
   KeepAliveProgress,
   KeepAliveSweepReport,
 } from './keep-alive/atlassian-oauth-keep-alive.types';
-export { AtlassianOauthRefreshHealthRepo } from './tokens/atlassian-oauth-refresh-health.repo';
+export { AtlassianOauthRefreshHealthRepo } from './atlassian-oauth-refresh-health.repo';
 export {
   AtlassianOauthRefreshHealth,
   AtlassianOauthStateHealthSummary,

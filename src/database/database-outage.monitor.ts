@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { Logger } from '@nestjs/common';
+import { Logger, Provider } from '@nestjs/common';
+import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { translateDatabaseFailure } from './database-failure';
 import {
@@ -207,3 +208,10 @@ function locationOf(dataSource: DataSource): string {
   }
   return String(options.database);
 }
+
+/** Provides the {@link DatabaseOutageMonitor} of the application's TypeORM connection (one per connection, whoever asks). */
+export const DATABASE_OUTAGE_MONITOR_PROVIDER: Provider = {
+  provide: DatabaseOutageMonitor,
+  inject: [getDataSourceToken()],
+  useFactory: (dataSource: DataSource) => DatabaseOutageMonitor.of(dataSource),
+};

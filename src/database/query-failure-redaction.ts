@@ -10,6 +10,9 @@ import { DatabaseOutageMonitor } from './database-outage.monitor';
  */
 const VALUE_FIELDS = ['detail', 'where', 'sql', 'sqlMessage'] as const;
 
+/** Errors already redacted: redacting twice would count the one placeholder as the parameters. */
+const alreadyRedacted = new WeakSet<object>();
+
 /** What a redacted field says instead: where to look for what is left. */
 const REDACTED_FIELD = '[redacted: it can quote the values of the statement; see query and code]';
 
@@ -25,9 +28,10 @@ const REDACTED_FIELD = '[redacted: it can quote the values of the statement; see
  * @returns `error` itself, so that `throw redactQueryFailure(error)` keeps its class.
  */
 export function redactQueryFailure(error: unknown): unknown {
-  if (!(error instanceof QueryFailedError)) {
+  if (!(error instanceof QueryFailedError) || alreadyRedacted.has(error)) {
     return error;
   }
+  alreadyRedacted.add(error);
   if (Array.isArray(error.parameters) && error.parameters.length > 0) {
     const count = error.parameters.length;
     Object.defineProperty(error, 'parameters', {

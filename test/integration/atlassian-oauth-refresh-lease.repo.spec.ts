@@ -5,8 +5,9 @@ import { withConfig } from '../support/config';
 import { RepoTestEngine, repoTestEngines } from '../support/repo-test-engines';
 import { DatabaseModule } from '../../src/database/database.module';
 import { AtlassianOauthRefreshLeaseEntity } from '../../src/database/entities';
+import { DatabaseOutageMonitor } from '../../src/database/database-outage.monitor';
 import { AtlassianOauthStateKey } from '../../src/atlassian/atlassian-oauth-state.types';
-import { AtlassianOauthRefreshLeaseRepo } from '../../src/atlassian/rotation/atlassian-oauth-refresh-lease.repo';
+import { AtlassianOauthRefreshLeaseRepo } from '../../src/atlassian/atlassian-oauth-refresh-lease.repo';
 
 const KEY: AtlassianOauthStateKey = { platform: 'jira', tenantId: 'tenant-a' };
 const CONTENDERS = 20;
@@ -35,7 +36,10 @@ describe.each(repoTestEngines())(
     beforeEach(async () => {
       moduleRef = await withConfig(Test.createTestingModule({ imports: [DatabaseModule] }), engine.config()).compile();
       rows = moduleRef.get<DataSource>(getDataSourceToken()).getRepository(AtlassianOauthRefreshLeaseEntity);
-      sut = new AtlassianOauthRefreshLeaseRepo(rows);
+      sut = new AtlassianOauthRefreshLeaseRepo(
+        rows,
+        DatabaseOutageMonitor.of(moduleRef.get<DataSource>(getDataSourceToken())),
+      );
       await engine.reset(moduleRef.get<DataSource>(getDataSourceToken()));
     });
 

@@ -2,7 +2,7 @@ import { DataSource } from 'typeorm';
 import { RepoTestEngine, bootRepoPerTest, repoTestEngines } from '../support/repo-test-engines';
 import { AtlassianOauthStateEntity } from '../../src/database/entities';
 import { AtlassianOauthStateRepo } from '../../src/atlassian/atlassian-oauth-state.repo';
-import { AtlassianOauthSealedStateRepo } from '../../src/atlassian/reencryption/atlassian-oauth-sealed-state.repo';
+import { AtlassianOauthSealedStateRepo } from '../../src/atlassian/atlassian-oauth-sealed-state.repo';
 import { SealedTokenSwap } from '../../src/atlassian/reencryption/sealed-token-swap.sql';
 
 const JIRA = 'jira';

@@ -2,8 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, In, Not, Repository } from 'typeorm';
 import { DatabaseOutageMonitor } from '../../database/database-outage.monitor';
+import { DatabaseRepo } from '../../database/database-repo';
 import { AtlassianOauthStateEntity, AtlassianSiteEntity } from '../../database/entities';
-import { RedactsQueryFailures } from '../../database/query-failure-redaction';
 import { isServerDatabase } from '../../database/server-database';
 import { AtlassianOauthStateKey, stateKeyId } from '../atlassian-oauth-state.types';
 import { requireKeyPart, validateKey } from '../atlassian-oauth-state.validation';
@@ -33,16 +33,17 @@ const CONFLICT_PATHS = ['platform', 'tenantId', 'cloudId'];
  * and rejects with `DatabaseUnavailableError` when the database is away.
  */
 @Injectable()
-export class AtlassianSiteRepo {
+export class AtlassianSiteRepo extends DatabaseRepo {
   constructor(
     @InjectRepository(AtlassianSiteEntity)
     private readonly repository: Repository<AtlassianSiteEntity>,
-    /** Turns outages into `DatabaseUnavailableError` (see `@RedactsQueryFailures`). */
-    readonly outages: DatabaseOutageMonitor,
-  ) {}
+    /** The connection's outages: every method's database failure is translated and redacted (`DatabaseRepo`). */
+    outages: DatabaseOutageMonitor,
+  ) {
+    super(outages);
+  }
 
   /** The key's stored sites, ordered by `url`, then `cloudId`; `[]` when none is stored. */
-  @RedactsQueryFailures()
   async list(platform: string, tenantId: string): Promise<AtlassianSiteEntity[]> {
     return listOf(this.repository, validateKey(platform, tenantId));
   }
@@ -56,7 +57,6 @@ export class AtlassianSiteRepo {
    * database, so replacements of one key and the state's deletion take turns): when it is gone,
    * nothing is stored, so a refresh that raced a deletion cannot bring the sites back.
    */
-  @RedactsQueryFailures()
   async replace(
     platform: string,
     tenantId: string,
@@ -90,7 +90,6 @@ export class AtlassianSiteRepo {
    * How many sites each stored key has, as a map from `stateKeyId(key)`; a key without sites is
    * absent. `platform` limits it to one platform.
    */
-  @RedactsQueryFailures()
   async countByKey(options: { platform?: string } = {}): Promise<Map<string, number>> {
     const query = this.repository
       .createQueryBuilder('site')

@@ -2,8 +2,9 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { IsNull, LessThan, MoreThan, Repository } from 'typeorm';
+import { DatabaseOutageMonitor } from '../../database/database-outage.monitor';
+import { DatabaseRepo } from '../../database/database-repo';
 import { AtlassianOauthConsentStateEntity } from '../../database/entities';
-import { RedactsQueryFailures } from '../../database/query-failure-redaction';
 
 /** What a consent in progress remembers until the browser comes back. */
 export interface AtlassianOauthConsent {
@@ -56,11 +57,15 @@ export function randomSecret(): string {
  * flow, the state and the browser secret are stored.
  */
 @Injectable()
-export class AtlassianOauthConsentStateRepo {
+export class AtlassianOauthConsentStateRepo extends DatabaseRepo {
   constructor(
     @InjectRepository(AtlassianOauthConsentStateEntity)
     private readonly repository: Repository<AtlassianOauthConsentStateEntity>,
-  ) {}
+    /** The connection's outages: every method's database failure is translated and redacted (`DatabaseRepo`). */
+    outages: DatabaseOutageMonitor,
+  ) {
+    super(outages);
+  }
 
   /**
    * Stores a consent waiting for a browser, valid until `expiresAt`, and purges rows that expired
@@ -68,7 +73,6 @@ export class AtlassianOauthConsentStateRepo {
    *
    * @returns the flow to put in the start link (256 bits, base64url); only its SHA-256 is stored.
    */
-  @RedactsQueryFailures()
   async create(consent: AtlassianOauthConsent, expiresAt: Date): Promise<string> {
     const flow = randomSecret();
     await this.repository.delete({ expiresAt: LessThan(new Date()) });
@@ -92,7 +96,6 @@ export class AtlassianOauthConsentStateRepo {
    *   time (its row is removed); `unknown` for anything else (never issued, already opened,
    *   malformed), so a reused flow and a forged one look the same to the caller.
    */
-  @RedactsQueryFailures()
   async bind(flow: string, browserSecret: string, expiresAt: Date): Promise<ConsentBinding> {
     if (!SECRET_PATTERN.test(flow)) {
       return { outcome: 'unknown' };
@@ -127,7 +130,6 @@ export class AtlassianOauthConsentStateRepo {
    *   `unknown` for anything else (never issued, already consumed, a flow not yet opened,
    *   malformed), so a reused state and a forged one look the same to the caller.
    */
-  @RedactsQueryFailures()
   async consume(state: string, browserSecret: string | undefined): Promise<ConsentStateConsumption> {
     if (!SECRET_PATTERN.test(state)) {
       return { outcome: 'unknown' };

@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AtlassianOauthStateEntity } from '../../database/entities';
 import { RedactsQueryFailures } from '../../database/query-failure-redaction';
 import { TokenEncryptionConfigError } from '../../token-cipher/token-cipher.errors';
-import { AtlassianOauthSealedStateRepo } from './atlassian-oauth-sealed-state.repo';
+import { AtlassianOauthSealedStateRepo } from '../atlassian-oauth-sealed-state.repo';
 import { ReencryptCounts, ReencryptOptions, describeStateKey } from '../atlassian-oauth-state.types';
 import { validateReencryptOptions } from '../atlassian-oauth-state.validation';
 import { AtlassianOauthTokenSealer } from '../atlassian-oauth-token-sealer';

@@ -23,7 +23,7 @@ import {
   stateKeyId,
 } from '../atlassian-oauth-state.types';
 import { validateKey, validateRefresh, validateRotateOptions } from '../atlassian-oauth-state.validation';
-import { AtlassianOauthRefreshLeaseRepo } from './atlassian-oauth-refresh-lease.repo';
+import { AtlassianOauthRefreshLeaseRepo } from '../atlassian-oauth-refresh-lease.repo';
 import { InProcessTurns } from './in-process-turns';
 import { StrandedLeases } from './stranded-leases';
 import { UnsavedRotations } from './unsaved-rotations';

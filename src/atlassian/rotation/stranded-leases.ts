@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { AtlassianOauthStateKey, describeStateKey, stateKeyId } from '../atlassian-oauth-state.types';
-import { AtlassianOauthRefreshLeaseRepo } from './atlassian-oauth-refresh-lease.repo';
+import { AtlassianOauthRefreshLeaseRepo } from '../atlassian-oauth-refresh-lease.repo';
 
 /** How often a lease that could not be given back is offered back again while the database is away. */
 export const STRANDED_LEASE_RETRY_MS = 500;

@@ -9,7 +9,7 @@ import {
   describeStateKey,
   stateKeyId,
 } from '../atlassian-oauth-state.types';
-import { AtlassianOauthRefreshLeaseRepo } from './atlassian-oauth-refresh-lease.repo';
+import { AtlassianOauthRefreshLeaseRepo } from '../atlassian-oauth-refresh-lease.repo';
 
 /** The first pause before writing an unsaved rotation again, doubled up to {@link MAX_UNSAVED_RETRY_MS}. */
 export const FIRST_UNSAVED_RETRY_MS = 250;

@@ -1,7 +1,7 @@
 import { Injectable, OnModuleInit, Optional } from '@nestjs/common';
 import { AgentCoreMetrics, GrantHealthCounts } from '../../metrics/agent-core-metrics';
 import { AtlassianOauthStateRepo } from '../atlassian-oauth-state.repo';
-import { AtlassianOauthRefreshHealthRepo } from './atlassian-oauth-refresh-health.repo';
+import { AtlassianOauthRefreshHealthRepo } from '../atlassian-oauth-refresh-health.repo';
 
 /**
  * Feeds `agent_core_atlassian_grants{health}` in an application that serves metrics: at every

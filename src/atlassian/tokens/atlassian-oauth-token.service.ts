@@ -30,9 +30,9 @@ import {
   AtlassianRefreshFailingEvent,
   AtlassianRefreshRecoveredEvent,
 } from '../events/atlassian-oauth.events';
-import { AtlassianOauthRefreshLeaseRepo } from '../rotation/atlassian-oauth-refresh-lease.repo';
+import { AtlassianOauthRefreshLeaseRepo } from '../atlassian-oauth-refresh-lease.repo';
 import { AtlassianOauthStateKey } from '../atlassian-oauth-state.types';
-import { AtlassianOauthRefreshHealthRepo } from './atlassian-oauth-refresh-health.repo';
+import { AtlassianOauthRefreshHealthRepo } from '../atlassian-oauth-refresh-health.repo';
 import { AtlassianSiteSync } from '../api/atlassian-site-sync';
 import {
   AtlassianOauthTokenOptions,

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Injectable, Optional } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { LessThan, Repository } from 'typeorm';
-import { AtlassianOauthRefreshLeaseEntity } from '../../database/entities';
-import { DatabaseOutageMonitor } from '../../database/database-outage.monitor';
-import { RedactsQueryFailures } from '../../database/query-failure-redaction';
-import { isUniqueViolation } from '../../database/unique-violation';
-import { AtlassianOauthStateKey } from '../atlassian-oauth-state.types';
+import { DatabaseOutageMonitor } from '../database/database-outage.monitor';
+import { BoundedCall, DatabaseRepo } from '../database/database-repo';
+import { AtlassianOauthRefreshLeaseEntity } from '../database/entities';
+import { isUniqueViolation } from '../database/unique-violation';
+import { AtlassianOauthStateKey } from './atlassian-oauth-state.types';
 
 /**
  * The database-held refresh lease of {@link AtlassianOauthRefreshLeaseEntity}: at most one holder
@@ -20,20 +20,22 @@ import { AtlassianOauthStateKey } from '../atlassian-oauth-state.types';
  * need synchronized clocks (NTP); a skew of `s` ms shortens or lengthens a lease by `s`.
  */
 @Injectable()
-export class AtlassianOauthRefreshLeaseRepo {
+export class AtlassianOauthRefreshLeaseRepo extends DatabaseRepo {
   constructor(
     @InjectRepository(AtlassianOauthRefreshLeaseEntity)
     private readonly repository: Repository<AtlassianOauthRefreshLeaseEntity>,
-    /** Turns outages into `DatabaseUnavailableError` and reports them (see `@RedactsQueryFailures`). */
-    @Optional() readonly outages?: DatabaseOutageMonitor,
-  ) {}
+    /** The connection's outages: every method's database failure is translated and redacted (`DatabaseRepo`). */
+    outages: DatabaseOutageMonitor,
+  ) {
+    super(outages);
+  }
 
   /**
    * Takes the lease of `key` for `leaseMs` if it is free or has lapsed.
    *
    * @returns the holder id to release it with, or `null` when someone else holds it.
    */
-  @RedactsQueryFailures({ bounded: true })
+  @BoundedCall()
   async tryAcquire(key: AtlassianOauthStateKey, leaseMs: number): Promise<string | null> {
     const holder = newHolderId();
     const now = new Date();
@@ -66,7 +68,7 @@ export class AtlassianOauthRefreshLeaseRepo {
    *
    * @returns the new holder id, or `null` when `from` no longer holds it (it was released or taken over).
    */
-  @RedactsQueryFailures({ bounded: true })
+  @BoundedCall()
   async takeOver(key: AtlassianOauthStateKey, from: string, leaseMs: number): Promise<string | null> {
     const holder = newHolderId();
     const { affected } = await this.repository.update(
@@ -80,7 +82,7 @@ export class AtlassianOauthRefreshLeaseRepo {
    * The keys whose lease lapsed without being given back, oldest first: their holder died (or could
    * not reach the database) while it held the lease, perhaps after Atlassian had answered its refresh.
    */
-  @RedactsQueryFailures({ bounded: true })
+  @BoundedCall()
   async findLapsed(limit: number): Promise<AtlassianOauthStateKey[]> {
     const rows = await this.repository.find({
       where: { expiresAt: LessThan(new Date()) },
@@ -92,13 +94,13 @@ export class AtlassianOauthRefreshLeaseRepo {
   }
 
   /** Removes `key`'s lease only if it has lapsed (a key whose state is gone has nothing to settle). */
-  @RedactsQueryFailures({ bounded: true })
+  @BoundedCall()
   async deleteLapsed(key: AtlassianOauthStateKey): Promise<void> {
     await this.repository.delete({ ...key, expiresAt: LessThan(new Date()) });
   }
 
   /** Gives the lease back, only if `holder` still holds it: a lease taken over after it lapsed stays with its new holder. */
-  @RedactsQueryFailures({ bounded: true })
+  @BoundedCall()
   async release(key: AtlassianOauthStateKey, holder: string): Promise<void> {
     await this.repository.delete({ ...key, holder });
   }

@@ -2,20 +2,20 @@ import { Injectable, Optional } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { In, IsNull, MoreThan, QueryFailedError, Repository } from 'typeorm';
-import { DatabaseOutageMonitor } from '../../database/database-outage.monitor';
-import { AtlassianOauthStateEntity } from '../../database/entities';
-import { RedactsQueryFailures } from '../../database/query-failure-redaction';
-import { SqliteHandle, SqliteStatement, sqliteHandleOf } from '../../database/sqlite-handle';
-import { AgentCoreMetrics } from '../../metrics/agent-core-metrics';
-import { MeasuredStoreCall } from '../../metrics/measured-store-call';
-import { TokenColumns } from '../atlassian-oauth-token-sealer';
+import { DatabaseOutageMonitor } from '../database/database-outage.monitor';
+import { DatabaseRepo } from '../database/database-repo';
+import { AtlassianOauthStateEntity } from '../database/entities';
+import { SqliteHandle, SqliteStatement, sqliteHandleOf } from '../database/sqlite-handle';
+import { AgentCoreMetrics } from '../metrics/agent-core-metrics';
+import { MeasuredStoreCall } from '../metrics/measured-store-call';
+import { TokenColumns } from './atlassian-oauth-token-sealer';
 import {
   SealedTokenSwap,
   SQLITE_ROW_SWAP_SQL,
   sealedTokenSwapStatement,
   sqliteRowSwapParameters,
   SwapDialect,
-} from './sealed-token-swap.sql';
+} from './reencryption/sealed-token-swap.sql';
 
 /**
  * Rows per commit of {@link AtlassianOauthSealedStateRepo.replaceSealedTokensBatch}: on a server one
@@ -33,21 +33,22 @@ const SQLITE_OPEN_TRANSACTION_POLL_MS = 5;
  * `AtlassianOauthReencryptionService` needs the stored form, so it lives apart from the plan's store.
  */
 @Injectable()
-export class AtlassianOauthSealedStateRepo {
+export class AtlassianOauthSealedStateRepo extends DatabaseRepo {
   /** SQLite's prepared one-row swap and the connection it was prepared on. */
   private sqliteSwap?: { db: SqliteHandle; statement: SqliteStatement };
 
   constructor(
     @InjectRepository(AtlassianOauthStateEntity)
     private readonly repository: Repository<AtlassianOauthStateEntity>,
-    /** Turns outages into `DatabaseUnavailableError` and logs them (see `@RedactsQueryFailures`). */
-    readonly outages: DatabaseOutageMonitor,
+    /** The connection's outages: every method's database failure is translated and redacted (`DatabaseRepo`). */
+    outages: DatabaseOutageMonitor,
     /** The application's metrics when it serves them: each public method's duration is recorded. */
     @Optional() readonly metrics?: AgentCoreMetrics,
-  ) {}
+  ) {
+    super(outages);
+  }
 
   /** Counts the stored rows. */
-  @RedactsQueryFailures()
   async count(): Promise<number> {
     return this.repository.count();
   }
@@ -58,7 +59,6 @@ export class AtlassianOauthSealedStateRepo {
    * flat and never skips or repeats a row when others are inserted or deleted meanwhile. For
    * re-encryption, which must see the stored form; everyone else reads with `AtlassianOauthStateRepo.get`.
    */
-  @RedactsQueryFailures()
   @MeasuredStoreCall()
   async findSealedPage(afterId: string | undefined, limit: number): Promise<AtlassianOauthStateEntity[]> {
     return this.repository.find({
@@ -69,7 +69,6 @@ export class AtlassianOauthSealedStateRepo {
   }
 
   /** One row as stored (tokens still sealed), or `null` when it was deleted. */
-  @RedactsQueryFailures()
   @MeasuredStoreCall()
   async findSealedById(id: string): Promise<AtlassianOauthStateEntity | null> {
     return this.repository.findOneBy({ id });
@@ -82,7 +81,6 @@ export class AtlassianOauthSealedStateRepo {
    *
    * @returns `true` when the row was rewritten, `false` when it had changed or is gone.
    */
-  @RedactsQueryFailures()
   @MeasuredStoreCall()
   async replaceSealedTokens(
     row: AtlassianOauthStateEntity,
@@ -117,7 +115,6 @@ export class AtlassianOauthSealedStateRepo {
    * @returns the ids of the rows rewritten; a row that changed since it was read, or was deleted,
    *   is not among them and is left as it is.
    */
-  @RedactsQueryFailures()
   async replaceSealedTokensBatch(swaps: readonly SealedTokenSwap[]): Promise<Set<string>> {
     const swapped = new Set<string>();
     const { connection } = this.repository.manager;
@@ -154,7 +151,7 @@ export class AtlassianOauthSealedStateRepo {
         )
         .immediate();
     } catch (error) {
-      // Shaped as TypeORM's own failures, so that `@RedactsQueryFailures` redacts the values.
+      // Shaped as TypeORM's own failures, so that the repo's guard (`DatabaseRepo`) redacts the values.
       throw new QueryFailedError(SQLITE_ROW_SWAP_SQL, failed ? sqliteRowSwapParameters(failed) : [], error as Error);
     }
   }

@@ -1,9 +1,9 @@
-import { Injectable, Optional } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository } from 'typeorm';
-import { DatabaseOutageMonitor } from '../../database/database-outage.monitor';
-import { AtlassianOauthRefreshHealthEntity, AtlassianOauthStateEntity } from '../../database/entities';
-import { RedactsQueryFailures } from '../../database/query-failure-redaction';
+import { DatabaseOutageMonitor } from '../database/database-outage.monitor';
+import { BoundedCall, DatabaseRepo } from '../database/database-repo';
+import { AtlassianOauthRefreshHealthEntity, AtlassianOauthStateEntity } from '../database/entities';
 
 /** State ids looked up per query by {@link AtlassianOauthRefreshHealthRepo.listCurrent}: well under every engine's bound-parameter limit. */
 const IDS_PER_QUERY = 500;
@@ -14,18 +14,20 @@ const IDS_PER_QUERY = 500;
  * service decides what a row means.
  */
 @Injectable()
-export class AtlassianOauthRefreshHealthRepo {
+export class AtlassianOauthRefreshHealthRepo extends DatabaseRepo {
   constructor(
     @InjectRepository(AtlassianOauthRefreshHealthEntity)
     private readonly repository: Repository<AtlassianOauthRefreshHealthEntity>,
     @InjectRepository(AtlassianOauthStateEntity)
     private readonly states: Repository<AtlassianOauthStateEntity>,
-    /** Turns outages into `DatabaseUnavailableError` and bounds each call (see `@RedactsQueryFailures`). */
-    @Optional() readonly outages?: DatabaseOutageMonitor,
-  ) {}
+    /** The connection's outages: every method's database failure is translated and redacted (`DatabaseRepo`). */
+    outages: DatabaseOutageMonitor,
+  ) {
+    super(outages);
+  }
 
   /** The key's row, or `null` when its last refresh did not fail. */
-  @RedactsQueryFailures({ bounded: true })
+  @BoundedCall()
   get(platform: string, tenantId: string): Promise<AtlassianOauthRefreshHealthEntity | null> {
     return this.repository.findOneBy({ platform, tenantId });
   }
@@ -58,13 +60,13 @@ export class AtlassianOauthRefreshHealthRepo {
   }
 
   /** Replaces the key's row with `row` (one `INSERT ... ON CONFLICT` / `ON DUPLICATE KEY` statement). */
-  @RedactsQueryFailures({ bounded: true })
+  @BoundedCall()
   async save(row: AtlassianOauthRefreshHealthEntity): Promise<void> {
     await this.repository.upsert(row, { conflictPaths: ['platform', 'tenantId'] });
   }
 
   /** Removes the key's row, if any. */
-  @RedactsQueryFailures({ bounded: true })
+  @BoundedCall()
   async clear(platform: string, tenantId: string): Promise<void> {
     await this.repository.delete({ platform, tenantId });
   }
