@@ -1,9 +1,18 @@
-import { DEFAULT_PORT, HttpConfigError, httpConfig, readHttpConfig } from './http.config';
+import {
+  DEFAULT_INTERNAL_HOST,
+  DEFAULT_INTERNAL_PORT,
+  DEFAULT_PORT,
+  HttpConfigError,
+  httpConfig,
+  readHttpConfig,
+} from './http.config';
 
 describe(readHttpConfig.name, () => {
-  it('listens on 3000 with the consent flow off and no tenant labels when nothing is set', () => {
+  it('listens on 3000 (public) and 3001 on every interface (internal) with the consent flow off and no tenant labels when nothing is set', () => {
     expect(readHttpConfig({})).toEqual({
       port: DEFAULT_PORT,
+      internalPort: DEFAULT_INTERNAL_PORT,
+      internalHost: DEFAULT_INTERNAL_HOST,
       internalToken: undefined,
       returnUrls: [],
       publicUrl: undefined,
@@ -17,6 +26,8 @@ describe(readHttpConfig.name, () => {
     expect(
       readHttpConfig({
         PORT: '0',
+        INTERNAL_PORT: '9101',
+        INTERNAL_HOST: '127.0.0.1',
         AGENT_CORE_INTERNAL_TOKEN: token,
         AGENT_CORE_RETURN_URLS: 'https://App.example.com/settings/atlassian?tab=1#x , http://127.0.0.1:8080/back',
         AGENT_CORE_PUBLIC_URL: 'https://agent-core.example.com/base/',
@@ -24,6 +35,8 @@ describe(readHttpConfig.name, () => {
       }),
     ).toEqual({
       port: 0,
+      internalPort: 9101,
+      internalHost: '127.0.0.1',
       internalToken: token,
       returnUrls: ['https://app.example.com/settings/atlassian', 'http://127.0.0.1:8080/back'],
       publicUrl: new URL('https://agent-core.example.com/base/'),
@@ -34,6 +47,8 @@ describe(readHttpConfig.name, () => {
   it.each([
     [{ PORT: '65536' }, 'PORT must be a whole number from 0 to 65535'],
     [{ PORT: 'http' }, 'PORT must be a whole number from 0 to 65535'],
+    [{ INTERNAL_PORT: '-1' }, 'INTERNAL_PORT must be a whole number from 0 to 65535'],
+    [{ INTERNAL_HOST: 'x y!' }, 'INTERNAL_HOST must be a host name or an IP address'],
     [{ AGENT_CORE_INTERNAL_TOKEN: 'short-secret' }, 'AGENT_CORE_INTERNAL_TOKEN must be at least 32 characters'],
     [{ AGENT_CORE_RETURN_URLS: 'https://ok.example/a,javascript:alert(1)' }, 'AGENT_CORE_RETURN_URLS must list'],
     [{ AGENT_CORE_RETURN_URLS: '/relative' }, 'AGENT_CORE_RETURN_URLS must list'],

@@ -7,8 +7,23 @@ export { HttpConfigError } from './config.errors';
 
 /** The `http` namespace of the configuration: the HTTP server, its consent flow and its metrics. */
 export interface HttpConfig {
-  /** `PORT`: where `npm start` listens (default {@link DEFAULT_PORT}; 0 picks a free port). */
+  /**
+   * `PORT`: the public listener of `npm start` (default {@link DEFAULT_PORT}; 0 picks a free port):
+   * only `/atlassian/authorize` and `/atlassian/callback`, what a customer's browser opens.
+   */
   readonly port: number;
+  /**
+   * `INTERNAL_PORT`: the internal listener (default {@link DEFAULT_INTERNAL_PORT}; 0 picks a free
+   * port): `POST /atlassian/authorizations`, `/health/*` and `/metrics`, for your services, the
+   * orchestrator's probes and Prometheus. Never expose it.
+   */
+  readonly internalPort: number;
+  /**
+   * `INTERNAL_HOST`: the interface the internal listener binds (default {@link DEFAULT_INTERNAL_HOST},
+   * every interface, so that probes and Prometheus reach it in a pod; `127.0.0.1` when only
+   * processes on the same host call it).
+   */
+  readonly internalHost: string;
   /**
    * `AGENT_CORE_INTERNAL_TOKEN`: the bearer token internal callers present to start a consent.
    * Unset: the consent flow is not served. Never log it.
@@ -26,8 +41,21 @@ export interface HttpConfig {
   readonly metricsTenantLabels: boolean;
 }
 
-/** The port unless `PORT` says otherwise. */
+/** The public port unless `PORT` says otherwise. */
 export const DEFAULT_PORT = 3000;
+
+/** The internal port unless `INTERNAL_PORT` says otherwise. */
+export const DEFAULT_INTERNAL_PORT = 3001;
+
+/** The internal listener's interface unless `INTERNAL_HOST` says otherwise: every interface. */
+export const DEFAULT_INTERNAL_HOST = '0.0.0.0';
+
+const port = (fallback: number) =>
+  optionalText
+    .refine((value) => value === undefined || (/^\d{1,5}$/.test(value) && Number(value) <= 65_535), {
+      error: 'must be a whole number from 0 to 65535',
+    })
+    .transform((value) => (value === undefined ? fallback : Number(value)));
 
 /** Shortest `AGENT_CORE_INTERNAL_TOKEN` accepted: 32 characters, e.g. `openssl rand -base64 32` gives 44. */
 export const MIN_INTERNAL_TOKEN_LENGTH = 32;
@@ -43,11 +71,13 @@ const httpUrl = (problem: string) => z.url({ protocol: /^https?$/, error: proble
 
 /** The variables the HTTP server is configured by, as they must look; blank counts as unset. */
 const httpEnvironment = z.object({
-  PORT: optionalText
-    .refine((value) => value === undefined || (/^\d{1,5}$/.test(value) && Number(value) <= 65_535), {
-      error: 'must be a whole number from 0 to 65535',
+  PORT: port(DEFAULT_PORT),
+  INTERNAL_PORT: port(DEFAULT_INTERNAL_PORT),
+  INTERNAL_HOST: optionalText
+    .refine((value) => value === undefined || /^[A-Za-z0-9.:[\]-]{1,253}$/.test(value), {
+      error: 'must be a host name or an IP address, e.g. 127.0.0.1 or 0.0.0.0',
     })
-    .transform((value) => (value === undefined ? DEFAULT_PORT : Number(value))),
+    .transform((value) => value ?? DEFAULT_INTERNAL_HOST),
   // A secret is kept as written, never trimmed.
   AGENT_CORE_INTERNAL_TOKEN: z
     .string()
@@ -116,6 +146,8 @@ export function readHttpConfig(env: Environment): HttpConfig {
   );
   return {
     port: vars.PORT,
+    internalPort: vars.INTERNAL_PORT,
+    internalHost: vars.INTERNAL_HOST,
     internalToken: vars.AGENT_CORE_INTERNAL_TOKEN,
     returnUrls: vars.AGENT_CORE_RETURN_URLS.map(originAndPath),
     publicUrl: vars.AGENT_CORE_PUBLIC_URL,
