@@ -599,6 +599,8 @@ describeWithChromium('the consent flow in a real browser', () => {
       );
 
       expect(response.status).toBe(401);
+      // Finding 8 of issue #24: the scheme to use is named.
+      expect(response.headers.get('www-authenticate')).toBe('Bearer');
     });
   });
 });

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { IncomingMessage } from 'node:http';
+import { IncomingMessage, ServerResponse } from 'node:http';
 import { CanActivate, ExecutionContext, Inject, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
 import { AtlassianOauthConsentOptions, CONSENT_OPTIONS } from './atlassian-oauth-consent.options';
 
@@ -21,17 +21,31 @@ export class InternalTokenGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     const request = context.switchToHttp().getRequest<IncomingMessage>();
-    const match = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '');
-    if (!match?.[1] || !timingSafeEqual(digest(match[1]), this.expected)) {
+    const presented = bearerToken(request.headers.authorization, this.expected);
+    if (presented !== 'valid') {
       this.logger.warn(
-        `Refused ${request.method ?? ''} ${request.url?.split('?')[0] ?? ''}: ${match ? 'wrong' : 'no'} bearer token`,
+        `Refused ${request.method ?? ''} ${request.url?.split('?')[0] ?? ''}: ${presented} bearer token`,
       );
+      context.switchToHttp().getResponse<ServerResponse>().setHeader('WWW-Authenticate', 'Bearer');
       throw new UnauthorizedException('A valid internal bearer token is required');
     }
     return true;
   }
 }
 
-function digest(value: string): Buffer {
+/** The SHA-256 digest a bearer token is compared by. */
+export function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
+}
+
+/**
+ * Whether the `Authorization` header holds the bearer token whose {@link digest} is `expected`:
+ * compared in constant time over the digests, so neither content nor length leaks.
+ */
+export function bearerToken(authorization: string | undefined, expected: Buffer): 'valid' | 'wrong' | 'no' {
+  const match = /^Bearer (\S+)$/.exec(authorization ?? '');
+  if (!match?.[1]) {
+    return 'no';
+  }
+  return timingSafeEqual(digest(match[1]), expected) ? 'valid' : 'wrong';
 }
