@@ -1,6 +1,4 @@
 import 'reflect-metadata';
-import { Server } from 'node:http';
-import { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
@@ -9,14 +7,16 @@ import { AtlassianOauthConsentOptions, CONSENT_OPTIONS } from './atlassian/conse
 import { BootLogger, reportBootFailure } from './boot-logger';
 import { loadConfig } from './config/config';
 import { DEFAULT_LOGGING, LoggingConfig, readLoggingConfig } from './config/logging.config';
+import { configureHttp, HttpListeners, listenTwice } from './http/http-listeners';
 import { HttpServerModule } from './http/http-server.module';
 
 const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
 /**
- * Boots agent-core on its configured database and serves HTTP on `PORT` until SIGINT or SIGTERM.
- * Then it stops accepting connections, lets the requests in flight finish, closes the database
- * and exits 0.
+ * Boots agent-core on its configured database and serves HTTP until SIGINT or SIGTERM: the public
+ * listener on `PORT` (the consent pages a browser opens) and the internal one on
+ * `INTERNAL_HOST:INTERNAL_PORT` (`POST /atlassian/authorizations`, probes, metrics). Then it stops
+ * accepting connections, lets the requests in flight finish, closes the database and exits 0.
  */
 async function bootstrap(logging: LoggingConfig): Promise<void> {
   const logger = new Logger('agent-core');
@@ -27,29 +27,30 @@ async function bootstrap(logging: LoggingConfig): Promise<void> {
   const app = await NestFactory.create<NestExpressApplication>(HttpServerModule.forConfig(config), {
     logger: new BootLogger(logging),
     abortOnError: false,
+    // configureHttp parses the one body the service takes, after its bearer token was checked.
+    bodyParser: false,
   });
   app.disable('x-powered-by');
+  configureHttp(app, config.http);
   const states = await app.get(AtlassianOauthStateRepo).count();
   logger.log(`Database ${config.database.location} holds ${states} Atlassian OAuth state(s)`);
 
   // Not app.enableShutdownHooks(): Nest would re-raise the signal after closing, so the process
-  // would end by the signal instead of exiting 0. app.close() does the same work in the right
-  // order: the HTTP server stops accepting and waits for the requests in flight, and only then
-  // do the shutdown hooks close the database.
+  // would end by the signal instead of exiting 0. Both listeners stop accepting and wait for the
+  // requests in flight, and only then do the shutdown hooks close the database.
+  const serving: { listeners?: HttpListeners } = {};
   for (const signal of SHUTDOWN_SIGNALS) {
     process.once(signal, () => {
       logger.log(`${signal} received: finishing the requests in flight, then closing the database`);
-      // server.close() closes the connections that are idle when it is called; one that finishes
-      // its request later would stay open until its keep-alive timeout. Close those as they idle.
-      const server: Server = app.getHttpServer();
-      setInterval(() => server.closeIdleConnections(), 50).unref();
-      app.close().then(
-        () => process.exit(0),
-        (error: unknown) => {
-          logger.error(`Shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
-          process.exit(1);
-        },
-      );
+      (serving.listeners?.close() ?? Promise.resolve())
+        .then(() => app.close())
+        .then(
+          () => process.exit(0),
+          (error: unknown) => {
+            logger.error(`Shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+            process.exit(1);
+          },
+        );
     });
   }
   if (config.http.internalToken === undefined) {
@@ -65,9 +66,12 @@ async function bootstrap(logging: LoggingConfig): Promise<void> {
       `Consent flow on: serving /atlassian/authorizations; Atlassian sends the customer back to ${callback.href} (the redirect URI to register)`,
     );
   }
-  await app.listen(config.http.port);
-  const { port } = app.getHttpServer().address() as AddressInfo;
-  logger.log(`HTTP server listening on port ${port}`);
+  const listeners = await listenTwice(app, config.http);
+  serving.listeners = listeners;
+  logger.log(`HTTP server listening on port ${listeners.publicPort}`);
+  logger.log(
+    `Internal HTTP server listening on ${config.http.internalHost} port ${listeners.internalPort}: POST /atlassian/authorizations, /health/*, /metrics`,
+  );
   logger.log('agent-core is running; stop it with Ctrl+C (SIGINT) or SIGTERM');
 }
 
