@@ -182,6 +182,28 @@ describe(`${AtlassianOauthTokenService.name} against a real OAuth server (oidc-p
     expect(text).not.toContain(state?.accessToken);
   });
 
+  it('refused: refreshes a token that has not expired, once for concurrent callers, never returning the refused one', async () => {
+    const { code } = await server.mintGrant();
+    const stored = await sut.connect(PLATFORM, TENANT, code, server.redirectUri);
+    const refusedToken = stored.accessToken ?? '';
+    await server.resetStats();
+
+    const tokens = await Promise.all(
+      Array.from({ length: 8 }, () => sut.accessToken(PLATFORM, TENANT, { refused: refusedToken })),
+    );
+    const later = await sut.accessToken(PLATFORM, TENANT, { refused: refusedToken });
+
+    expect(new Set(tokens).size).toBe(1);
+    expect(tokens[0] === refusedToken).toBe(false);
+    expect(later === tokens[0]).toBe(true);
+    await expect(booted.states.get(PLATFORM, TENANT)).resolves.toMatchObject({ accessToken: tokens[0] });
+    await expect(server.stats()).resolves.toMatchObject({
+      tokenRequests: 1,
+      issued: { refreshToken: 1 },
+      refreshTokenReuses: 0,
+    });
+  });
+
   it('rejects a tenant that was never connected with AtlassianOauthStateNotFoundError, without a token request', async () => {
     await expect(sut.accessToken(PLATFORM, 'nobody')).rejects.toBeInstanceOf(AtlassianOauthStateNotFoundError);
     await expect(server.tokenRequests()).resolves.toBe(0);
@@ -326,6 +348,20 @@ describe(`${AtlassianOauthTokenService.name} while the token endpoint fails (scr
       expect.stringMatching(/\("jira", "acme"\) fails \(server-error\); .* \(repeated 299 more times in \d+\.\d s\)$/),
     ]);
     expect(warn.mock.calls.flat().join('\n')).not.toContain('access-1');
+  });
+
+  it('refused: does not serve the refused access token while refreshing fails, though it has not expired', async () => {
+    const { sut } = await bootWith(60_000, { accessToken: 'access-1', expiresInMs: 30 * 60_000 });
+    endpoint.script({ status: 503 });
+
+    await expect(sut.accessToken(PLATFORM, TENANT, { refused: 'access-1' })).rejects.toBeInstanceOf(
+      AtlassianOauthTokenEndpointError,
+    );
+    await expect(sut.accessToken(PLATFORM, TENANT, { refused: 'access-1' })).rejects.toBeInstanceOf(
+      AtlassianOauthTokenEndpointError,
+    );
+    await expect(sut.accessToken(PLATFORM, TENANT)).resolves.toBe('access-1');
+    expect(endpoint.requests).toHaveLength(1);
   });
 
   it('does not serve an expired access token while refreshing fails', async () => {

@@ -58,6 +58,14 @@ const MIN_WARNING_WINDOW_MS = 1_000;
 export interface AtlassianOauthAccessTokenOptions {
   /** The access token returned is valid for at least this long (ms, default 60 000). */
   minValidityMs?: number;
+  /**
+   * The access token Atlassian just refused (a 401, or a dead token behind a 403/404): refresh even
+   * though it has not expired, unless the stored access token is already another one (another
+   * caller, in any process, replaced it meanwhile): then that one is returned without a refresh.
+   * Decided under the refresh lease, so a fleet refused at once refreshes once. The refused token
+   * itself is never returned.
+   */
+  refused?: string;
 }
 
 /**
@@ -222,7 +230,12 @@ export class AtlassianOauthTokenService implements OnApplicationBootstrap, OnMod
     // A rotation this process could not store yet (the database failed as Atlassian answered) is
     // the only pair that works: served from memory, without a read that would fail anyway.
     const unsaved = this.rotation.unsavedState(platform, tenantId);
-    if (unsaved && unsaved.accessToken !== null && validFor(unsaved, minValidityMs)) {
+    if (
+      unsaved &&
+      unsaved.accessToken !== null &&
+      unsaved.accessToken !== options.refused &&
+      validFor(unsaved, minValidityMs)
+    ) {
       return unsaved.accessToken;
     }
     // The health row is read beside the state (not after it): a recorded revocation must stop a
@@ -231,9 +244,11 @@ export class AtlassianOauthTokenService implements OnApplicationBootstrap, OnMod
     if (!state) {
       throw new AtlassianOauthStateNotFoundError(platform, tenantId);
     }
+    const { refused } = options;
     const blocked = blockedBy(row, state);
     if (
       state.accessToken !== null &&
+      state.accessToken !== refused &&
       validFor(state, minValidityMs) &&
       !(blocked instanceof AtlassianOauthGrantRevokedError)
     ) {
@@ -243,7 +258,7 @@ export class AtlassianOauthTokenService implements OnApplicationBootstrap, OnMod
       if (blocked instanceof AtlassianOauthTokenEndpointError) {
         this.metrics?.refresh('cooldown', platform, tenantId);
       }
-      return this.servedDespite(state, blocked);
+      return this.servedDespite(state, blocked, refused);
     }
 
     let refreshedFrom: AtlassianOauthStateEntity = state;
@@ -255,6 +270,9 @@ export class AtlassianOauthTokenService implements OnApplicationBootstrap, OnMod
         tenantId,
         async (current) => {
           refreshedFrom = current;
+          if (refused !== undefined && current.accessToken !== refused && validFor(current, minValidityMs)) {
+            throw new AlreadyReplaced(current);
+          }
           // Under the lease: callers that queued behind a failed refresh see its record here.
           const currentRow = await this.health.get(current.platform, current.tenantId);
           const stillBlocked = blockedBy(currentRow, current);
@@ -265,8 +283,8 @@ export class AtlassianOauthTokenService implements OnApplicationBootstrap, OnMod
           reachedEndpoint = true;
           return this.refreshRecordingFailure(current);
         },
-        // A state without an access token needs a refresh whatever its expiry says.
-        { minValidityMs: state.accessToken === null ? Infinity : minValidityMs },
+        // A state without an access token, or whose token was refused, needs a refresh whatever its expiry says.
+        { minValidityMs: state.accessToken === null || refused !== undefined ? Infinity : minValidityMs },
       );
       if (reachedEndpoint) {
         await this.refreshed(platform, tenantId, failingBefore);
@@ -278,8 +296,11 @@ export class AtlassianOauthTokenService implements OnApplicationBootstrap, OnMod
       return fresh.accessToken;
     } catch (error) {
       const failure = this.settleFailure(error, refreshedFrom, reachedEndpoint);
+      if (failure instanceof AlreadyReplaced && failure.state.accessToken !== null) {
+        return failure.state.accessToken;
+      }
       if (failure instanceof AtlassianOauthTokenEndpointError) {
-        return this.servedDespite(refreshedFrom, failure);
+        return this.servedDespite(refreshedFrom, failure, refused);
       }
       throw failure;
     }
@@ -444,10 +465,15 @@ export class AtlassianOauthTokenService implements OnApplicationBootstrap, OnMod
     return blockedBy(await this.health.get(state.platform, state.tenantId), state);
   }
 
-  /** The stored access token if it has not expired yet and the failure may pass; otherwise `error`. */
-  private servedDespite(state: AtlassianOauthStateEntity, error: Error): string {
+  /** The stored access token if it has not expired yet, was not refused, and the failure may pass; otherwise `error`. */
+  private servedDespite(state: AtlassianOauthStateEntity, error: Error, refused?: string): string {
     const expiresAt = state.expiresAt?.getTime() ?? 0;
-    if (error instanceof AtlassianOauthTokenEndpointError && state.accessToken !== null && expiresAt > Date.now()) {
+    if (
+      error instanceof AtlassianOauthTokenEndpointError &&
+      state.accessToken !== null &&
+      state.accessToken !== refused &&
+      expiresAt > Date.now()
+    ) {
       const key = describeStateKey(state.platform, state.tenantId);
       this.servedWarnings.warn(
         key,
@@ -500,6 +526,15 @@ export class AtlassianOauthTokenService implements OnApplicationBootstrap, OnMod
         new AtlassianRefreshFailingEvent(state.platform, state.tenantId, failure, httpStatus, retryAt, now),
       );
     }
+  }
+}
+
+/** Thrown inside the refresh of {@link AtlassianOauthTokenService.accessToken} when, under the lease, the refused token was already replaced. */
+class AlreadyReplaced extends Error {
+  override readonly name = 'AlreadyReplaced';
+
+  constructor(readonly state: AtlassianOauthStateEntity) {
+    super('the refused access token was already replaced');
   }
 }
 
