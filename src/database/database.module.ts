@@ -5,6 +5,7 @@ import { AgentCoreConfig } from '../config/config';
 import { AgentCoreConfigModule } from '../config/config.module';
 import { DatabaseConfig, databaseConfig } from '../config/database.config';
 import {
+  AtlassianApiPauseEntity,
   AtlassianOauthRefreshHealthEntity,
   AtlassianOauthConsentStateEntity,
   AtlassianOauthRefreshLeaseEntity,
@@ -36,6 +37,7 @@ export const DATABASE_ENTITIES = [
   AtlassianOauthRefreshHealthEntity,
   AtlassianOauthConsentStateEntity,
   AtlassianSiteEntity,
+  AtlassianApiPauseEntity,
 ];
 
 /**

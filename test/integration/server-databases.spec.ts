@@ -77,6 +77,7 @@ describe.each(SERVERS_UNDER_TEST.map((server) => [server.label, server] as const
           { name: 'CreateAtlassianOauthConsentState1796010000000' },
           { name: 'CreateAtlassianSite1796015000000' },
           { name: 'AddAtlassianOauthConsentBrowser1796024000000' },
+          { name: 'CreateAtlassianApiPause1796030000000' },
         ]);
       });
 

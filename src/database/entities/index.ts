@@ -6,3 +6,4 @@ export {
 } from './atlassian-oauth-refresh-health.entity';
 export { AtlassianOauthConsentStateEntity } from './atlassian-oauth-consent-state.entity';
 export { ATLASSIAN_SITE_TABLE, AtlassianSiteEntity } from './atlassian-site.entity';
+export { AtlassianApiPauseEntity, AtlassianApiPauseScope } from './atlassian-api-pause.entity';

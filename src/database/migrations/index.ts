@@ -6,12 +6,14 @@ import { CreateAtlassianOauthRefreshHealth1796001986618 as MysqlCreateAtlassianO
 import { CreateAtlassianOauthConsentState1796010000000 as MysqlCreateAtlassianOauthConsentState } from './mysql/1796010000000-CreateAtlassianOauthConsentState';
 import { CreateAtlassianSite1796015000000 as MysqlCreateAtlassianSite } from './mysql/1796015000000-CreateAtlassianSite';
 import { AddAtlassianOauthConsentBrowser1796024000000 as MysqlAddAtlassianOauthConsentBrowser } from './mysql/1796024000000-AddAtlassianOauthConsentBrowser';
+import { CreateAtlassianApiPause1796030000000 as MysqlCreateAtlassianApiPause } from './mysql/1796030000000-CreateAtlassianApiPause';
 import { CreateAtlassianOauthState1795805829419 as PostgresCreateAtlassianOauthState } from './postgres/1795805829419-CreateAtlassianOauthState';
 import { CreateAtlassianOauthRefreshLease1795807105148 as PostgresCreateAtlassianOauthRefreshLease } from './postgres/1795807105148-CreateAtlassianOauthRefreshLease';
 import { CreateAtlassianOauthRefreshHealth1796001986618 as PostgresCreateAtlassianOauthRefreshHealth } from './postgres/1796001986618-CreateAtlassianOauthRefreshHealth';
 import { CreateAtlassianOauthConsentState1796010000000 as PostgresCreateAtlassianOauthConsentState } from './postgres/1796010000000-CreateAtlassianOauthConsentState';
 import { CreateAtlassianSite1796015000000 as PostgresCreateAtlassianSite } from './postgres/1796015000000-CreateAtlassianSite';
 import { AddAtlassianOauthConsentBrowser1796024000000 as PostgresAddAtlassianOauthConsentBrowser } from './postgres/1796024000000-AddAtlassianOauthConsentBrowser';
+import { CreateAtlassianApiPause1796030000000 as PostgresCreateAtlassianApiPause } from './postgres/1796030000000-CreateAtlassianApiPause';
 
 /**
  * The versioned schema of each server engine, oldest first: boot runs the ones a database has
@@ -25,6 +27,7 @@ export const SERVER_MIGRATIONS: Readonly<Record<ServerDatabaseType, readonly (ne
     PostgresCreateAtlassianOauthConsentState,
     PostgresCreateAtlassianSite,
     PostgresAddAtlassianOauthConsentBrowser,
+    PostgresCreateAtlassianApiPause,
   ],
   mysql: [
     MysqlCreateAtlassianOauthState,
@@ -33,5 +36,6 @@ export const SERVER_MIGRATIONS: Readonly<Record<ServerDatabaseType, readonly (ne
     MysqlCreateAtlassianOauthConsentState,
     MysqlCreateAtlassianSite,
     MysqlAddAtlassianOauthConsentBrowser,
+    MysqlCreateAtlassianApiPause,
   ],
 };
