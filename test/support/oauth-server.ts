@@ -32,6 +32,55 @@ export interface TestResource {
   avatarUrl?: string;
 }
 
+/** A points budget of the gateway stand-in: `points` requests per fixed window of `windowMs`. */
+export interface GatewayBudget {
+  points: number;
+  windowMs: number;
+}
+
+/** One scripted answer of the gateway stand-in, given (after the token check) to the next requests whose path contains `match`. */
+export interface GatewayScriptEntry {
+  status?: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+  /** How many requests get it (default 1). */
+  times?: number;
+  match?: string;
+  /** Close the connection without an answer (a network error). */
+  drop?: boolean;
+  /** Answer this much later. */
+  delayMs?: number;
+}
+
+/** The settings of the REST gateway stand-in (server.mjs); each call replaces them all and clears the counts. */
+export interface GatewaySettings {
+  budget?: { app?: GatewayBudget; tenant?: GatewayBudget; burstPerSecond?: number };
+  /** Requests of a pause counted as `sentDuringPause` only from this long after it began. */
+  graceMs?: number;
+  script?: GatewayScriptEntry[];
+}
+
+/** What the gateway stand-in counted since its settings were last set. */
+export interface GatewayStats {
+  /** Requests to `/ex/...`. */
+  requests: number;
+  byStatus: Record<string, number>;
+  /** 2xx answers. */
+  answered: number;
+  /** 429 answers of a budget. */
+  limited: number;
+  /** Requests received during an app or tenant pause more than `graceMs` after it began. */
+  sentDuringPause: number;
+  sentDuringPauseAll: number;
+  pauses: { scope: 'app' | 'tenant'; key: string; from: number; until: number }[];
+  /** GETs of accessible-resources (whose list {@link OauthTestServer.setAccessibleResources} sets). */
+  accessibleResources: number;
+  /** Requests to `/ex/...` by the token they carried: live, dead (unknown, expired, revoked), none. */
+  authorizations: { live: number; dead: number; none: number };
+  /** The most requests of one cloudId the gateway was answering at once. */
+  maxInFlight: Record<string, number>;
+}
+
 /** A grant as a finished consent leaves it: its id and the authorization code to exchange. */
 export interface MintedGrant {
   grantId: string;
@@ -71,6 +120,9 @@ export interface OauthTestServer {
     | 'ATLASSIAN_API_BASE_URL',
     string
   >;
+  /** Replaces the REST gateway stand-in's (`/ex/...` under {@link apiBaseUrl}) settings and clears its counts. */
+  configureGateway(settings?: GatewaySettings): Promise<void>;
+  gatewayStats(): Promise<GatewayStats>;
   stats(): Promise<OauthServerStats>;
   tokenRequests(): Promise<number>;
   resetStats(): Promise<void>;
@@ -155,6 +207,10 @@ export async function startOauthServer(options: OauthTestServerOptions = {}): Pr
       ATLASSIAN_OAUTH_AUTHORIZE_URL: ready.authorizeUrl,
       ATLASSIAN_API_BASE_URL: ready.issuer,
     },
+    configureGateway: async (settings = {}) => {
+      await admin('POST', 'gateway', settings);
+    },
+    gatewayStats: () => admin<GatewayStats>('GET', 'gateway/stats'),
     stats: () => admin<OauthServerStats>('GET', 'stats'),
     tokenRequests: async () => (await admin<OauthServerStats>('GET', 'stats')).tokenRequests,
     resetStats: async () => {

@@ -29,6 +29,26 @@
  * bearer token, checks it against this server's own token store (401 for a missing, unknown,
  * expired or revoked one) and answers the list the test set. Without one it answers one site,
  * https://default.atlassian.net, whose scopes are the token's (offline_access and openid left out).
+ *
+ * It also stands in for Atlassian's REST gateway (api.atlassian.com), at the same origin:
+ * - /ex/{platform}/{cloudId}/...: bearer tokens checked against this server's own token store. An
+ *   unknown or revoked token answers as Atlassian's gateway does: 404 on a `/rest/api/2/` path, 403
+ *   on a `/1.0/` path, 401 elsewhere. Then a points budget (1 point a request): per app
+ *   (`jira-quota-global-based`), per tenant = cloudId (`jira-quota-tenant-based`), per tenant,
+ *   method and path and second (`jira-burst-based`), each a fixed window answering 429 with
+ *   `Retry-After` (whole seconds, rounded up), `RateLimit-Reason` and `X-RateLimit-Reset`, and
+ *   `X-RateLimit-NearLimit: true` on answers while less than 20% is left. Then scripted answers
+ *   (POST /__test/gateway {script: [{status, headers?, body?, times?, match?, drop?, delayMs?}]}), then a tiny
+ *   Jira: GET .../myself; POST .../issue; GET/PUT/DELETE .../issue/{key} (a real 404 with
+ *   `errorMessages` for a missing issue); GET .../echo answers the query it got.
+ * - POST /__test/gateway {budget?: {app?: {points, windowMs}, tenant?: {points, windowMs},
+ *   burstPerSecond?}, graceMs?, script?} replaces the gateway's settings and clears its counts.
+ *   GET /__test/gateway/stats: {requests, byStatus, answered, limited, sentDuringPause,
+ *   sentDuringPauseAll, pauses, accessibleResources, authorizations, maxInFlight (per cloudId)}:
+ *   `sentDuringPause` counts requests received during an app or tenant pause more than `graceMs`
+ *   after it began (the time every caller needs to learn of it), `sentDuringPauseAll` all of them;
+ *   `accessibleResources` counts the GETs of accessible-resources since the gateway's settings
+ *   were last set (the sites come from POST /__test/accessible-resources above).
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -121,14 +141,195 @@ provider.on('grant.revoked', () => {
 const tokenPath = new URL(issuer + '/token').pathname;
 const oidcCallback = provider.callback();
 
+/** The stand-in for Atlassian's REST gateway: its settings and counts (see the header). */
+const gateway = newGateway({});
+function newGateway(settings) {
+  return {
+    budget: settings.budget ?? {},
+    graceMs: settings.graceMs ?? 0,
+    script: (settings.script ?? []).map((entry) => ({ ...entry, times: entry.times ?? 1 })),
+    windows: new Map(),
+    issues: new Map(),
+    nextIssue: 1,
+    stats: {
+      requests: 0,
+      byStatus: {},
+      answered: 0,
+      limited: 0,
+      sentDuringPause: 0,
+      sentDuringPauseAll: 0,
+      pauses: [],
+      accessibleResources: 0,
+      authorizations: { live: 0, dead: 0, none: 0 },
+      maxInFlight: {},
+    },
+    inFlight: {},
+  };
+}
+
+/** The token's record when it is a live access token of this server, else undefined. */
+async function liveAccessToken(req) {
+  const header = req.headers.authorization ?? '';
+  const match = /^Bearer (\S+)$/.exec(header);
+  if (!match) {
+    return undefined;
+  }
+  const token = await provider.AccessToken.find(match[1]);
+  return token && !token.isExpired ? token : undefined;
+}
+
+/** Charges one point to a fixed-window budget; the 429's headers when it is spent, else {nearLimit}. */
+function charge(key, limit, reason, scope, now) {
+  let window = gateway.windows.get(key);
+  if (!window || now >= window.start + limit.windowMs) {
+    window = { start: now, used: 0, pause: undefined };
+    gateway.windows.set(key, window);
+  }
+  const end = window.start + limit.windowMs;
+  if (window.used >= limit.points) {
+    if (scope !== 'burst') {
+      if (!window.pause) {
+        window.pause = { scope, key, from: now, until: end };
+        gateway.stats.pauses.push(window.pause);
+      }
+      gateway.stats.sentDuringPauseAll += 1;
+      if (now >= window.pause.from + gateway.graceMs) {
+        gateway.stats.sentDuringPause += 1;
+      }
+    }
+    return {
+      limited: {
+        'retry-after': String(Math.max(1, Math.ceil((end - now) / 1000))),
+        'ratelimit-reason': reason,
+        'x-ratelimit-reset': new Date(end).toISOString(),
+      },
+    };
+  }
+  window.used += 1;
+  return { nearLimit: limit.points - window.used < 0.2 * limit.points };
+}
+
+async function gatewayRequest(req, url, res) {
+  const now = Date.now();
+  const stats = gateway.stats;
+  const answer = (status, body, headers = {}) => {
+    stats.byStatus[status] = (stats.byStatus[status] ?? 0) + 1;
+    if (status === 429) {
+      stats.limited += 1;
+    } else if (status < 300) {
+      stats.answered += 1;
+    }
+    res.writeHead(status, body === undefined ? headers : { 'content-type': 'application/json', ...headers });
+    res.end(body === undefined ? undefined : JSON.stringify(body));
+  };
+  stats.requests += 1;
+  const [, , platform, cloudId, ...rest] = url.pathname.split('/');
+  const inFlight = gateway.inFlight;
+  inFlight[cloudId] = (inFlight[cloudId] ?? 0) + 1;
+  stats.maxInFlight[cloudId] = Math.max(stats.maxInFlight[cloudId] ?? 0, inFlight[cloudId]);
+  res.once('close', () => (inFlight[cloudId] -= 1));
+  const path = '/' + rest.join('/');
+  const token = await liveAccessToken(req);
+  stats.authorizations[token ? 'live' : req.headers.authorization ? 'dead' : 'none'] += 1;
+  if (!token) {
+    // Atlassian's gateway answers a dead token with 404 on v2 paths and 403 on v1 (n8n #37776).
+    if (path.startsWith('/rest/api/2/')) {
+      return answer(404, {
+        errorMessages: ['Issue does not exist or you do not have permission to see it.'],
+        errors: {},
+      });
+    }
+    if (path.includes('/1.0/')) {
+      return answer(403, { message: 'Forbidden' });
+    }
+    return answer(401, { code: 401, message: 'Unauthorized; scope does not match' });
+  }
+  const body = req.method === 'POST' || req.method === 'PUT' ? await readJson(req) : {};
+  let nearLimit = false;
+  const budget = gateway.budget;
+  for (const [key, limit, reason, scope] of [
+    ['app', budget.app, 'jira-quota-global-based', 'app'],
+    [`tenant ${cloudId}`, budget.tenant, 'jira-quota-tenant-based', 'tenant'],
+    [
+      `burst ${cloudId} ${req.method} ${path}`,
+      budget.burstPerSecond && { points: budget.burstPerSecond, windowMs: 1000 },
+      'jira-burst-based',
+      'burst',
+    ],
+  ]) {
+    if (!limit) {
+      continue;
+    }
+    const charged = charge(key, limit, reason, scope, now);
+    if (charged.limited) {
+      return answer(429, { errorMessages: ['Rate limit exceeded.'] }, charged.limited);
+    }
+    nearLimit ||= charged.nearLimit;
+  }
+  const headers = nearLimit ? { 'x-ratelimit-nearlimit': 'true' } : {};
+  const scripted = gateway.script.find((entry) => entry.times > 0 && (!entry.match || path.includes(entry.match)));
+  if (scripted) {
+    scripted.times -= 1;
+    if (scripted.delayMs) {
+      await new Promise((resolve) => setTimeout(resolve, scripted.delayMs));
+    }
+    if (scripted.drop) {
+      stats.byStatus.dropped = (stats.byStatus.dropped ?? 0) + 1;
+      req.socket.destroy();
+      return;
+    }
+    return answer(scripted.status, scripted.body, { ...headers, ...(scripted.headers ?? {}) });
+  }
+  const issuePath = /^\/rest\/api\/[23]\/issue(?:\/([^/]+))?$/.exec(path);
+  if (req.method === 'GET' && /^\/rest\/api\/[23]\/myself$/.test(path)) {
+    return answer(200, { accountId: token.accountId, platform, cloudId }, headers);
+  }
+  if (req.method === 'GET' && path === '/echo') {
+    return answer(200, { query: [...url.searchParams.entries()], path, platform, cloudId }, headers);
+  }
+  if (issuePath && req.method === 'POST' && !issuePath[1]) {
+    const key = `ABC-${gateway.nextIssue++}`;
+    gateway.issues.set(`${cloudId}/${key}`, { key, fields: body.fields ?? {} });
+    return answer(201, { id: String(gateway.nextIssue - 1), key }, headers);
+  }
+  if (issuePath && issuePath[1]) {
+    const id = `${cloudId}/${decodeURIComponent(issuePath[1])}`;
+    const issue = gateway.issues.get(id);
+    if (!issue) {
+      return answer(
+        404,
+        { errorMessages: ['Issue does not exist or you do not have permission to see it.'], errors: {} },
+        headers,
+      );
+    }
+    if (req.method === 'GET') {
+      return answer(200, issue, headers);
+    }
+    if (req.method === 'PUT') {
+      issue.fields = { ...issue.fields, ...(body.fields ?? {}) };
+      return answer(204, undefined, headers);
+    }
+    if (req.method === 'DELETE') {
+      gateway.issues.delete(id);
+      return answer(204, undefined, headers);
+    }
+  }
+  return answer(404, { errorMessages: [`No route ${req.method} ${path} in the test gateway.`], errors: {} }, headers);
+}
+
 server.on('request', (req, res) => {
   const url = new URL(req.url, issuer);
+  if (url.pathname.startsWith('/ex/')) {
+    gatewayRequest(req, url, res).catch((error) => send(res, 500, { error: String(error && error.message) }));
+    return;
+  }
   if (url.pathname.startsWith('/__test/')) {
     admin(req, url, res).catch((error) => send(res, 500, { error: String(error && error.message) }));
     return;
   }
   if (url.pathname === '/oauth/token/accessible-resources' && req.method === 'GET') {
     stats.accessibleResourcesRequests += 1;
+    gateway.stats.accessibleResources += 1;
     accessibleResources(req, res).catch((error) => send(res, 500, { error: String(error && error.message) }));
     return;
   }
@@ -174,6 +375,15 @@ async function accessibleResources(req, res) {
 async function admin(req, url, res) {
   const input = req.method === 'POST' ? await readJson(req) : {};
   const parts = url.pathname.split('/').filter(Boolean); // ['__test', ...]
+  if (req.method === 'POST' && parts[1] === 'gateway' && parts.length === 2) {
+    const issues = gateway.issues;
+    const nextIssue = gateway.nextIssue;
+    Object.assign(gateway, newGateway(input), { issues, nextIssue });
+    return send(res, 200, {});
+  }
+  if (req.method === 'GET' && parts[1] === 'gateway' && parts[2] === 'stats') {
+    return send(res, 200, gateway.stats);
+  }
   if (req.method === 'GET' && parts[1] === 'stats') {
     return send(res, 200, stats);
   }
