@@ -8,11 +8,13 @@ import { AtlassianOauthRefreshHealthRepo } from '../src/atlassian/atlassian-oaut
 import { AtlassianOauthRefreshLeaseRepo } from '../src/atlassian/atlassian-oauth-refresh-lease.repo';
 import { AtlassianOauthSealedStateRepo } from '../src/atlassian/atlassian-oauth-sealed-state.repo';
 import { AtlassianOauthStateRepo } from '../src/atlassian/atlassian-oauth-state.repo';
+import { AtlassianApiPauseRepo } from '../src/atlassian/api/atlassian-api-pause.repo';
 import { AtlassianSiteRepo } from '../src/atlassian/api/atlassian-site.repo';
 import { AtlassianOauthConsentStateRepo } from '../src/atlassian/consent/atlassian-oauth-consent-state.repo';
 import { DatabaseRepo, repoMethodNames } from '../src/database/database-repo';
 import { DatabaseModule } from '../src/database/database.module';
 import {
+  AtlassianApiPauseEntity,
   AtlassianOauthConsentStateEntity,
   AtlassianOauthRefreshHealthEntity,
   AtlassianOauthStateEntity,
@@ -33,6 +35,7 @@ const REPOS = [
   { repo: AtlassianOauthRefreshHealthRepo, file: 'atlassian/atlassian-oauth-refresh-health.repo.ts' },
   { repo: AtlassianOauthConsentStateRepo, file: 'atlassian/consent/atlassian-oauth-consent-state.repo.ts' },
   { repo: AtlassianSiteRepo, file: 'atlassian/api/atlassian-site.repo.ts' },
+  { repo: AtlassianApiPauseRepo, file: 'atlassian/api/atlassian-api-pause.repo.ts' },
 ] as const;
 
 const storedRow = (): AtlassianOauthStateEntity =>
@@ -129,6 +132,21 @@ const CALLS: Readonly<Record<string, Readonly<Record<string, readonly (readonly 
     ],
     countByKey: [[], [{ platform: KEY.platform }]],
   },
+  [AtlassianApiPauseRepo.name]: {
+    inForce: [[new Date()]],
+    save: [
+      [
+        Object.assign(new AtlassianApiPauseEntity(), {
+          scope: 'app',
+          platform: KEY.platform,
+          tenantId: '',
+          pausedUntil: new Date(Date.now() + 60_000),
+          reason: 'jira-quota-global-based',
+          pausedAt: new Date(),
+        }),
+      ],
+    ],
+  },
 };
 
 /** The methods a repo's source declares without `private` or `protected`: its public face. */
@@ -161,8 +179,12 @@ const unavailable = freezablePostgresUnavailable();
       const config = testConfig({ DATABASE_URL: pg.url, DATABASE_QUERY_TIMEOUT_MS: '1000' });
       moduleRef = await withConfig(
         Test.createTestingModule({
-          imports: [DatabaseModule, AtlassianModule, TypeOrmModule.forFeature([AtlassianOauthConsentStateEntity])],
-          providers: [AtlassianOauthConsentStateRepo],
+          imports: [
+            DatabaseModule,
+            AtlassianModule,
+            TypeOrmModule.forFeature([AtlassianOauthConsentStateEntity, AtlassianApiPauseEntity]),
+          ],
+          providers: [AtlassianOauthConsentStateRepo, AtlassianApiPauseRepo],
         }),
         config,
       ).compile();

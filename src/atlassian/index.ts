@@ -112,3 +112,19 @@ export {
   AtlassianSitesChangedEvent,
 } from './events/atlassian-oauth.events';
 export { AtlassianOauthEventPublisher } from './events/atlassian-oauth-event.publisher';
+export { AtlassianApiClient, AtlassianApiShorthandRequest } from './api/atlassian-api-client';
+export { AtlassianApiQueryValue, AtlassianApiRequest, AtlassianApiResponse } from './api/atlassian-api-request';
+export {
+  AtlassianApiError,
+  AtlassianApiPauseKind,
+  AtlassianApiRateLimitedError,
+  AtlassianApiRequestValidationError,
+  AtlassianApiUnauthorizedError,
+} from './api/atlassian-api.errors';
+export {
+  DEFAULT_API_DEADLINE_MS,
+  DEFAULT_API_MAX_CONCURRENCY_PER_TENANT,
+  DEFAULT_API_MAX_RETRIES,
+} from './api/atlassian-api.options';
+export { ATLASSIAN_API_CLOUD_IDS, AtlassianApiCloudIds } from './api/atlassian-api-cloud-ids';
+export { AtlassianApiPauseEntity } from '../database/entities';

@@ -1,4 +1,5 @@
 import {
+  DEFAULT_API_MAX_CONCURRENCY_PER_TENANT,
   DEFAULT_ATLASSIAN_API_BASE_URL,
   DEFAULT_ATLASSIAN_API_TIMEOUT_MS,
   DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL,
@@ -24,6 +25,7 @@ describe(readAtlassianConfig.name, () => {
       refreshCooldownMs: DEFAULT_REFRESH_COOLDOWN_MS,
       keepAliveIntervalMs: DEFAULT_KEEP_ALIVE_INTERVAL_MS,
       pkce: false,
+      apiMaxConcurrencyPerTenant: DEFAULT_API_MAX_CONCURRENCY_PER_TENANT,
     });
     expect(
       readAtlassianConfig({
@@ -54,6 +56,7 @@ describe(readAtlassianConfig.name, () => {
         ATLASSIAN_KEEPALIVE_INTERVAL_MS: '0',
         ATLASSIAN_OAUTH_PKCE: 'true',
         ATLASSIAN_TOKEN_ENDPOINT_TIMEOUT_MS: '2500',
+        ATLASSIAN_API_MAX_CONCURRENCY_PER_TENANT: '8',
       }),
     ).toEqual({
       clientId: 'client-1',
@@ -66,6 +69,7 @@ describe(readAtlassianConfig.name, () => {
       refreshCooldownMs: 1500,
       keepAliveIntervalMs: 0,
       pkce: true,
+      apiMaxConcurrencyPerTenant: 8,
     });
   });
 
@@ -91,6 +95,8 @@ describe(readAtlassianConfig.name, () => {
     ['ATLASSIAN_OAUTH_PKCE', 'yes'],
     ['ATLASSIAN_API_BASE_URL', 'http://api.atlassian.com'],
     ['ATLASSIAN_API_BASE_URL', 'api.atlassian.com'],
+    ['ATLASSIAN_API_MAX_CONCURRENCY_PER_TENANT', '0'],
+    ['ATLASSIAN_API_MAX_CONCURRENCY_PER_TENANT', 'four'],
   ])('refuses %s=%s when it loads, naming the variable and not the value', (variable, value) => {
     let thrown: unknown;
     try {

@@ -9,6 +9,8 @@ export const DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL = 'https://auth.atlassian.com
 export const DEFAULT_ATLASSIAN_API_BASE_URL = 'https://api.atlassian.com';
 /** How long one call to Atlassian's REST APIs may take, answer included. */
 export const DEFAULT_ATLASSIAN_API_TIMEOUT_MS = 10_000;
+/** Default `ATLASSIAN_API_MAX_CONCURRENCY_PER_TENANT`: calls of one tenant in flight at once in a process. */
+export const DEFAULT_API_MAX_CONCURRENCY_PER_TENANT = 4;
 /** Well under the rotation lease (30 s by default), so a hung request never outlives the lease. */
 export const DEFAULT_TOKEN_ENDPOINT_TIMEOUT_MS = 10_000;
 /** How long a key waits after a transient refresh failure before its next refresh is tried (`ATLASSIAN_REFRESH_COOLDOWN_MS`). */
@@ -59,6 +61,8 @@ export interface AtlassianConfig {
    * verifier with the code exchange. Off by default: Atlassian does not document PKCE for 3LO.
    */
   readonly pkce: boolean;
+  /** `ATLASSIAN_API_MAX_CONCURRENCY_PER_TENANT`: a whole number from 1, {@link DEFAULT_API_MAX_CONCURRENCY_PER_TENANT} when unset. */
+  readonly apiMaxConcurrencyPerTenant: number;
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
@@ -114,6 +118,10 @@ const atlassianEnvironment = z.object({
   ATLASSIAN_KEEPALIVE_INTERVAL_MS: milliseconds(DEFAULT_KEEP_ALIVE_INTERVAL_MS, MAX_KEEP_ALIVE_INTERVAL_MS),
   ATLASSIAN_OAUTH_PKCE: flag,
   ATLASSIAN_TOKEN_ENDPOINT_TIMEOUT_MS: positiveInteger(DEFAULT_TOKEN_ENDPOINT_TIMEOUT_MS),
+  ATLASSIAN_API_MAX_CONCURRENCY_PER_TENANT: positiveInteger(DEFAULT_API_MAX_CONCURRENCY_PER_TENANT).refine(
+    (value) => value <= 1_000,
+    'must be at most 1000',
+  ),
 });
 
 /**
@@ -143,6 +151,7 @@ export function readAtlassianConfig(env: Environment): AtlassianConfig {
     refreshCooldownMs: vars.ATLASSIAN_REFRESH_COOLDOWN_MS,
     keepAliveIntervalMs: vars.ATLASSIAN_KEEPALIVE_INTERVAL_MS,
     pkce: vars.ATLASSIAN_OAUTH_PKCE,
+    apiMaxConcurrencyPerTenant: vars.ATLASSIAN_API_MAX_CONCURRENCY_PER_TENANT,
   };
 }
 

@@ -40,6 +40,9 @@ const STORE_CALL_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
 /** Buckets (seconds) for lease waits: usually one token request (hundreds of ms), at most `waitMs`. */
 const LEASE_WAIT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/** Buckets (seconds) for Atlassian REST calls: tens of ms usually, up to the 60 s deadline when waits add up. */
+const API_CALL_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
 /**
  * The Prometheus series of one agent-core application, in a registry of its own.
  *
@@ -63,6 +66,11 @@ export class AgentCoreMetrics {
   private readonly databaseOutages: Counter;
   private readonly unsavedRotationsGauge: Gauge;
   private readonly unsettledRefreshesCounter: Counter<'result'>;
+  private readonly apiRequests: Counter<'platform' | 'method' | 'status_class'>;
+  private readonly apiRetries: Counter<'reason'>;
+  private readonly apiPauses: Counter<'scope'>;
+  private readonly apiCalls: Histogram<'platform' | 'method'>;
+  private readonly apiNearLimitGauge: Gauge<'platform'>;
   private databaseAvailable: boolean | undefined;
   private databaseCheck: (() => Promise<unknown>) | undefined;
   private readonly grants: Gauge<'health'>;
@@ -119,6 +127,37 @@ export class AgentCoreMetrics {
       collect: async () => {
         await this.collectGrants();
       },
+    });
+    this.apiRequests = new Counter({
+      name: 'agent_core_atlassian_api_requests_total',
+      help: 'HTTP requests AtlassianApiClient sent, by platform, method and status class (2xx, 4xx, 5xx, network).',
+      labelNames: ['platform', 'method', 'status_class'],
+      registers,
+    });
+    this.apiRetries = new Counter({
+      name: 'agent_core_atlassian_api_retries_total',
+      help: 'Requests AtlassianApiClient sent again, by reason: rate-limited, unavailable, server-error, network, unauthorized.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.apiPauses = new Counter({
+      name: 'agent_core_atlassian_api_pauses_total',
+      help: 'Pauses recorded after a 429, by scope: app (every process), tenant (every process), endpoint (this process).',
+      labelNames: ['scope'],
+      registers,
+    });
+    this.apiCalls = new Histogram({
+      name: 'agent_core_atlassian_api_call_duration_seconds',
+      help: 'Duration of AtlassianApiClient.request calls, waits and retries included, by platform and method.',
+      labelNames: ['platform', 'method'],
+      buckets: API_CALL_BUCKETS,
+      registers,
+    });
+    this.apiNearLimitGauge = new Gauge({
+      name: 'agent_core_atlassian_api_near_limit',
+      help: 'The last X-RateLimit-NearLimit Atlassian sent, by platform: 1 when under 20% of the budget is left.',
+      labelNames: ['platform'],
+      registers,
     });
     this.databaseOutages = new Counter({
       name: 'agent_core_database_outages_total',
@@ -219,6 +258,31 @@ export class AgentCoreMetrics {
   /** Sets how many rotated pairs wait in this process's memory to be stored. */
   unsavedRotations(count: number): void {
     this.unsavedRotationsGauge.set(count);
+  }
+
+  /** Counts one HTTP request to Atlassian's REST API; `statusClass` is `2xx`...`5xx` or `network`. */
+  apiRequest(platform: string, method: string, statusClass: string): void {
+    this.apiRequests.inc({ platform, method, status_class: statusClass });
+  }
+
+  /** Counts one request sent again, by why. */
+  apiRetry(reason: string): void {
+    this.apiRetries.inc({ reason });
+  }
+
+  /** Counts one pause recorded after a 429. */
+  apiPause(scope: 'app' | 'tenant' | 'endpoint'): void {
+    this.apiPauses.inc({ scope });
+  }
+
+  /** Records one `request` call's duration, waits and retries included. */
+  apiCallDuration(platform: string, method: string, seconds: number): void {
+    this.apiCalls.observe({ platform, method }, seconds);
+  }
+
+  /** Records the last `X-RateLimit-NearLimit` of a platform. */
+  apiNearLimit(platform: string, nearLimit: boolean): void {
+    this.apiNearLimitGauge.set({ platform }, nearLimit ? 1 : 0);
   }
 
   /** The Prometheus text exposition of every series. */

@@ -1,6 +1,10 @@
 import { AtlassianConfig } from '../../config/atlassian.config';
 
-export { DEFAULT_ATLASSIAN_API_BASE_URL, DEFAULT_ATLASSIAN_API_TIMEOUT_MS } from '../../config/atlassian.config';
+export {
+  DEFAULT_API_MAX_CONCURRENCY_PER_TENANT,
+  DEFAULT_ATLASSIAN_API_BASE_URL,
+  DEFAULT_ATLASSIAN_API_TIMEOUT_MS,
+} from '../../config/atlassian.config';
 
 /** What the calls to `api.atlassian.com` need: the `atlassian` configuration's API values, as a URL. */
 export interface AtlassianApiOptions {
@@ -18,7 +22,41 @@ export function atlassianApiOptions(config: AtlassianConfig): AtlassianApiOption
 }
 
 /** `path` (e.g. `oauth/token/accessible-resources`) under the base URL, keeping a base path such as a proxy's prefix. */
-export function atlassianApiUrl(options: AtlassianApiOptions, path: string): URL {
+export function atlassianApiUrl(options: Pick<AtlassianApiOptions, 'baseUrl'>, path: string): URL {
   const base = options.baseUrl.href.endsWith('/') ? options.baseUrl.href : `${options.baseUrl.href}/`;
   return new URL(path.replace(/^\/+/, ''), base);
+}
+
+/** Retries of one call after 429, 503, or (idempotent calls only) 500/502/504 and network errors. */
+export const DEFAULT_API_MAX_RETRIES = 4;
+/** How long one call may take, waits and retries included. */
+export const DEFAULT_API_DEADLINE_MS = 60_000;
+/** A token that got a success within this long is not probed again after a 403/404. */
+export const TOKEN_PROVED_ALIVE_MS = 60_000;
+
+/** The Nest injection token of the {@link AtlassianApiClientOptions}. */
+export const ATLASSIAN_API_CLIENT_OPTIONS = Symbol('AtlassianApiClientOptions');
+
+/** What `AtlassianApiClient` needs, checked. */
+export interface AtlassianApiClientOptions {
+  /** `ATLASSIAN_API_BASE_URL`: `https://api.atlassian.com` in production. */
+  readonly baseUrl: URL;
+  /** `ATLASSIAN_API_MAX_CONCURRENCY_PER_TENANT`. */
+  readonly maxConcurrencyPerTenant: number;
+  /** Default of a request's retries. */
+  readonly maxRetries: number;
+  /** Default of a request's `deadlineMs`. */
+  readonly deadlineMs: number;
+}
+
+/** The client's options from the validated `atlassian` configuration (and the defaults of a request). */
+export function atlassianApiClientOptions(
+  config: Pick<AtlassianConfig, 'apiBaseUrl' | 'apiMaxConcurrencyPerTenant'>,
+): AtlassianApiClientOptions {
+  return {
+    baseUrl: new URL(config.apiBaseUrl),
+    maxConcurrencyPerTenant: config.apiMaxConcurrencyPerTenant,
+    maxRetries: DEFAULT_API_MAX_RETRIES,
+    deadlineMs: DEFAULT_API_DEADLINE_MS,
+  };
 }
