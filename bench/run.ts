@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
+import { runApiClientBench } from './lib/api-client';
 import { runContention } from './lib/contention';
 import { runKeepAliveBench } from './lib/keep-alive';
 import { evaluateStormTargets, runStorm } from './lib/storm';
@@ -188,6 +189,8 @@ const program = new Command()
           outDir,
           chooseServers(options),
         );
+        // Writes api-client.json/.md beside latest.json (and its docs table for a full run into bench/results).
+        await runApiClientBench(result.quick, outDir, outDir === DEFAULT_OUT);
       }
       process.stdout.write(renderMarkdown(result));
       process.stderr.write(

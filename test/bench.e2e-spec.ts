@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ApiClientBenchResult } from '../bench/lib/api-client';
 import { BenchResult } from '../bench/lib/results';
 import { chooseServers } from '../bench/lib/servers';
 import { SERVERS_UNDER_TEST, serverTestUrl } from './support/server-databases';
@@ -176,6 +177,15 @@ describe('npm run bench -- --quick', () => {
     const [sweep] = result.keepAlive?.sweeps ?? [];
     expect(sweep && sweep.keysPerSec > 0 && sweep.heapPeakMiB > 0 && sweep.maxRssMiB > 0).toBe(true);
     expect(run.output).toContain('### Keep-alive sweep');
+  });
+
+  it('measures AtlassianApiClient against a raw fetch and a 4-process fleet against the app budget', () => {
+    const api = JSON.parse(readFileSync(join(dir, 'api-client.json'), 'utf8')) as ApiClientBenchResult;
+
+    expect(api.latency).toMatchObject({ requestP50Ms: expect.any(Number), fetchP50Ms: expect.any(Number) });
+    expect(api.budget).toMatchObject({ processes: 4, tenants: 20, goodputShare: expect.any(Number) });
+    expect(api.budget.floodOverBudget.answered).toBeGreaterThan(0);
+    expect(readFileSync(join(dir, 'api-client.md'), 'utf8')).toContain('| measure | result | target |');
   });
 
   it('evaluates every target and reports the machine', () => {

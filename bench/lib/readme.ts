@@ -10,6 +10,8 @@ export const README_BLOCKS = {
   latest: { start: '<!-- bench:latest:start -->', end: '<!-- bench:latest:end -->' },
   /** The committed `npm run bench:reencrypt` results. */
   reencrypt: { start: '<!-- bench:reencrypt:start -->', end: '<!-- bench:reencrypt:end -->' },
+  /** The committed `AtlassianApiClient` results of `npm run bench`. */
+  apiClient: { start: '<!-- bench:api-client:start -->', end: '<!-- bench:api-client:end -->' },
 } as const;
 
 export type ReadmeBlock = keyof typeof README_BLOCKS;

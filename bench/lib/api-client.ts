@@ -1,0 +1,297 @@
+/**
+ * `AtlassianApiClient`'s part of `npm run bench`:
+ * - its cost: `request` against a raw `fetch` with a fixed token, both against a local server that
+ *   answers at once (target: p50 within 1.2x);
+ * - the shared budget: 4 processes, 20 tenants, one of them flooding, against the app budget of
+ *   the test server's REST gateway stand-in: requests the stand-in received during a pause (once
+ *   every process could know of it), goodput as a share of the budget, and the quiet tenants' p99
+ *   against their p99 without the flood.
+ * Writes DIR/api-client.json and DIR/api-client.md; a full run into bench/results also writes the
+ * table into docs/performance.md.
+ */
+import { createServer } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { AtlassianOauthStateRepo, AtlassianSiteRepo } from '../../src/atlassian';
+import type { CallLoopArgs, CallLoopResult, CallLoopTenant } from '../../test/support/api-worker';
+import { connectWithSite } from '../../test/support/api-tenants';
+import { openFileDatabase } from '../../test/support/file-database';
+import { startOauthServer } from '../../test/support/oauth-server';
+import { resultOf, startWorker } from '../../test/support/store-processes';
+import { percentile, round } from './measure';
+import { exited, forkBench, nextMessage } from './processes';
+import { writeReadmeBlock } from './readme';
+
+/** What bench/api-client-worker.ts is asked to do. */
+export interface ApiLatencyJob {
+  baseUrl: string;
+  warmup: number;
+  calls: number;
+}
+
+export interface ApiLatencyResult {
+  calls: number;
+  fetchP50Ms: number;
+  fetchP99Ms: number;
+  requestP50Ms: number;
+  requestP99Ms: number;
+  /** requestP50Ms / fetchP50Ms; target at most 1.2. */
+  p50Ratio: number;
+}
+
+/** One run of the fleet against the stand-in. */
+export interface ApiFleetRun {
+  name: string;
+  seconds: number;
+  answered: number;
+  limited: number;
+  pauses: number;
+  sentDuringPause: number;
+  sentDuringPauseAll: number;
+  quietCalls: number;
+  quietP50Ms: number;
+  quietP99Ms: number;
+  floodCalls: number;
+  failures: Record<string, number>;
+}
+
+export interface ApiBudgetResult {
+  processes: number;
+  tenants: number;
+  appPoints: number;
+  windowSeconds: number;
+  graceMs: number;
+  alone: ApiFleetRun;
+  flood: ApiFleetRun;
+  floodOverBudget: ApiFleetRun;
+  /** Answered calls of the budget run / (points per window x windows in its duration); target at least 0.9. */
+  goodputShare: number;
+  /** Quiet tenants' p99 with the flood (no budget) / alone; target at most 2. */
+  quietP99RatioFlood: number;
+  /** Quiet tenants' p99 with the flood over the app budget / alone; target at most 2. */
+  quietP99RatioBudget: number;
+}
+
+export interface ApiClientBenchResult {
+  quick: boolean;
+  startedAt: string;
+  latency: ApiLatencyResult;
+  budget: ApiBudgetResult;
+}
+
+const PROCESSES = 4;
+const TENANTS = 20;
+const FLOODER = 'tenant-0';
+/** The pause cache's second plus requests already under way when the 429 came. */
+const GRACE_MS = 1_500;
+
+const sortedP = (values: number[], fraction: number): number =>
+  round(percentile(Float64Array.from(values).sort(), fraction), 2);
+
+async function runLatency(quick: boolean): Promise<ApiLatencyResult> {
+  const body = JSON.stringify({ accountId: 'bench' });
+  // accessible-resources lists the one site the worker's calls go to (read once, then stored).
+  const sites = JSON.stringify([{ id: 'cloud-1', url: 'https://bench.atlassian.net', scopes: ['read:jira-work'] }]);
+  const server = createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(req.url === '/oauth/token/accessible-resources' ? sites : body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  try {
+    const job: ApiLatencyJob = {
+      baseUrl: `http://127.0.0.1:${port}`,
+      warmup: quick ? 50 : 300,
+      calls: quick ? 200 : 2_000,
+    };
+    const child = forkBench(join(__dirname, '..', 'api-client-worker.ts'), [JSON.stringify(job)], null);
+    const answer = await nextMessage<{ result?: { fetchMs: number[]; requestMs: number[] }; error?: string }>(
+      child,
+      () => true,
+    );
+    await exited(child);
+    if (answer.result === undefined) {
+      throw new Error(`api client latency failed: ${answer.error ?? 'no result'}`);
+    }
+    const { fetchMs, requestMs } = answer.result;
+    const fetchP50Ms = sortedP(fetchMs, 0.5);
+    const requestP50Ms = sortedP(requestMs, 0.5);
+    return {
+      calls: job.calls,
+      fetchP50Ms,
+      fetchP99Ms: sortedP(fetchMs, 0.99),
+      requestP50Ms,
+      requestP99Ms: sortedP(requestMs, 0.99),
+      p50Ratio: round(requestP50Ms / fetchP50Ms, 2),
+    };
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+async function runBudget(quick: boolean): Promise<ApiBudgetResult> {
+  const windowMs = quick ? 2_000 : 20_000;
+  const appPoints = quick ? 100 : 2_000;
+  const seconds = quick ? 4 : 40;
+  const server = await startOauthServer();
+  const database = await openFileDatabase('agent-core-bench-api-');
+  try {
+    const states = database.moduleRef.get(AtlassianOauthStateRepo);
+    const sites = database.moduleRef.get(AtlassianSiteRepo);
+    const tenants: CallLoopTenant[] = Array.from({ length: TENANTS }, (_, i) => ({
+      tenantId: `tenant-${i}`,
+      site: `cloud-${i}`,
+      callers: 1,
+      pauseMs: 1_000,
+    }));
+    for (const tenant of tenants) {
+      await connectWithSite(server, states, sites, 'jira', tenant);
+    }
+    const flooding: CallLoopTenant = { tenantId: FLOODER, site: 'cloud-0', callers: 8, pauseMs: 0 };
+    const quiet = tenants.filter((tenant) => tenant.tenantId !== FLOODER);
+    const fleet = async (name: string, loads: CallLoopTenant[], budget: boolean, runSeconds: number) => {
+      process.stderr.write(`bench: api client fleet, ${name}, ${runSeconds} s\n`);
+      await server.configureGateway({
+        budget: budget ? { app: { points: appPoints, windowMs } } : {},
+        graceMs: GRACE_MS,
+      });
+      const startFile = join(dirname(database.path), `start-${name}.json`);
+      const args: CallLoopArgs = {
+        platform: 'jira',
+        tenants: loads,
+        path: '/rest/api/3/myself',
+        startFile,
+        durationMs: runSeconds * 1000,
+      };
+      const workers = Array.from({ length: PROCESSES }, () =>
+        startWorker(database.path, 'call-loop', args, {
+          worker: join(__dirname, '..', '..', 'test', 'support', 'api-worker.ts'),
+          env: { ...server.env, ATLASSIAN_API_BASE_URL: server.apiBaseUrl },
+        }),
+      );
+      await Promise.all(workers.map((worker) => worker.event('ready')));
+      writeFileSync(`${startFile}.tmp`, JSON.stringify({ startAt: Date.now() + 200 }));
+      renameSync(`${startFile}.tmp`, startFile);
+      const results = await Promise.all(workers.map((worker) => resultOf<CallLoopResult>(worker.exit, 'call-loop')));
+      const stats = await server.gatewayStats();
+      const quietDurations = results.flatMap((result) =>
+        Object.entries(result.tenants)
+          .filter(([tenantId]) => tenantId !== FLOODER)
+          .flatMap(([, tenant]) => tenant.durationsMs),
+      );
+      const failures: Record<string, number> = {};
+      for (const tenant of results.flatMap((result) => Object.values(result.tenants))) {
+        for (const [error, count] of Object.entries(tenant.failures)) {
+          failures[error] = (failures[error] ?? 0) + count;
+        }
+      }
+      const run: ApiFleetRun = {
+        name,
+        seconds: runSeconds,
+        answered: stats.answered,
+        limited: stats.limited,
+        pauses: stats.pauses.length,
+        sentDuringPause: stats.sentDuringPause,
+        sentDuringPauseAll: stats.sentDuringPauseAll,
+        quietCalls: quietDurations.length,
+        quietP50Ms: sortedP(quietDurations, 0.5),
+        quietP99Ms: sortedP(quietDurations, 0.99),
+        floodCalls: results.reduce((n, result) => n + (result.tenants[FLOODER]?.ok ?? 0), 0),
+        failures,
+      };
+      return run;
+    };
+    const floodOverBudget = await fleet('flood-over-budget', [flooding, ...quiet], true, seconds);
+    // A quick run only checks that the fleet runs: one boot of the processes, not three.
+    const alone = quick ? floodOverBudget : await fleet('alone', quiet, true, 15);
+    const flood = quick ? floodOverBudget : await fleet('flood', [flooding, ...quiet], false, 15);
+    return {
+      processes: PROCESSES,
+      tenants: TENANTS,
+      appPoints,
+      windowSeconds: windowMs / 1000,
+      graceMs: GRACE_MS,
+      alone,
+      flood,
+      floodOverBudget,
+      goodputShare: round(floodOverBudget.answered / ((appPoints * seconds * 1000) / windowMs), 3),
+      quietP99RatioFlood: round(flood.quietP99Ms / alone.quietP99Ms, 2),
+      quietP99RatioBudget: round(floodOverBudget.quietP99Ms / alone.quietP99Ms, 2),
+    };
+  } finally {
+    await database.close();
+    await server.stop();
+  }
+}
+
+/** Runs both parts and writes their results (and, for a full run into the committed results, the docs table). */
+export async function runApiClientBench(
+  quick: boolean,
+  outDir: string,
+  committed: boolean,
+): Promise<ApiClientBenchResult> {
+  const startedAt = new Date().toISOString();
+  process.stderr.write('bench: api client, request vs raw fetch\n');
+  const latency = await runLatency(quick);
+  const budget = await runBudget(quick);
+  const result: ApiClientBenchResult = { quick, startedAt, latency, budget };
+  writeFileSync(join(outDir, 'api-client.json'), `${JSON.stringify(result, null, 2)}\n`);
+  const markdown = renderApiClient(result);
+  writeFileSync(join(outDir, 'api-client.md'), `${markdown}\n`);
+  if (!quick && committed && writeReadmeBlock('apiClient', markdown)) {
+    process.stderr.write('bench: updated the api client table in docs/performance.md\n');
+  }
+  return result;
+}
+
+const met = (ok: boolean): string => (ok ? 'met' : '**not met**');
+
+/** The markdown table of the results with their targets. */
+export function renderApiClient(result: ApiClientBenchResult): string {
+  const { latency, budget } = result;
+  const b = budget.floodOverBudget;
+  const rows: [string, string, string, string][] = [
+    [
+      '`request` p50 vs raw `fetch` p50 (fixed token, local server answering at once)',
+      `${latency.requestP50Ms} ms vs ${latency.fetchP50Ms} ms = ${latency.p50Ratio}x (p99 ${latency.requestP99Ms} vs ${latency.fetchP99Ms} ms; ${latency.calls} calls each)`,
+      '<= 1.2x',
+      met(latency.p50Ratio <= 1.2),
+    ],
+    [
+      `requests the stand-in received during app pauses, more than ${budget.graceMs} ms after each began`,
+      `${b.sentDuringPause} (${b.sentDuringPauseAll} within the first ${budget.graceMs} ms; ${b.pauses} pauses)`,
+      '0',
+      met(b.sentDuringPause === 0),
+    ],
+    [
+      `goodput: answered calls / app budget (${budget.appPoints} points per ${budget.windowSeconds} s, over ${b.seconds} s)`,
+      `${b.answered} = ${round(budget.goodputShare * 100, 1)}%`,
+      '>= 90%',
+      met(budget.goodputShare >= 0.9),
+    ],
+    [
+      'quiet tenants p99 with the flood, no budget, vs alone',
+      `${budget.flood.quietP99Ms} ms vs ${budget.alone.quietP99Ms} ms = ${budget.quietP99RatioFlood}x`,
+      '<= 2x',
+      met(budget.quietP99RatioFlood <= 2),
+    ],
+    [
+      'quiet tenants p99 with the flood over the app budget vs alone',
+      `${b.quietP99Ms} ms vs ${budget.alone.quietP99Ms} ms = ${budget.quietP99RatioBudget}x`,
+      '<= 2x',
+      met(budget.quietP99RatioBudget <= 2),
+    ],
+  ];
+  return [
+    `### AtlassianApiClient${result.quick ? ' (quick run: proves nothing)' : ''}`,
+    '',
+    `${budget.processes} processes on one SQLite file, ${budget.tenants} tenants (19 quiet: 1 caller each per process, a call a second; \`${FLOODER}\` floods: 8 callers per process, no pause), against the test server's REST gateway stand-in. Run ${result.startedAt}.`,
+    '',
+    '| measure | result | target | |',
+    '| --- | --- | --- | --- |',
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+  ].join('\n');
+}
