@@ -68,6 +68,13 @@ const CALLS: Readonly<Record<string, Readonly<Record<string, readonly (readonly 
       [KEY.platform, KEY.tenantId, { refreshToken: TOKEN }, { expectedRefreshToken: `${TOKEN}-old` }],
       [KEY.platform, KEY.tenantId, { refreshToken: TOKEN }, { expectedRefreshToken: null }],
     ],
+    readForRefresh: [[KEY.platform, KEY.tenantId]],
+    replaceRefreshed: [
+      [
+        { state: storedRow(), health: null, storedRefreshToken: TOKEN },
+        { refreshToken: `${TOKEN}-new`, accessToken: 'access-token-that-must-not-leak' },
+      ],
+    ],
     delete: [[KEY.platform, KEY.tenantId]],
     list: [[], [{ platform: KEY.platform }]],
     count: [[]],

@@ -6,7 +6,6 @@ import { LessThan, Repository } from 'typeorm';
 import { DatabaseOutageMonitor } from '../database/database-outage.monitor';
 import { BoundedCall, DatabaseRepo } from '../database/database-repo';
 import { AtlassianOauthRefreshLeaseEntity } from '../database/entities';
-import { isUniqueViolation } from '../database/unique-violation';
 import { AtlassianOauthStateKey } from './atlassian-oauth-state.types';
 
 /**
@@ -33,29 +32,29 @@ export class AtlassianOauthRefreshLeaseRepo extends DatabaseRepo {
   /**
    * Takes the lease of `key` for `leaseMs` if it is free or has lapsed.
    *
+   * With `look` (the default, for a caller polling while someone else holds it) a read comes
+   * first: it decides nothing, it only spares a waiter the write that is bound to fail while a live
+   * lease exists. Without it (a caller that expects the lease to be free) the lease is taken in one
+   * statement when it is: an `INSERT` that does nothing on a conflict (`ON CONFLICT DO NOTHING`,
+   * `INSERT IGNORE`, `INSERT OR IGNORE`: no error in the server's log). Either way, who gets it is
+   * decided by that `INSERT` or by an `UPDATE ... WHERE expires_at < now` that only a lapsed
+   * lease matches.
+   *
    * @returns the holder id to release it with, or `null` when someone else holds it.
    */
   @BoundedCall()
-  async tryAcquire(key: AtlassianOauthStateKey, leaseMs: number): Promise<string | null> {
+  async tryAcquire(key: AtlassianOauthStateKey, leaseMs: number, look = true): Promise<string | null> {
     const holder = newHolderId();
     const now = new Date();
     const expiresAt = new Date(now.getTime() + leaseMs);
-    // This read decides nothing; it only spares a waiter the write that is bound to fail while a
-    // live lease exists (a refused INSERT still takes SQLite's write lock and logs an error on
-    // PostgreSQL). Who gets the lease is decided by the INSERT or the conditional UPDATE below.
-    const seen = await this.repository.findOne({ where: key, select: { expiresAt: true } });
-    if (seen && seen.expiresAt.getTime() >= now.getTime()) {
-      return null;
-    }
-    if (!seen) {
-      try {
-        await this.repository.insert({ ...key, holder, expiresAt });
-        return holder;
-      } catch (error) {
-        if (!isUniqueViolation(error)) {
-          throw error;
-        }
+    if (look) {
+      const seen = await this.repository.findOne({ where: key, select: { expiresAt: true } });
+      if (seen && seen.expiresAt.getTime() >= now.getTime()) {
+        return null;
       }
+    }
+    if (await this.insertIfAbsent({ ...key, holder, expiresAt })) {
+      return holder;
     }
     const { affected } = await this.repository.update({ ...key, expiresAt: LessThan(now) }, { holder, expiresAt });
     return affected === 1 ? holder : null;
@@ -103,6 +102,25 @@ export class AtlassianOauthRefreshLeaseRepo extends DatabaseRepo {
   @BoundedCall()
   async release(key: AtlassianOauthStateKey, holder: string): Promise<void> {
     await this.repository.delete({ ...key, holder });
+  }
+
+  /** Inserts the lease row unless the key has one: `true` when this call inserted it. One statement, no error on a conflict. */
+  private async insertIfAbsent(values: AtlassianOauthRefreshLeaseEntity): Promise<boolean> {
+    const { connection } = this.repository.manager;
+    const returning = connection.driver.options.type === 'postgres';
+    const insert = this.repository.createQueryBuilder().insert().values(values).orIgnore();
+    if (returning) {
+      insert.returning(['holder']);
+    }
+    const [sql, parameters] = insert.getQueryAndParameters();
+    const runner = connection.createQueryRunner();
+    try {
+      const result = await runner.query(sql, parameters, true);
+      // PostgreSQL reports no count for an INSERT: the returned row says it was inserted.
+      return returning ? (result.records as unknown[]).length === 1 : result.affected === 1;
+    } finally {
+      await runner.release();
+    }
   }
 }
 

@@ -3,14 +3,19 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { LessThan, MoreThan, MoreThanOrEqual, Repository } from 'typeorm';
 import { DatabaseOutageMonitor } from '../database/database-outage.monitor';
 import { BoundedCall, DatabaseRepo } from '../database/database-repo';
-import { AtlassianOauthStateEntity, AtlassianSiteEntity } from '../database/entities';
-import { PreparedLookup } from '../database/prepared-lookup';
+import {
+  AtlassianOauthRefreshHealthEntity,
+  AtlassianOauthStateEntity,
+  AtlassianSiteEntity,
+} from '../database/entities';
+import { PreparedJoinedLookup, PreparedLookup } from '../database/prepared-lookup';
 import { PreparedUpsert } from '../database/prepared-upsert';
 import { isUniqueViolation } from '../database/unique-violation';
 import { AgentCoreMetrics } from '../metrics/agent-core-metrics';
 import { MeasuredStoreCall } from '../metrics/measured-store-call';
 import { AtlassianOauthStateConflictError } from './atlassian-oauth-state.errors';
 import {
+  AtlassianOauthRefreshBasis,
   AtlassianOauthStateKey,
   AtlassianOauthStateSummary,
   AtlassianOauthTokens,
@@ -63,6 +68,12 @@ export class AtlassianOauthStateRepo extends DatabaseRepo {
   private readonly clock = new UpdateClock();
   /** `findOneBy(key)` with the SQL built once: `get` is on the path of every Atlassian API call. */
   private readonly byKey = new PreparedLookup(this.repository, ['platform', 'tenantId']);
+  /** The state with its key's refresh health row, in one statement: what a refresh starts from. */
+  private readonly withHealth = new PreparedJoinedLookup(
+    this.repository,
+    this.repository.manager.getRepository(AtlassianOauthRefreshHealthEntity),
+    ['platform', 'tenantId'],
+  );
   /** `Repository.upsert(values, ['platform', 'tenantId'])` with its SQL built once, without its two extra costs. */
   private readonly upsertByKey = new PreparedUpsert(this.repository, ['platform', 'tenantId']);
 
@@ -153,6 +164,61 @@ export class AtlassianOauthStateRepo extends DatabaseRepo {
     // The row's id never changes for a key; the rest is what this call wrote, even when a
     // concurrent writer of the same key has already replaced it.
     const { id } = await this.byKey.findOneOrFail(key);
+    return Object.assign(new AtlassianOauthStateEntity(), { id, ...written });
+  }
+
+  /**
+   * Reads what a refresh of one `(platform, tenantId)` starts from, in one statement: the state,
+   * its refresh health row and the stored (sealed) refresh token that {@link replaceRefreshed}
+   * expects. `accessToken` reads this on every call: a recorded revocation applies at once.
+   *
+   * @returns `null` when nothing is stored for the key.
+   * @throws AtlassianOauthStateValidationError when `platform` or `tenantId` is not a non-blank string.
+   * @throws TokenIntegrityError / UnknownTokenKeyError when a stored token cannot be opened.
+   */
+  @BoundedCall()
+  @MeasuredStoreCall()
+  async readForRefresh(platform: string, tenantId: string): Promise<AtlassianOauthRefreshBasis | null> {
+    const found = await this.withHealth.findOne(validateKey(platform, tenantId));
+    if (found === null) {
+      return null;
+    }
+    return {
+      state: this.sealer.open(found.entity),
+      health: found.joined,
+      storedRefreshToken: found.entity.refreshToken,
+    };
+  }
+
+  /**
+   * Stores the tokens a refresh of `basis` returned, in one statement, only while the row still
+   * holds the refresh token `basis` was read with: `UPDATE ... WHERE id = ? AND "refreshToken" =
+   * <the stored, sealed value>`. A writer that got there first (any path, any process) makes it
+   * match nothing. Nothing is read back: the row keeps its `id`.
+   *
+   * @returns the state this call stored.
+   * @throws AtlassianOauthStateValidationError for invalid `tokens`, before anything is written.
+   * @throws AtlassianOauthStateConflictError when the row no longer holds that refresh token (or is
+   *   gone); `error.current` holds the state stored now.
+   */
+  @BoundedCall()
+  @MeasuredStoreCall()
+  async replaceRefreshed(
+    basis: AtlassianOauthRefreshBasis,
+    tokens: AtlassianOauthTokens,
+  ): Promise<AtlassianOauthStateEntity> {
+    const { id, platform, tenantId } = basis.state;
+    const key = { platform, tenantId };
+    const written: StateValues = { ...key, ...validateTokens(tokens), updatedAt: this.clock.stamp(stateKeyId(key)) };
+    // The key columns are not rewritten (the unique index entry stays as it is).
+    const { accessToken, refreshToken, expiresAt, updatedAt } = this.sealer.seal(written);
+    const { affected } = await this.repository.update(
+      { id, refreshToken: basis.storedRefreshToken },
+      { accessToken, refreshToken, expiresAt, updatedAt },
+    );
+    if (affected !== 1) {
+      throw await this.conflict(key);
+    }
     return Object.assign(new AtlassianOauthStateEntity(), { id, ...written });
   }
 

@@ -1,5 +1,5 @@
 import { quoteForLog } from '../common/quote-for-log';
-import type { AtlassianOauthStateEntity } from '../database/entities';
+import type { AtlassianOauthRefreshHealthEntity, AtlassianOauthStateEntity } from '../database/entities';
 
 /** Which state: one row per `(platform, tenantId)`, enforced by a unique constraint. */
 export interface AtlassianOauthStateKey {
@@ -79,6 +79,26 @@ export interface AtlassianOauthRotateOptions {
 
 /** Default {@link AtlassianOauthRotateOptions.minValidityMs}: one minute. */
 export const DEFAULT_MIN_VALIDITY_MS = 60_000;
+
+/**
+ * Whether the access token of `state` is still valid `minValidityMs` from now: the one rule of
+ * "still valid" that `accessToken`, `rotate` and the unsaved rotations share. A state with no
+ * `expiresAt` never is.
+ */
+export function isValidFor(state: Pick<AtlassianOauthStateEntity, 'expiresAt'>, minValidityMs: number): boolean {
+  return state.expiresAt !== null && state.expiresAt.getTime() - Date.now() > minValidityMs;
+}
+
+/**
+ * What a refresh starts from, read in one statement: the stored state (tokens opened), its key's
+ * refresh health row (`null` when its last refresh did not fail), and the refresh token as it is
+ * stored (sealed, a fresh value on every write): the version the conditional write expects.
+ */
+export interface AtlassianOauthRefreshBasis {
+  readonly state: AtlassianOauthStateEntity;
+  readonly health: AtlassianOauthRefreshHealthEntity | null;
+  readonly storedRefreshToken: string;
+}
 /** Default {@link AtlassianOauthRotateOptions.leaseMs}: 30 seconds. */
 export const DEFAULT_LEASE_MS = 30_000;
 /** Default {@link AtlassianOauthRotateOptions.waitMs}: one minute. */

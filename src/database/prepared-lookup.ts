@@ -1,4 +1,4 @@
-import { EntityNotFoundError, ObjectLiteral, Repository } from 'typeorm';
+import { EntityNotFoundError, ObjectLiteral, Repository, SelectQueryBuilder } from 'typeorm';
 
 /** TypeORM's metadata of one column (the class is not exported from the package root). */
 type ColumnMetadata = Repository<ObjectLiteral>['metadata']['columns'][number];
@@ -51,34 +51,124 @@ export class PreparedLookup<Entity extends ObjectLiteral, Key extends keyof Enti
     return entity;
   }
 
-  /** Builds the SQL with a marker object per key, then reads off where the driver put each one. */
   private prepare(): { sql: string; order: Key[]; columns: ColumnMetadata[] } {
-    const alias = 'entity';
-    const markers = new Map<unknown, Key>(this.keys.map((key) => [{ key }, key]));
-    const columns = this.repository.metadata.columns.filter((column) => column.isSelect && !column.isVirtualProperty);
-    const qb = this.repository.createQueryBuilder(alias).select([]);
+    const columns = selectableColumns(this.repository);
+    const qb = this.repository.createQueryBuilder(ALIAS).select([]);
     for (const column of columns) {
-      qb.addSelect(`${alias}.${column.propertyPath}`, column.propertyAliasName);
+      qb.addSelect(`${ALIAS}.${column.propertyPath}`, column.propertyAliasName);
     }
-    const parameters = Object.fromEntries([...markers].map(([marker, key]) => [key, marker]));
-    qb.where(this.keys.map((key) => `${alias}.${key} = :${key}`).join(' AND '), parameters).limit(1);
-    const [sql, bound] = qb.getQueryAndParameters();
-    const order = bound.map((marker) => {
-      const key = markers.get(marker);
-      if (key === undefined) {
-        throw new Error(`PreparedLookup: the driver bound an unexpected parameter in ${sql}`);
-      }
-      return key;
-    });
+    const { sql, order } = keyedSql(qb, this.keys);
     return { sql, order, columns };
   }
 
   private hydrate(row: ObjectLiteral, columns: readonly ColumnMetadata[]): Entity {
-    const { driver } = this.repository.manager.connection;
-    const entity = this.repository.create();
-    for (const column of columns) {
-      column.setEntityValue(entity, driver.prepareHydratedValue(row[column.propertyAliasName], column));
-    }
-    return entity;
+    return hydrate(this.repository, row, columns, (column) => column.propertyAliasName);
   }
+}
+
+/**
+ * {@link PreparedLookup} of one row together with the row of another entity that shares its key
+ * columns (a `LEFT JOIN` on them): both in one statement, the second `null` when it has no row.
+ * Only the SQL text is kept between calls.
+ */
+export class PreparedJoinedLookup<
+  Entity extends ObjectLiteral,
+  Joined extends ObjectLiteral,
+  Key extends keyof Entity & keyof Joined & string,
+> {
+  private prepared?: { sql: string; order: Key[]; columns: ColumnMetadata[]; joinedColumns: ColumnMetadata[] };
+
+  constructor(
+    private readonly repository: Repository<Entity>,
+    private readonly joined: Repository<Joined>,
+    private readonly keys: readonly Key[],
+  ) {}
+
+  /** The entity whose key columns equal `where` and the joined entity of the same key, or `null` when there is no such entity. */
+  async findOne(where: Pick<Entity, Key>): Promise<{ entity: Entity; joined: Joined | null } | null> {
+    const { sql, order, columns, joinedColumns } = (this.prepared ??= this.prepare());
+    const rows = await this.repository.query<ObjectLiteral[]>(
+      sql,
+      order.map((key) => where[key]),
+    );
+    const row = rows[0];
+    if (row === undefined) {
+      return null;
+    }
+    const entity = hydrate(this.repository, row, columns, (column) => `e_${column.propertyAliasName}`);
+    // A key column of the joined entity is never NULL in a row it has: NULL means there is none.
+    const present = row[`j_${this.joinedKeyColumn(joinedColumns).propertyAliasName}`] !== null;
+    const joined = present
+      ? hydrate(this.joined, row, joinedColumns, (column) => `j_${column.propertyAliasName}`)
+      : null;
+    return { entity, joined };
+  }
+
+  private joinedKeyColumn(columns: readonly ColumnMetadata[]): ColumnMetadata {
+    const key = columns.find((column) => column.propertyPath === this.keys[0]);
+    if (key === undefined) {
+      throw new Error(`PreparedJoinedLookup: ${this.joined.metadata.name} has no column ${this.keys[0]}`);
+    }
+    return key;
+  }
+
+  private prepare() {
+    const columns = selectableColumns(this.repository);
+    const joinedColumns = selectableColumns(this.joined);
+    const qb = this.repository.createQueryBuilder(ALIAS).select([]);
+    for (const column of columns) {
+      qb.addSelect(`${ALIAS}.${column.propertyPath}`, `e_${column.propertyAliasName}`);
+    }
+    qb.leftJoin(
+      this.joined.metadata.name,
+      JOINED_ALIAS,
+      this.keys.map((key) => `${JOINED_ALIAS}.${key} = ${ALIAS}.${key}`).join(' AND '),
+    );
+    for (const column of joinedColumns) {
+      qb.addSelect(`${JOINED_ALIAS}.${column.propertyPath}`, `j_${column.propertyAliasName}`);
+    }
+    const { sql, order } = keyedSql(qb, this.keys);
+    return { sql, order, columns, joinedColumns };
+  }
+}
+
+const ALIAS = 'entity';
+const JOINED_ALIAS = 'joined';
+
+function selectableColumns(repository: Repository<ObjectLiteral>): ColumnMetadata[] {
+  return repository.metadata.columns.filter((column) => column.isSelect && !column.isVirtualProperty);
+}
+
+/** The SQL of `qb` with `WHERE key = ... LIMIT 1`, built with a marker object per key, and the order the driver bound them in. */
+function keyedSql<Key extends string>(
+  qb: SelectQueryBuilder<ObjectLiteral>,
+  keys: readonly Key[],
+): { sql: string; order: Key[] } {
+  const markers = new Map<unknown, Key>(keys.map((key) => [{ key }, key]));
+  const parameters = Object.fromEntries([...markers].map(([marker, key]) => [key, marker]));
+  qb.where(keys.map((key) => `${ALIAS}.${key} = :${key}`).join(' AND '), parameters).limit(1);
+  const [sql, bound] = qb.getQueryAndParameters();
+  const order = bound.map((marker) => {
+    const key = markers.get(marker);
+    if (key === undefined) {
+      throw new Error(`PreparedLookup: the driver bound an unexpected parameter in ${sql}`);
+    }
+    return key;
+  });
+  return { sql, order };
+}
+
+/** An entity of `repository` from a raw row, with the driver's own conversions (column transformers included). */
+function hydrate<Entity extends ObjectLiteral>(
+  repository: Repository<Entity>,
+  row: ObjectLiteral,
+  columns: readonly ColumnMetadata[],
+  aliasOf: (column: ColumnMetadata) => string,
+): Entity {
+  const { driver } = repository.manager.connection;
+  const entity = repository.create();
+  for (const column of columns) {
+    column.setEntityValue(entity, driver.prepareHydratedValue(row[aliasOf(column)], column));
+  }
+  return entity;
 }
