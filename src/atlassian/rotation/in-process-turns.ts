@@ -7,6 +7,11 @@ import { AtlassianOauthStateKey, stateKeyId } from '../atlassian-oauth-state.typ
 export class InProcessTurns {
   private readonly tails = new Map<string, Promise<void>>();
 
+  /** Whether a caller of this process holds or waits for the turn on `key` now. */
+  busy(key: AtlassianOauthStateKey): boolean {
+    return this.tails.has(stateKeyId(key));
+  }
+
   /**
    * Waits for the turn on `key` until `deadline` (epoch ms).
    *

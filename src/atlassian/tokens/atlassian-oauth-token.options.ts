@@ -2,10 +2,8 @@ import { AtlassianConfig } from '../../config/atlassian.config';
 
 // The default lives with the variable it is the default of, validated when the configuration loads.
 export { DEFAULT_REFRESH_COOLDOWN_MS } from '../../config/atlassian.config';
-/** The shortest wait a server's `Retry-After` can ask for: `Retry-After: 0` must not make every caller refresh at once. */
-export const MIN_RETRY_AFTER_MS = 1_000;
-/** The longest wait a server's `Retry-After` can impose: a bogus value must not lock a tenant out for days. */
-export const MAX_RETRY_AFTER_MS = 15 * 60_000;
+// The bounds of a server's `Retry-After` live with the rule that applies them.
+export { MAX_RETRY_AFTER_MS, MIN_RETRY_AFTER_MS } from '../rotation/refresh-health.rules';
 
 /** How often every process looks for refresh leases that lapsed without being given back. */
 export const LAPSED_LEASE_CHECK_MS = 30_000;

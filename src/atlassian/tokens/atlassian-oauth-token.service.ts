@@ -15,31 +15,25 @@ import { AtlassianOauthStateRepo } from '../atlassian-oauth-state.repo';
 import { DEFAULT_MIN_VALIDITY_MS, describeStateKey } from '../atlassian-oauth-state.types';
 import { validateKey } from '../atlassian-oauth-state.validation';
 import { AtlassianOauthRotationService } from '../rotation/atlassian-oauth-rotation.service';
-import { AtlassianOauthClient, AtlassianOauthIssuedTokens } from '../client/atlassian-oauth-client';
+import { AtlassianOauthClient } from '../client/atlassian-oauth-client';
+import { needsRefresh } from '../rotation/grant-refresh';
+import { blockedBy, cooldownAfter } from '../rotation/refresh-health.rules';
 import {
   AtlassianOauthGrantRevokedError,
   AtlassianOauthTokenEndpointError,
-  AtlassianOauthTokenEndpointFailure,
 } from '../client/atlassian-oauth-client.errors';
 import { AgentCoreMetrics } from '../../metrics/agent-core-metrics';
 import { AtlassianOauthEventPublisher } from '../events/atlassian-oauth-event.publisher';
 import {
   ATLASSIAN_EVENTS,
   AtlassianGrantConnectedEvent,
-  AtlassianGrantRevokedEvent,
-  AtlassianRefreshFailingEvent,
   AtlassianRefreshRecoveredEvent,
 } from '../events/atlassian-oauth.events';
 import { AtlassianOauthRefreshLeaseRepo } from '../atlassian-oauth-refresh-lease.repo';
 import { AtlassianOauthStateKey } from '../atlassian-oauth-state.types';
 import { AtlassianOauthRefreshHealthRepo } from '../atlassian-oauth-refresh-health.repo';
 import { AtlassianSiteSync } from '../api/atlassian-site-sync';
-import {
-  AtlassianOauthTokenOptions,
-  LAPSED_LEASE_CHECK_MS,
-  MAX_RETRY_AFTER_MS,
-  MIN_RETRY_AFTER_MS,
-} from './atlassian-oauth-token.options';
+import { AtlassianOauthTokenOptions, LAPSED_LEASE_CHECK_MS } from './atlassian-oauth-token.options';
 import { UnsettledRefreshes } from './unsettled-refreshes';
 
 /** Lapsed leases looked at per check: a handful at most in practice (one per holder that died). */
@@ -227,29 +221,25 @@ export class AtlassianOauthTokenService implements OnApplicationBootstrap, OnMod
     if (typeof minValidityMs !== 'number' || Number.isNaN(minValidityMs) || minValidityMs < 0) {
       throw new AtlassianOauthStateValidationError('minValidityMs', 'must be a number of milliseconds, 0 or more');
     }
+    const { refused } = options;
+    const need = { minValidityMs, refused, cooldownMs: this.options.refreshCooldownMs };
     // A rotation this process could not store yet (the database failed as Atlassian answered) is
     // the only pair that works: served from memory, without a read that would fail anyway.
     const unsaved = this.rotation.unsavedState(platform, tenantId);
-    if (
-      unsaved &&
-      unsaved.accessToken !== null &&
-      unsaved.accessToken !== options.refused &&
-      validFor(unsaved, minValidityMs)
-    ) {
+    if (unsaved && unsaved.accessToken !== null && !needsRefresh(unsaved, need)) {
       return unsaved.accessToken;
     }
-    // The health row is read beside the state (not after it): a recorded revocation must stop a
+    // The health row comes with the state (one statement): a recorded revocation must stop a
     // stored access token at once, since Atlassian revoked it with the refresh token.
-    const [state, row] = await Promise.all([this.states.get(platform, tenantId), this.health.get(platform, tenantId)]);
-    if (!state) {
+    const basis = await this.states.readForRefresh(platform, tenantId);
+    if (!basis) {
       throw new AtlassianOauthStateNotFoundError(platform, tenantId);
     }
-    const { refused } = options;
-    const blocked = blockedBy(row, state);
+    const { state } = basis;
+    const blocked = blockedBy(basis.health, state);
     if (
       state.accessToken !== null &&
-      state.accessToken !== refused &&
-      validFor(state, minValidityMs) &&
+      !needsRefresh(state, need) &&
       !(blocked instanceof AtlassianOauthGrantRevokedError)
     ) {
       return state.accessToken;
@@ -261,54 +251,26 @@ export class AtlassianOauthTokenService implements OnApplicationBootstrap, OnMod
       return this.servedDespite(state, blocked, refused);
     }
 
-    let refreshedFrom: AtlassianOauthStateEntity = state;
-    let reachedEndpoint = false;
-    let failingBefore: AtlassianOauthRefreshHealthEntity | null = null;
-    try {
-      const fresh = await this.rotation.rotate(
-        platform,
-        tenantId,
-        async (current) => {
-          refreshedFrom = current;
-          if (refused !== undefined && current.accessToken !== refused && validFor(current, minValidityMs)) {
-            throw new AlreadyReplaced(current);
-          }
-          // Under the lease: callers that queued behind a failed refresh see its record here.
-          const currentRow = await this.health.get(current.platform, current.tenantId);
-          const stillBlocked = blockedBy(currentRow, current);
-          if (stillBlocked) {
-            throw stillBlocked;
-          }
-          failingBefore = failingOn(currentRow, current);
-          reachedEndpoint = true;
-          return this.refreshRecordingFailure(current);
-        },
-        // A state without an access token, or whose token was refused, needs a refresh whatever its expiry says.
-        { minValidityMs: state.accessToken === null || refused !== undefined ? Infinity : minValidityMs },
-      );
-      if (reachedEndpoint) {
-        await this.refreshed(platform, tenantId, failingBefore);
-        this.servedWarnings.end(describeStateKey(platform, tenantId));
-      }
-      if (fresh.accessToken === null) {
-        throw new AtlassianOauthStateNotFoundError(platform, tenantId);
-      }
-      return fresh.accessToken;
-    } catch (error) {
-      const failure = this.settleFailure(error, refreshedFrom, reachedEndpoint);
-      if (failure instanceof AlreadyReplaced && failure.state.accessToken !== null) {
-        return failure.state.accessToken;
-      }
+    const result = await this.rotation.refreshGrant(this.client, platform, tenantId, need, basis);
+    if (result.outcome === 'failed') {
+      const failure = this.settleFailure(result.error, result.from, result.reachedEndpoint);
       if (failure instanceof AtlassianOauthTokenEndpointError) {
-        return this.servedDespite(refreshedFrom, failure, refused);
+        return this.servedDespite(result.from, failure, refused);
       }
       throw failure;
     }
+    if (result.outcome === 'refreshed') {
+      this.refreshed(platform, tenantId, result.recovered);
+    }
+    if (result.state.accessToken === null) {
+      throw new AtlassianOauthStateNotFoundError(platform, tenantId);
+    }
+    return result.state.accessToken;
   }
 
   /**
    * Keeps an idle grant alive: refreshes the key's state if it was last written before
-   * `idleBefore`, through the same single-flight `rotate` and refresh health as
+   * `idleBefore`, through the same single-flight refresh and refresh health as
    * {@link accessToken}. Whether the state is still idle is decided again under the refresh lease,
    * so when several callers (sweeps on several instances, or live traffic) reach the same key at
    * once, exactly one of them refreshes it and the others see it `fresh`.
@@ -326,14 +288,15 @@ export class AtlassianOauthTokenService implements OnApplicationBootstrap, OnMod
     if (!(idleBefore instanceof Date) || Number.isNaN(idleBefore.getTime())) {
       throw new AtlassianOauthStateValidationError('idleBefore', 'must be a valid Date');
     }
-    const state = await this.states.get(platform, tenantId);
-    if (!state) {
+    const basis = await this.states.readForRefresh(platform, tenantId);
+    if (!basis) {
       throw new AtlassianOauthStateNotFoundError(platform, tenantId);
     }
-    if (!isIdle(state, idleBefore)) {
+    const need = { minValidityMs: 0, idleBefore, cooldownMs: this.options.refreshCooldownMs };
+    if (!needsRefresh(basis.state, need)) {
       return 'fresh';
     }
-    const blocked = await this.blocked(state);
+    const blocked = blockedBy(basis.health, basis.state);
     if (blocked instanceof AtlassianOauthGrantRevokedError) {
       return 'revoked';
     }
@@ -341,100 +304,31 @@ export class AtlassianOauthTokenService implements OnApplicationBootstrap, OnMod
       this.metrics?.refresh('cooldown', platform, tenantId);
       throw blocked;
     }
-    let refreshedFrom: AtlassianOauthStateEntity = state;
-    let reachedEndpoint = false;
-    let failingBefore: AtlassianOauthRefreshHealthEntity | null = null;
-    try {
-      await this.rotation.rotate(
-        platform,
-        tenantId,
-        async (current) => {
-          refreshedFrom = current;
-          // Under the lease: another sweep or a live caller may have refreshed it meanwhile.
-          if (!isIdle(current, idleBefore)) {
-            throw new NoLongerIdle();
-          }
-          const currentRow = await this.health.get(current.platform, current.tenantId);
-          const stillBlocked = blockedBy(currentRow, current);
-          if (stillBlocked) {
-            throw stillBlocked;
-          }
-          failingBefore = failingOn(currentRow, current);
-          reachedEndpoint = true;
-          return this.refreshRecordingFailure(current);
-        },
-        { minValidityMs: Infinity },
-      );
-    } catch (error) {
-      const failure = this.settleFailure(error, refreshedFrom, reachedEndpoint);
-      if (failure instanceof NoLongerIdle) {
-        return 'fresh';
-      }
+    const result = await this.rotation.refreshGrant(this.client, platform, tenantId, need, basis);
+    if (result.outcome === 'current') {
+      return 'fresh';
+    }
+    if (result.outcome === 'failed') {
+      const failure = this.settleFailure(result.error, result.from, result.reachedEndpoint);
       if (failure instanceof AtlassianOauthGrantRevokedError) {
         return 'revoked';
       }
       throw failure;
     }
-    await this.refreshed(platform, tenantId, failingBefore);
+    this.refreshed(platform, tenantId, result.recovered);
     return 'refreshed';
   }
 
-  /** A refresh reached the endpoint and was stored: counted, the key's health cleared, a recovery told. */
-  private async refreshed(
-    platform: string,
-    tenantId: string,
-    failingBefore: AtlassianOauthRefreshHealthEntity | null,
-  ): Promise<void> {
+  /** A refresh reached the endpoint and was stored: counted, a recovery told. */
+  private refreshed(platform: string, tenantId: string, recovered: AtlassianOauthRefreshHealthEntity | null): void {
     this.metrics?.refresh('refreshed', platform, tenantId);
-    // An unsaved rotation waits for the database: no clear then. The health row applies only to the
-    // state it was recorded on, so it stops applying when the new state is stored.
-    if (!this.rotation.unsavedState(platform, tenantId)) {
-      await this.health.clear(platform, tenantId);
-    }
-    if (failingBefore) {
+    this.servedWarnings.end(describeStateKey(platform, tenantId));
+    if (recovered) {
       this.events?.emit(
         ATLASSIAN_EVENTS.refreshRecovered,
-        new AtlassianRefreshRecoveredEvent(platform, tenantId, failingBefore.firstFailedAt, failingBefore.failures),
+        new AtlassianRefreshRecoveredEvent(platform, tenantId, recovered.firstFailedAt, recovered.failures),
       );
     }
-  }
-
-  /**
-   * Calls the token endpoint under the lease; a failure is recorded in the key's refresh health
-   * before the lease is released, so no caller (in any process) that takes the lease next sends a
-   * second request inside the cooldown.
-   */
-  private async refreshRecordingFailure(current: AtlassianOauthStateEntity): Promise<AtlassianOauthIssuedTokens> {
-    try {
-      return await this.client.refresh(current.refreshToken);
-    } catch (error) {
-      try {
-        if (error instanceof AtlassianOauthGrantRevokedError) {
-          await this.record(current, 'revoked', 'invalid_grant', null, null);
-        } else if (error instanceof AtlassianOauthTokenEndpointError) {
-          const retryAt = new Date(Date.now() + this.cooldownAfter(error));
-          await this.record(current, 'failing', error.failure, error.status, retryAt);
-        }
-      } catch (recordError) {
-        this.logger.warn(
-          `Could not record the failed refresh of ${describeStateKey(current.platform, current.tenantId)}: ` +
-            `${recordError instanceof Error ? recordError.name : 'unknown error'}`,
-        );
-      }
-      throw error;
-    }
-  }
-
-  /**
-   * How long a key waits after a transient failure: the server's `Retry-After` when it sent one (at
-   * least {@link MIN_RETRY_AFTER_MS}, at most {@link MAX_RETRY_AFTER_MS}), shorter or longer than the
-   * cooldown; otherwise the cooldown (`ATLASSIAN_REFRESH_COOLDOWN_MS`).
-   */
-  private cooldownAfter(error: AtlassianOauthTokenEndpointError): number {
-    if (error.retryAfterMs === null) {
-      return this.options.refreshCooldownMs;
-    }
-    return Math.min(Math.max(error.retryAfterMs, MIN_RETRY_AFTER_MS), MAX_RETRY_AFTER_MS);
   }
 
   /**
@@ -454,15 +348,10 @@ export class AtlassianOauthTokenService implements OnApplicationBootstrap, OnMod
     if (cause instanceof AtlassianOauthTokenEndpointError) {
       this.metrics?.refresh(reachedEndpoint ? 'transient_failure' : 'cooldown', platform, tenantId);
       if (reachedEndpoint && mayHaveBeenProcessed(cause)) {
-        this.unsettled.add({ platform, tenantId }, 'ambiguous', this.cooldownAfter(cause));
+        this.unsettled.add({ platform, tenantId }, 'ambiguous', cooldownAfter(cause, this.options.refreshCooldownMs));
       }
     }
     return cause;
-  }
-
-  /** The error a recorded failure of `state` calls for now, or `null` when a refresh may be tried. */
-  private async blocked(state: AtlassianOauthStateEntity): Promise<Error | null> {
-    return blockedBy(await this.health.get(state.platform, state.tenantId), state);
   }
 
   /** The stored access token if it has not expired yet, was not refused, and the failure may pass; otherwise `error`. */
@@ -484,91 +373,6 @@ export class AtlassianOauthTokenService implements OnApplicationBootstrap, OnMod
     }
     throw error;
   }
-
-  private async record(
-    state: AtlassianOauthStateEntity,
-    status: AtlassianOauthRefreshHealthEntity['status'],
-    failure: string,
-    httpStatus: number | null,
-    retryAt: Date | null,
-  ): Promise<void> {
-    const previous = await this.health.get(state.platform, state.tenantId);
-    const again = previous !== null && recordedOn(previous, state);
-    const sameStatus = again && previous.status === status;
-    const now = new Date();
-    await this.health.save(
-      Object.assign(new AtlassianOauthRefreshHealthEntity(), {
-        platform: state.platform,
-        tenantId: state.tenantId,
-        status,
-        stateId: state.id,
-        stateUpdatedAt: state.updatedAt,
-        failure,
-        httpStatus,
-        failures: again ? previous.failures + 1 : 1,
-        firstFailedAt: again ? previous.firstFailedAt : now,
-        lastFailedAt: now,
-        retryAt,
-      }),
-    );
-    // Once per change: a failure in a row on the same state, or a second revocation, is no news.
-    if (sameStatus) {
-      return;
-    }
-    if (status === 'revoked') {
-      this.events?.emit(
-        ATLASSIAN_EVENTS.grantRevoked,
-        new AtlassianGrantRevokedEvent(state.platform, state.tenantId, now),
-      );
-    } else {
-      this.events?.emit(
-        ATLASSIAN_EVENTS.refreshFailing,
-        new AtlassianRefreshFailingEvent(state.platform, state.tenantId, failure, httpStatus, retryAt, now),
-      );
-    }
-  }
-}
-
-/** Thrown inside the refresh of {@link AtlassianOauthTokenService.accessToken} when, under the lease, the refused token was already replaced. */
-class AlreadyReplaced extends Error {
-  override readonly name = 'AlreadyReplaced';
-
-  constructor(readonly state: AtlassianOauthStateEntity) {
-    super('the refused access token was already replaced');
-  }
-}
-
-/** Thrown inside the refresh of {@link AtlassianOauthTokenService.refreshIdle} when the state under the lease is no longer idle. */
-class NoLongerIdle extends Error {
-  override readonly name = 'NoLongerIdle';
-}
-
-function isIdle(state: AtlassianOauthStateEntity, idleBefore: Date): boolean {
-  return state.updatedAt.getTime() < idleBefore.getTime();
-}
-
-function validFor(state: AtlassianOauthStateEntity, minValidityMs: number): boolean {
-  return state.expiresAt !== null && state.expiresAt.getTime() - Date.now() > minValidityMs;
-}
-
-/** The error the health `row` of a key calls for now on `state`, or `null` when a refresh may be tried. */
-function blockedBy(row: AtlassianOauthRefreshHealthEntity | null, state: AtlassianOauthStateEntity): Error | null {
-  if (!row || !recordedOn(row, state)) {
-    return null;
-  }
-  if (row.status === 'revoked') {
-    return new AtlassianOauthGrantRevokedError('refresh_token', { platform: state.platform, tenantId: state.tenantId });
-  }
-  const leftMs = (row.retryAt?.getTime() ?? 0) - Date.now();
-  if (leftMs <= 0) {
-    return null;
-  }
-  return new AtlassianOauthTokenEndpointError(
-    'refresh_token',
-    row.failure as AtlassianOauthTokenEndpointFailure,
-    row.httpStatus,
-    leftMs,
-  );
 }
 
 /** Connection errors that mean the request never left: nothing can have been processed. */
@@ -592,21 +396,4 @@ function mayHaveBeenProcessed(error: AtlassianOauthTokenEndpointError): boolean 
     }
   }
   return true;
-}
-
-/** `row` when it records transient failures of this very state (a refresh that succeeds now ends them), else `null`. */
-function failingOn(
-  row: AtlassianOauthRefreshHealthEntity | null,
-  state: AtlassianOauthStateEntity,
-): AtlassianOauthRefreshHealthEntity | null {
-  return row !== null && row.status === 'failing' && recordedOn(row, state) ? row : null;
-}
-
-/**
- * Whether `row` was recorded on this very state. Every write of a state advances its `updatedAt`
- * (the repo guarantees it), so a row recorded on an earlier state stops applying as soon as a new
- * one is stored, by whatever path: no write path has to clear this table.
- */
-function recordedOn(row: AtlassianOauthRefreshHealthEntity, state: AtlassianOauthStateEntity): boolean {
-  return row.stateId === state.id && row.stateUpdatedAt.getTime() === state.updatedAt.getTime();
 }
