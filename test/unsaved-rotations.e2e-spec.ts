@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
 import { Test, TestingModule } from '@nestjs/testing';
@@ -12,6 +14,7 @@ import { DatabaseModule } from '../src/database/database.module';
 import { testConfig, withConfig } from './support/config';
 import { FreezablePostgres, freezablePostgresUnavailable } from './support/freezable-postgres';
 import { OauthTestServer, startOauthServer } from './support/oauth-server';
+import { startWorker } from './support/store-processes';
 import { TokenProxy, startTokenProxy } from './support/token-proxy';
 
 const PLATFORM = 'jira';
@@ -168,5 +171,52 @@ const unavailable = freezablePostgresUnavailable();
       expect(stored?.refreshToken).not.toBe(grant.refreshToken);
       expect(stats).toMatchObject({ refreshTokenReuses: 0, grantsRevoked: 0, issued: { refreshToken: 1 } });
     }, 60_000);
+
+    it('a real SIGTERM to a worker process holding an unsaved pair: the process ends, the pair is stored, the next process refreshes with it', async () => {
+      const { states } = await boot();
+      const grant = await connectExpiring(states, 'sigterm');
+      proxy.nextRefresh('pass', () => pg.freeze());
+      const worker = startWorker(
+        pg.url,
+        'serve-once-then-wait',
+        { tenantId: 'sigterm' },
+        {
+          worker: join(__dirname, 'support', 'token-worker.ts'),
+          env: {
+            ...server.env,
+            ATLASSIAN_OAUTH_TOKEN_URL: proxy.tokenUrl,
+            DATABASE_QUERY_TIMEOUT_MS: String(QUERY_TIMEOUT_MS),
+            DATABASE_CONNECT_TIMEOUT_MS: '1000',
+          },
+        },
+      );
+
+      const served = await worker.event<{ token?: string; error?: string }>('served');
+      await sleep(FROZEN_MS);
+      pg.resume();
+      worker.kill('SIGTERM');
+      const exit = await worker.exit;
+      const stored = await states.get(PLATFORM, 'sigterm');
+      const afterExit = await server.stats();
+      await moduleRef?.close();
+      const next = await (await boot()).tokens.accessToken(PLATFORM, 'sigterm', { minValidityMs: Infinity });
+      const stats = await server.stats();
+
+      const hash = (token: string | null | undefined) =>
+        token ? createHash('sha256').update(token).digest('hex').slice(0, 12) : null;
+      console.log(
+        `[unsaved] SIGTERM to a worker with an unsaved pair: exit ${exit.code ?? exit.signal}; served token stored ${hash(stored?.accessToken) === served.token}; ` +
+          `server before the next process: ${afterExit.issued.refreshToken} refreshes, ${afterExit.refreshTokenReuses} reuses, ${afterExit.grantsRevoked} revoked; ` +
+          `next process refreshed: ${next !== stored?.accessToken}, reuses ${stats.refreshTokenReuses}`,
+      );
+      expect(served.token).toMatch(/^[0-9a-f]{12}$/);
+      expect(exit.signal === 'SIGTERM' || exit.code === 0).toBe(true);
+      expect(hash(stored?.accessToken)).toBe(served.token);
+      expect(stored?.refreshToken).not.toBe(grant.refreshToken);
+      expect(afterExit).toMatchObject({ refreshTokenReuses: 0, grantsRevoked: 0, issued: { refreshToken: 1 } });
+      expect(next).not.toBe(stored?.accessToken);
+      expect(stats).toMatchObject({ refreshTokenReuses: 0, grantsRevoked: 0, issued: { refreshToken: 2 } });
+      expect(exit.stdout + exit.stderr).not.toContain(grant.refreshToken);
+    }, 90_000);
   },
 );

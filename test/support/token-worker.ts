@@ -5,6 +5,7 @@
  * results. It never prints a token: only a short hash of each one, to compare them.
  *
  * Usage: token-worker.ts access-token-loop <json-args>
+ *        token-worker.ts serve-once-then-wait <json-args>
  */
 import 'reflect-metadata';
 import { createHash } from 'node:crypto';
@@ -32,11 +33,42 @@ export interface AccessTokenLoopResult {
   tokens: string[];
 }
 
+/** `serve-once-then-wait`: one `accessToken` call, then the process waits for a signal (Nest's shutdown hooks on). */
+export interface ServeOnceArgs {
+  tenantId: string;
+}
+
 @Module({ imports: [DatabaseModule, AtlassianOauthTokensModule] })
 class TokenWorkerModule {}
 
+/** A 12-character hash of a token: enough to compare two, never the token itself. */
+const hashOf = (token: string): string => createHash('sha256').update(token).digest('hex').slice(0, 12);
+
+/**
+ * Calls `accessToken` once, prints `{"event":"served","token":<hash>}` (or `"failed"` with the error's
+ * name), then keeps running until a signal: SIGTERM goes through Nest's shutdown hooks, as it
+ * does in `npm start`, and the process exits when they are done.
+ */
+async function serveOnceThenWait(args: ServeOnceArgs): Promise<void> {
+  const app = await NestFactory.createApplicationContext(TokenWorkerModule, { logger: false });
+  app.enableShutdownHooks();
+  try {
+    const token = await app.get(AtlassianOauthTokenService).accessToken(PLATFORM, args.tenantId);
+    process.stdout.write(JSON.stringify({ event: 'served', token: hashOf(token) }) + '\n');
+  } catch (error) {
+    process.stdout.write(
+      JSON.stringify({ event: 'failed', error: error instanceof Error ? error.name : 'non-Error' }) + '\n',
+    );
+  }
+  // Kept alive by this timer until the signal; Nest's hook exits the process after closing.
+  setInterval(() => undefined, 60_000);
+}
+
 async function main(): Promise<void> {
   const [mode, json] = process.argv.slice(2);
+  if (mode === 'serve-once-then-wait' && json !== undefined) {
+    return serveOnceThenWait(JSON.parse(json) as ServeOnceArgs);
+  }
   if (mode !== 'access-token-loop' || json === undefined) {
     throw new Error(`unknown mode ${mode}`);
   }
@@ -53,7 +85,7 @@ async function main(): Promise<void> {
         calls += 1;
         try {
           const token = await sut.accessToken(PLATFORM, args.tenantId, { minValidityMs: args.minValidityMs });
-          tokens.add(createHash('sha256').update(token).digest('hex').slice(0, 12));
+          tokens.add(hashOf(token));
         } catch (error) {
           failures.push(error instanceof Error ? error.name : 'non-Error');
         }
