@@ -10,10 +10,12 @@ import { ATLASSIAN_API_CLOUD_IDS, AtlassianApiCloudIds } from './atlassian-api-c
 import { AtlassianApiPauseRepo } from './atlassian-api-pause.repo';
 import { AtlassianApiPauses } from './atlassian-api-pauses';
 import { AtlassianSitesService } from './atlassian-sites.service';
+import { AtlassianSiteRepo } from './atlassian-site.repo';
+import { CachedCloudIds } from './cached-cloud-ids';
 
-/** A call's `site` (a cloudId, a site URL, or none for the only site) resolved by {@link AtlassianSitesService.site}. */
-function cloudIdsOf(sites: AtlassianSitesService): AtlassianApiCloudIds {
-  return { cloudId: async (platform, tenantId, site) => (await sites.site(platform, tenantId, site)).cloudId };
+/** A call's `site` (a cloudId, a site URL, or none for the only site) resolved by {@link AtlassianSitesService.site}, reused for a few seconds. */
+function cloudIdsOf(sites: AtlassianSitesService, repo: AtlassianSiteRepo): AtlassianApiCloudIds {
+  return new CachedCloudIds(sites, repo);
 }
 
 /**
@@ -35,7 +37,7 @@ function cloudIdsOf(sites: AtlassianSitesService): AtlassianApiCloudIds {
       useFactory: (settings: AtlassianOauthSettings) => atlassianApiClientOptions(settings),
       inject: [ATLASSIAN_OAUTH_SETTINGS],
     },
-    { provide: ATLASSIAN_API_CLOUD_IDS, useFactory: cloudIdsOf, inject: [AtlassianSitesService] },
+    { provide: ATLASSIAN_API_CLOUD_IDS, useFactory: cloudIdsOf, inject: [AtlassianSitesService, AtlassianSiteRepo] },
     AtlassianApiPauseRepo,
     AtlassianApiPauses,
     AtlassianApiClient,

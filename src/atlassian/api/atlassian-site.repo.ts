@@ -34,6 +34,12 @@ const CONFLICT_PATHS = ['platform', 'tenantId', 'cloudId'];
  */
 @Injectable()
 export class AtlassianSiteRepo extends DatabaseRepo {
+  /**
+   * How many times this process has replaced a key's sites: a cache of what `list` returned
+   * (the API client's cloud ids) is stale once it changes.
+   */
+  replacements = 0;
+
   constructor(
     @InjectRepository(AtlassianSiteEntity)
     private readonly repository: Repository<AtlassianSiteEntity>,
@@ -64,6 +70,7 @@ export class AtlassianSiteRepo extends DatabaseRepo {
     at: Date,
   ): Promise<AtlassianSiteReplacement> {
     const key = validateKey(platform, tenantId);
+    this.replacements += 1;
     return this.repository.manager.transaction(async (manager) => {
       const repository = manager.getRepository(AtlassianSiteEntity);
       if (!(await lockState(manager, key))) {
