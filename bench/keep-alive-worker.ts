@@ -57,6 +57,8 @@ async function main(): Promise<void> {
     ATLASSIAN_CLIENT_ID: 'bench-client',
     ATLASSIAN_CLIENT_SECRET: 'bench-client-secret',
     ATLASSIAN_OAUTH_TOKEN_URL: job.tokenUrl,
+    // The sites read after each refresh goes to the same local endpoint, never to api.atlassian.com.
+    ATLASSIAN_API_BASE_URL: new URL(job.tokenUrl).origin,
   });
   const app = await NestFactory.createApplicationContext(KeepAliveBenchModule, { logger: ['error'] });
   try {

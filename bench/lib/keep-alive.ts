@@ -54,6 +54,12 @@ export async function runKeepAliveBench(
   const endpoint = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
+      if (req.url === '/oauth/token/accessible-resources') {
+        // The sweep reads each refreshed grant's sites (issue 22): none here, answered at once.
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('[]');
+        return;
+      }
       requests += 1;
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(
