@@ -1,5 +1,6 @@
 /**
- * `AtlassianApiClient.request` against a raw `fetch` with a fixed token, in a process of its own.
+ * `AtlassianApiClient.request` against a raw `fetch` with a fixed token (the target's baseline), and
+ * against a raw undici `request` (the transport the client sends with), in a process of its own.
  * Started by bench/lib/api-client.ts with the job as JSON in argv[2] (the local server that
  * answers at once); answers with one IPC message of both variants' call times.
  */
@@ -7,6 +8,7 @@ import 'reflect-metadata';
 import { performance } from 'node:perf_hooks';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Agent } from 'undici';
 import { AtlassianApiClient, AtlassianApiModule, AtlassianOauthStateRepo } from '../src/atlassian';
 import { DatabaseModule } from '../src/database/database.module';
 import type { ApiLatencyJob } from './lib/api-client';
@@ -37,13 +39,26 @@ async function main(): Promise<void> {
       const response = await fetch(url, { headers: { authorization: `Bearer ${TOKEN}`, accept: 'application/json' } });
       await response.json();
     };
+    const agent = new Agent();
+    const { origin, pathname } = new URL(url);
+    const rawUndici = async (): Promise<void> => {
+      const response = await agent.request({
+        origin,
+        path: pathname,
+        method: 'GET',
+        headers: { authorization: `Bearer ${TOKEN}`, accept: 'application/json' },
+      });
+      await response.body.json();
+    };
     const viaClient = async (): Promise<void> => {
       await client.get('/rest/api/3/myself', { platform: 'jira', tenantId: 'bench', site: 'cloud-1' });
     };
     const fetchMs: number[] = [];
     const requestMs: number[] = [];
+    const undiciMs: number[] = [];
     for (let i = 0; i < job.warmup; i++) {
       await raw();
+      await rawUndici();
       await viaClient();
     }
     // Alternated call by call, so that a noisy moment of the machine falls on both.
@@ -52,10 +67,14 @@ async function main(): Promise<void> {
       await raw();
       fetchMs.push(performance.now() - started);
       started = performance.now();
+      await rawUndici();
+      undiciMs.push(performance.now() - started);
+      started = performance.now();
       await viaClient();
       requestMs.push(performance.now() - started);
     }
-    process.send?.({ result: { fetchMs, requestMs } });
+    await agent.close();
+    process.send?.({ result: { fetchMs, requestMs, undiciMs } });
   } finally {
     await app.close();
   }

@@ -1,3 +1,5 @@
+import { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { Test, TestingModule } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
@@ -231,6 +233,32 @@ describe(`${AtlassianApiClient.name} against the test server's REST gateway stan
         }),
       ).rejects.toMatchObject({ name: 'AtlassianApiRequestValidationError', field: 'headers.authorization' });
       await expect(server.gatewayStats()).resolves.toMatchObject({ requests: 0 });
+    });
+
+    it('follows no redirect: a 302 to another host rejects with AtlassianApiError, and that host gets nothing', async () => {
+      let elsewhere = 0;
+      const other = createServer((req, res) => {
+        elsewhere += 1;
+        res.end('{}');
+      });
+      await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = other.address() as AddressInfo;
+        await server.configureGateway({
+          script: [{ status: 302, headers: { location: `http://127.0.0.1:${port}/rest/api/3/myself` } }],
+        });
+
+        const error = await rejection(
+          sut.get('/rest/api/3/myself', { platform: PLATFORM, tenantId: TENANT, site: SITE }),
+        );
+
+        expect(error).toBeInstanceOf(AtlassianApiError);
+        expect(error).toMatchObject({ status: 302, method: 'GET', path: '/rest/api/3/myself' });
+        expect(elsewhere).toBe(0);
+        await expect(server.gatewayStats()).resolves.toMatchObject({ requests: 1 });
+      } finally {
+        await new Promise((resolve) => other.close(resolve));
+      }
     });
   });
 

@@ -38,6 +38,10 @@ export interface ApiLatencyResult {
   requestP99Ms: number;
   /** requestP50Ms / fetchP50Ms; target at most 1.2. */
   p50Ratio: number;
+  /** A raw undici `request` with the fixed token: the transport the client sends with. */
+  undiciP50Ms: number;
+  /** requestP50Ms / undiciP50Ms: what the client adds to its own transport. */
+  p50RatioUndici: number;
 }
 
 /** One run of the fleet against the stand-in. */
@@ -89,7 +93,7 @@ const GRACE_MS = 1_500;
 const sortedP = (values: number[], fraction: number): number =>
   round(percentile(Float64Array.from(values).sort(), fraction), 2);
 
-async function runLatency(quick: boolean): Promise<ApiLatencyResult> {
+export async function runLatency(quick: boolean): Promise<ApiLatencyResult> {
   const body = JSON.stringify({ accountId: 'bench' });
   // accessible-resources lists the one site the worker's calls go to (read once, then stored).
   const sites = JSON.stringify([{ id: 'cloud-1', url: 'https://bench.atlassian.net', scopes: ['read:jira-work'] }]);
@@ -107,15 +111,15 @@ async function runLatency(quick: boolean): Promise<ApiLatencyResult> {
       calls: quick ? 200 : 2_000,
     };
     const child = forkBench(join(__dirname, '..', 'api-client-worker.ts'), [JSON.stringify(job)], null);
-    const answer = await nextMessage<{ result?: { fetchMs: number[]; requestMs: number[] }; error?: string }>(
-      child,
-      () => true,
-    );
+    const answer = await nextMessage<{
+      result?: { fetchMs: number[]; requestMs: number[]; undiciMs: number[] };
+      error?: string;
+    }>(child, () => true);
     await exited(child);
     if (answer.result === undefined) {
       throw new Error(`api client latency failed: ${answer.error ?? 'no result'}`);
     }
-    const { fetchMs, requestMs } = answer.result;
+    const { fetchMs, requestMs, undiciMs } = answer.result;
     const fetchP50Ms = sortedP(fetchMs, 0.5);
     const requestP50Ms = sortedP(requestMs, 0.5);
     return {
@@ -125,6 +129,8 @@ async function runLatency(quick: boolean): Promise<ApiLatencyResult> {
       requestP50Ms,
       requestP99Ms: sortedP(requestMs, 0.99),
       p50Ratio: round(requestP50Ms / fetchP50Ms, 2),
+      undiciP50Ms: sortedP(undiciMs, 0.5),
+      p50RatioUndici: round(requestP50Ms / sortedP(undiciMs, 0.5), 2),
     };
   } finally {
     server.closeAllConnections();
@@ -259,6 +265,12 @@ export function renderApiClient(result: ApiClientBenchResult): string {
       `${latency.requestP50Ms} ms vs ${latency.fetchP50Ms} ms = ${latency.p50Ratio}x (p99 ${latency.requestP99Ms} vs ${latency.fetchP99Ms} ms; ${latency.calls} calls each)`,
       '<= 1.2x',
       met(latency.p50Ratio <= 1.2),
+    ],
+    [
+      '`request` p50 vs a raw undici `request` p50 (the transport the client sends with; no target)',
+      `${latency.requestP50Ms} ms vs ${latency.undiciP50Ms} ms = ${latency.p50RatioUndici}x`,
+      '-',
+      'shown',
     ],
     [
       `requests the stand-in received during app pauses, more than ${budget.graceMs} ms after each began`,

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
+import { Agent, Dispatcher } from 'undici';
 import { AgentCoreMetrics } from '../../metrics/agent-core-metrics';
 import { describeStateKey, stateKeyId } from '../atlassian-oauth-state.types';
 import { AtlassianOauthTokenService } from '../tokens/atlassian-oauth-token.service';
@@ -57,10 +58,16 @@ interface TokenInUse {
  * Our own loop rather than undici's `RetryAgent`: a retry here must consult the fleet's pauses (a
  * database row), refresh the token between attempts, and stop at the call's deadline; undici's
  * handler retries below all of that and honours only one call's `Retry-After`.
+ *
+ * Sent with undici's `request` on a keep-alive `Agent` of the client's own rather than `fetch`:
+ * the same HTTP client under fetch's WHATWG layers, a third of fetch's time per call here
+ * (`npm run bench`), and it follows no redirect, so the token goes to no host but Atlassian's.
  */
 @Injectable()
-export class AtlassianApiClient {
+export class AtlassianApiClient implements OnModuleDestroy {
   private readonly logger = new Logger(AtlassianApiClient.name);
+  /** Keep-alive connections to Atlassian, closed with the module. */
+  private readonly http = new Agent();
   private readonly fairness: PerTenantConcurrency;
   /** Per tenant: a hash of the last token that got a success, and when. */
   private readonly provedAlive = new Map<string, { token: string; at: number }>();
@@ -74,6 +81,11 @@ export class AtlassianApiClient {
     @Optional() private readonly metrics?: AgentCoreMetrics,
   ) {
     this.fairness = new PerTenantConcurrency(options.maxConcurrencyPerTenant);
+  }
+
+  /** Closes the keep-alive connections once the calls under way have ended. */
+  async onModuleDestroy(): Promise<void> {
+    await this.http.close();
   }
 
   /**
@@ -144,17 +156,18 @@ export class AtlassianApiClient {
     const scope: AtlassianApiCallScope = { platform, tenantId, endpoint: `${method} ${path}` };
     const idempotent = isIdempotent(method, call.idempotent);
     const cloudId = await this.cloudIds.cloudId(platform, tenantId, call.site);
-    const url = new URL(
-      `${this.options.baseUrl.origin}${basePath(this.options.baseUrl)}/ex/${encodeURIComponent(platform)}/${encodeURIComponent(cloudId)}${call.pathAndQuery}`,
-    );
+    const origin = this.options.baseUrl.origin;
+    const urlPath = `${basePath(this.options.baseUrl)}/ex/${encodeURIComponent(platform)}/${encodeURIComponent(cloudId)}${call.pathAndQuery}`;
     const token: TokenInUse = { value: await this.tokens.accessToken(platform, tenantId), refreshed: false };
     let retries = 0;
     for (;;) {
       await this.waitOutPauses(call, scope, deadline, signal);
-      let response: Response;
+      let response: Dispatcher.ResponseData;
       try {
         response = await this.fairness.run(platform, tenantId, signal, () =>
-          fetch(url, {
+          this.http.request({
+            origin,
+            path: urlPath,
             method,
             headers: { ...call.headers, authorization: `Bearer ${token.value}` },
             body: call.body,
@@ -172,17 +185,18 @@ export class AtlassianApiClient {
         await this.retryAfter('network', waitMs, call, signal);
         continue;
       }
-      this.metrics?.apiRequest(platform, method, statusClass(response.status));
-      const nearLimit = response.headers.get('x-ratelimit-nearlimit');
+      const status = response.statusCode;
+      const headers = headersOf(response.headers);
+      this.metrics?.apiRequest(platform, method, statusClass(status));
+      const nearLimit = headers.get('x-ratelimit-nearlimit');
       if (nearLimit !== null) {
         this.metrics?.apiNearLimit(platform, nearLimit.trim().toLowerCase() === 'true');
       }
-      if (response.ok) {
+      if (status >= 200 && status < 300) {
         this.markAlive(platform, tenantId, token.value);
-        return { status: response.status, headers: response.headers, body: await readBody(response) };
+        return { status, headers, body: await readBody(response.body, headers) };
       }
-      const errorMessages = await readErrorMessages(response);
-      const status = response.status;
+      const errorMessages = await readErrorMessages(response.body);
       if (status === 401) {
         if (token.refreshed) {
           throw new AtlassianApiUnauthorizedError(method, path, errorMessages);
@@ -202,8 +216,8 @@ export class AtlassianApiClient {
         this.markAlive(platform, tenantId, token.value);
       }
       if (status === 429 || status === 503) {
-        const named = retryAfterMs(response.headers);
-        const reason = response.headers.get('ratelimit-reason')?.trim() || null;
+        const named = retryAfterMs(headers);
+        const reason = headers.get('ratelimit-reason')?.trim() || null;
         if (status === 429) {
           await this.recordPause(scope, named, reason);
         }
@@ -221,7 +235,7 @@ export class AtlassianApiClient {
         continue;
       }
       if ((status === 500 || status === 502 || status === 504) && idempotent) {
-        const named = retryAfterMs(response.headers);
+        const named = retryAfterMs(headers);
         const waitMs = named === null ? backoffMs(retries) : named + jitterMs(named);
         if (retries < call.maxRetries && Date.now() + waitMs < deadline) {
           retries += 1;
@@ -288,13 +302,16 @@ export class AtlassianApiClient {
   /** Whether `accessible-resources` refuses the token (401): then a 403/404 came from a dead token, not the resource. */
   private async isDead(token: string, signal: AbortSignal): Promise<boolean> {
     try {
-      const response = await fetch(atlassianApiUrl(this.options, ACCESSIBLE_RESOURCES_PATH), {
+      const url = atlassianApiUrl(this.options, ACCESSIBLE_RESOURCES_PATH);
+      const response = await this.http.request({
+        origin: url.origin,
+        path: url.pathname,
+        method: 'GET',
         headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
-        redirect: 'error',
         signal,
       });
-      await response.body?.cancel();
-      return response.status === 401;
+      await response.body.dump();
+      return response.statusCode === 401;
     } catch {
       // No verdict: the 403/404 stands as Atlassian's answer.
       return false;
@@ -364,24 +381,37 @@ function errorName(error: unknown): Error {
   return new Error(error instanceof Error ? (error.cause instanceof Error ? error.cause.name : error.name) : 'error');
 }
 
+/** An answer's headers as the `Headers` callers read (a repeated header keeps every value). */
+function headersOf(raw: Dispatcher.ResponseData['headers']): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(raw)) {
+    if (Array.isArray(value)) {
+      value.forEach((item) => headers.append(name, item));
+    } else if (value !== undefined) {
+      headers.append(name, value);
+    }
+  }
+  return headers;
+}
+
 /** The body: parsed JSON when the answer says it is JSON, else text; `null` when empty. */
-async function readBody(response: Response): Promise<unknown> {
-  const text = await response.text();
+async function readBody(body: Dispatcher.ResponseData['body'], headers: Headers): Promise<unknown> {
+  const text = await body.text();
   if (text === '') {
     return null;
   }
-  if (/\bjson\b/i.test(response.headers.get('content-type') ?? '')) {
+  if (/\bjson\b/i.test(headers.get('content-type') ?? '')) {
     return JSON.parse(text) as unknown;
   }
   return text;
 }
 
 /** Atlassian's `errorMessages` of an error answer, if it is JSON and has them. */
-async function readErrorMessages(response: Response): Promise<string[]> {
+async function readErrorMessages(body: Dispatcher.ResponseData['body']): Promise<string[]> {
   try {
-    const body = (await response.json()) as { errorMessages?: unknown };
-    return Array.isArray(body.errorMessages)
-      ? body.errorMessages.filter((m): m is string => typeof m === 'string')
+    const parsed = (await body.json()) as { errorMessages?: unknown };
+    return Array.isArray(parsed.errorMessages)
+      ? parsed.errorMessages.filter((m): m is string => typeof m === 'string')
       : [];
   } catch {
     return [];
