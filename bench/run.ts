@@ -106,9 +106,7 @@ export async function runBench(
       4,
       scratch,
     );
-    // The quick run leaves the storm out: in the e2e smoke on a quiet machine its workers sat idle
-    // until jest's 15-minute limit (issue #26's note). `npm run bench` still runs it.
-    const storm = plan.quick ? undefined : await runStorm(plan.storm, scratch, servers, plan.quick);
+    const storm = await runStorm(plan.storm, scratch, servers, plan.quick);
     const result: BenchResult = {
       quick: plan.quick,
       startedAt: startedAt.toISOString(),

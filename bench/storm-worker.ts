@@ -150,9 +150,11 @@ async function upserts(app: BenchApp, job: StormJob): Promise<StormUpsertResult>
   return { latenciesUs, statements };
 }
 
+const exitWithParent = (): never => process.exit(1);
+
 async function main(): Promise<void> {
   // A parent that died leaves nobody to tell this process to stop.
-  process.once('disconnect', () => process.exit(1));
+  process.once('disconnect', exitWithParent);
   const job = JSON.parse(process.argv[2] ?? '{}') as StormJob;
   // 32 callers on a shared 2-core machine can queue a statement past the 5 s default: a storm
   // measures how long calls take, and a query abandoned by its timeout would measure nothing.
@@ -194,6 +196,9 @@ async function main(): Promise<void> {
     }
   } finally {
     await app.context.close();
+    // The 'disconnect' listener above keeps the IPC channel, and so this process, alive: let go of it.
+    process.off('disconnect', exitWithParent);
+    process.disconnect?.();
   }
 }
 

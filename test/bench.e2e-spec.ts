@@ -140,6 +140,25 @@ describe('npm run bench -- --quick', () => {
     }
   });
 
+  it('runs the refresh storm on the SQLite file and the named servers: every grant refreshed once, no rotated token presented, the workers exit', () => {
+    expect(result.storm?.engines.map((e) => e.engine)).toEqual(['sqlite-wal', ...serverEngines]);
+    for (const engine of result.storm?.engines ?? []) {
+      expect(engine).toMatchObject({
+        grants: 64,
+        processes: 4,
+        callers: 8,
+        calls: 4 * 64,
+        endpointRefreshes: 64,
+        grantsRefreshedTwice: 0,
+        grantsNotRefreshed: 0,
+        staleRefreshTokens: 0,
+      });
+      expect(engine.errors).toEqual({});
+      expect(engine.statementsPerRefresh).toBeGreaterThan(0);
+      expect(Number.isFinite(engine.storeVsUpsert)).toBe(true);
+    }
+  });
+
   it('says which servers it skipped because none was named', () => {
     for (const server of SERVERS_UNDER_TEST.filter((s) => !namedServers.includes(s))) {
       expect(run.output).toContain(
