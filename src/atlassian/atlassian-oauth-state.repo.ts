@@ -168,9 +168,10 @@ export class AtlassianOauthStateRepo extends DatabaseRepo {
   }
 
   /**
-   * Reads what a refresh of one `(platform, tenantId)` starts from, in one statement: the state,
-   * its refresh health row and the stored (sealed) refresh token that {@link replaceRefreshed}
-   * expects. `accessToken` reads this on every call: a recorded revocation applies at once.
+   * Reads what a refresh of one `(platform, tenantId)` starts from: the state, its refresh health
+   * row and the stored (sealed) refresh token that {@link replaceRefreshed} expects. One statement
+   * (as cheap as {@link get}) unless a refresh failure is on record for the key; then its health
+   * row is a second. `accessToken` reads this on every call: a recorded revocation applies at once.
    *
    * @returns `null` when nothing is stored for the key.
    * @throws AtlassianOauthStateValidationError when `platform` or `tenantId` is not a non-blank string.

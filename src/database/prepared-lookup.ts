@@ -68,7 +68,10 @@ export class PreparedLookup<Entity extends ObjectLiteral, Key extends keyof Enti
 
 /**
  * {@link PreparedLookup} of one row together with the row of another entity that shares its key
- * columns (a `LEFT JOIN` on them): both in one statement, the second `null` when it has no row.
+ * columns, `null` when it has none. The statement `LEFT JOIN`s only the other row's first key
+ * column: a row that is there (rare for the callers: a key whose refreshes fail) is then read by a
+ * second statement, so the common case costs one statement and carries no column of the other
+ * entity (each one, `NULL`, costs the driver time on every call: `npm run bench`).
  * Only the SQL text is kept between calls.
  */
 export class PreparedJoinedLookup<
@@ -76,17 +79,20 @@ export class PreparedJoinedLookup<
   Joined extends ObjectLiteral,
   Key extends keyof Entity & keyof Joined & string,
 > {
-  private prepared?: { sql: string; order: Key[]; columns: ColumnMetadata[]; joinedColumns: ColumnMetadata[] };
+  private prepared?: { sql: string; order: Key[]; columns: ColumnMetadata[]; aliases: string[] };
+  private readonly joinedLookup: PreparedLookup<Joined, Key>;
 
   constructor(
     private readonly repository: Repository<Entity>,
     private readonly joined: Repository<Joined>,
     private readonly keys: readonly Key[],
-  ) {}
+  ) {
+    this.joinedLookup = new PreparedLookup(joined, keys);
+  }
 
   /** The entity whose key columns equal `where` and the joined entity of the same key, or `null` when there is no such entity. */
   async findOne(where: Pick<Entity, Key>): Promise<{ entity: Entity; joined: Joined | null } | null> {
-    const { sql, order, columns, joinedColumns } = (this.prepared ??= this.prepare());
+    const { sql, order, columns, aliases } = (this.prepared ??= this.prepare());
     const rows = await this.repository.query<ObjectLiteral[]>(
       sql,
       order.map((key) => where[key]),
@@ -95,45 +101,33 @@ export class PreparedJoinedLookup<
     if (row === undefined) {
       return null;
     }
-    const entity = hydrate(this.repository, row, columns, (column) => `e_${column.propertyAliasName}`);
+    const entity = hydrate(this.repository, row, columns, (_column, index) => aliases[index] as string);
     // A key column of the joined entity is never NULL in a row it has: NULL means there is none.
-    const present = row[`j_${this.joinedKeyColumn(joinedColumns).propertyAliasName}`] !== null;
-    const joined = present
-      ? hydrate(this.joined, row, joinedColumns, (column) => `j_${column.propertyAliasName}`)
-      : null;
+    const joined =
+      row[JOINED_PRESENT] === null ? null : await this.joinedLookup.findOne(where as unknown as Pick<Joined, Key>);
     return { entity, joined };
-  }
-
-  private joinedKeyColumn(columns: readonly ColumnMetadata[]): ColumnMetadata {
-    const key = columns.find((column) => column.propertyPath === this.keys[0]);
-    if (key === undefined) {
-      throw new Error(`PreparedJoinedLookup: ${this.joined.metadata.name} has no column ${this.keys[0]}`);
-    }
-    return key;
   }
 
   private prepare() {
     const columns = selectableColumns(this.repository);
-    const joinedColumns = selectableColumns(this.joined);
+    const aliases = columns.map((column) => column.propertyAliasName);
     const qb = this.repository.createQueryBuilder(ALIAS).select([]);
-    for (const column of columns) {
-      qb.addSelect(`${ALIAS}.${column.propertyPath}`, `e_${column.propertyAliasName}`);
-    }
+    columns.forEach((column, index) => qb.addSelect(`${ALIAS}.${column.propertyPath}`, aliases[index]));
     qb.leftJoin(
       this.joined.metadata.name,
       JOINED_ALIAS,
       this.keys.map((key) => `${JOINED_ALIAS}.${key} = ${ALIAS}.${key}`).join(' AND '),
     );
-    for (const column of joinedColumns) {
-      qb.addSelect(`${JOINED_ALIAS}.${column.propertyPath}`, `j_${column.propertyAliasName}`);
-    }
+    qb.addSelect(`${JOINED_ALIAS}.${this.keys[0] as string}`, JOINED_PRESENT);
     const { sql, order } = keyedSql(qb, this.keys);
-    return { sql, order, columns, joinedColumns };
+    return { sql, order, columns, aliases };
   }
 }
 
 const ALIAS = 'entity';
 const JOINED_ALIAS = 'joined';
+/** The alias of the joined row's first key column: `NULL` when there is no joined row. */
+const JOINED_PRESENT = 'joined_present';
 
 function selectableColumns(repository: Repository<ObjectLiteral>): ColumnMetadata[] {
   return repository.metadata.columns.filter((column) => column.isSelect && !column.isVirtualProperty);
@@ -163,12 +157,12 @@ function hydrate<Entity extends ObjectLiteral>(
   repository: Repository<Entity>,
   row: ObjectLiteral,
   columns: readonly ColumnMetadata[],
-  aliasOf: (column: ColumnMetadata) => string,
+  aliasOf: (column: ColumnMetadata, index: number) => string,
 ): Entity {
   const { driver } = repository.manager.connection;
   const entity = repository.create();
-  for (const column of columns) {
-    column.setEntityValue(entity, driver.prepareHydratedValue(row[aliasOf(column)], column));
-  }
+  columns.forEach((column, index) => {
+    column.setEntityValue(entity, driver.prepareHydratedValue(row[aliasOf(column, index)], column));
+  });
   return entity;
 }

@@ -79,7 +79,7 @@ class GrantRefreshFailure extends Error {
  * which fences out a holder whose lease lapsed. Inject it through `AtlassianModule`.
  *
  * A refresh takes 5 statements on every engine when no one else holds the lease: the state read
- * (with its refresh health, one `LEFT JOIN`), the lease `INSERT`, the same read under the lease,
+ * (one `LEFT JOIN` tells whether a refresh failure is on record, read then only), the lease `INSERT`, the same read under the lease,
  * the conditional `UPDATE`, the lease `DELETE` (`test/refresh-statements.e2e-spec.ts` counts them).
  */
 @Injectable()
