@@ -49,13 +49,17 @@ interface Booted {
   metrics: AgentCoreMetrics;
 }
 
-async function boot(server: OauthTestServer, maxConcurrencyPerTenant = 4): Promise<Booted> {
+async function boot(server: OauthTestServer, maxConcurrencyPerTenant = 4, maxRequestsPerSecond = 0): Promise<Booted> {
   const moduleRef = await Test.createTestingModule({ imports: [DatabaseModule, MetricsModule, AtlassianApiModule] })
     .overrideProvider(ATLASSIAN_OAUTH_SETTINGS)
     .useValue(server.settings)
     .overrideProvider(ATLASSIAN_API_CLIENT_OPTIONS)
     .useValue(
-      atlassianApiClientOptions({ apiBaseUrl: server.apiBaseUrl, apiMaxConcurrencyPerTenant: maxConcurrencyPerTenant }),
+      atlassianApiClientOptions({
+        apiBaseUrl: server.apiBaseUrl,
+        apiMaxConcurrencyPerTenant: maxConcurrencyPerTenant,
+        apiMaxRequestsPerSecond: maxRequestsPerSecond,
+      }),
     )
     .compile();
   const dataSource = moduleRef.get<DataSource>(getDataSourceToken());
@@ -82,8 +86,8 @@ describe(`${AtlassianApiClient.name} against the test server's REST gateway stan
     await server.stop();
   });
   /** Boots the client on a fresh in-memory database with two connected tenants, one site each, stored. */
-  async function prepare(maxConcurrencyPerTenant?: number): Promise<void> {
-    booted = await boot(server, maxConcurrencyPerTenant);
+  async function prepare(maxConcurrencyPerTenant?: number, maxRequestsPerSecond?: number): Promise<void> {
+    booted = await boot(server, maxConcurrencyPerTenant, maxRequestsPerSecond);
     sut = booted.sut;
     connected = await server.connectedGrant();
     const other = await server.connectedGrant();
@@ -631,6 +635,26 @@ describe(`${AtlassianApiClient.name} against the test server's REST gateway stan
       expect(quiet.status).toBe(200);
       expect(floodDoneBeforeQuiet).toBeLessThan(8);
       await expect(server.gatewayStats()).resolves.toMatchObject({ maxInFlight: { [SITE]: 2, 'cloud-2': 1 } });
+    });
+
+    it('paced under the app budget (ATLASSIAN_API_MAX_REQUESTS_PER_SECOND): a flood meets no 429, and a quiet tenant waits for one flood call, not all', async () => {
+      await booted.moduleRef.close();
+      await prepare(4, 8);
+      // 10 points a second against a ceiling of 8 calls a second: without the ceiling the flood spends the window at once.
+      await server.configureGateway({ budget: { app: { points: 10, windowMs: 1_000 } } });
+      const flood = Array.from({ length: 16 }, () =>
+        sut.get('/rest/api/3/myself', { platform: PLATFORM, tenantId: TENANT, site: SITE }),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const answeredBefore = (await server.gatewayStats()).answered;
+      const quiet = await sut.get('/rest/api/3/myself', { platform: PLATFORM, tenantId: OTHER, site: 'cloud-2' });
+      const answeredWithQuiet = (await server.gatewayStats()).answered;
+      await Promise.all(flood);
+
+      expect(quiet.status).toBe(200);
+      // The quiet call went after at most one more flood call (two if one was let go while it was being asked for).
+      expect(answeredWithQuiet - answeredBefore).toBeLessThanOrEqual(3);
+      await expect(server.gatewayStats()).resolves.toMatchObject({ answered: 17, limited: 0, pauses: [] });
     });
 
     it('counts requests by platform, method and status class, retries by reason, call durations, and the last NearLimit', async () => {

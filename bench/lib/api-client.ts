@@ -4,8 +4,10 @@
  *   answers at once (target: p50 within 1.2x);
  * - the shared budget: 4 processes, 20 tenants, one of them flooding, against the app budget of
  *   the test server's REST gateway stand-in: requests the stand-in received during a pause (once
- *   every process could know of it), goodput as a share of the budget, and the quiet tenants' p99
- *   against their p99 without the flood.
+ *   every process could know of it) with no ceiling set, and with each process paced by
+ *   `ATLASSIAN_API_MAX_REQUESTS_PER_SECOND` (95% of the budget between them) goodput as a share of
+ *   the budget and the quiet tenants' p99 against their p99 without the flood (the same with no
+ *   ceiling is shown beside it).
  * Writes DIR/api-client.json and DIR/api-client.md; a full run into bench/results also writes the
  * table into docs/performance.md.
  */
@@ -48,6 +50,8 @@ export interface ApiLatencyResult {
 export interface ApiFleetRun {
   name: string;
   seconds: number;
+  /** From the start to the last answer: calls started before the end still finish, after a wait or a turn. */
+  spanSeconds: number;
   answered: number;
   limited: number;
   pauses: number;
@@ -66,15 +70,24 @@ export interface ApiBudgetResult {
   appPoints: number;
   windowSeconds: number;
   graceMs: number;
+  /** `ATLASSIAN_API_MAX_REQUESTS_PER_SECOND` of each process in the paced run: {@link PACED_SHARE} of the app budget, split between the processes. */
+  pacedPerProcess: number;
   alone: ApiFleetRun;
   flood: ApiFleetRun;
+  /** The flood against the app budget with no ceiling: Atlassian's 429s pause the app; the pause rule's proof. */
   floodOverBudget: ApiFleetRun;
-  /** Answered calls of the budget run / (points per window x windows in its duration); target at least 0.9. */
+  /** The flood against the app budget with each process paced at {@link ApiBudgetResult.pacedPerProcess}. */
+  floodOverBudgetPaced: ApiFleetRun;
+  /** Answered calls of the paced budget run / the budget over its span (points per window x span / window); target at least 0.9. */
   goodputShare: number;
+  /** The same share in the run with no ceiling (shown). */
+  goodputShareUnpaced: number;
   /** Quiet tenants' p99 with the flood (no budget) / alone; target at most 2. */
   quietP99RatioFlood: number;
-  /** Quiet tenants' p99 with the flood over the app budget / alone; target at most 2. */
+  /** Quiet tenants' p99 with the flood over the app budget, paced / alone; target at most 2. */
   quietP99RatioBudget: number;
+  /** The same with no ceiling (shown). */
+  quietP99RatioBudgetUnpaced: number;
 }
 
 export interface ApiClientBenchResult {
@@ -89,6 +102,12 @@ const TENANTS = 20;
 const FLOODER = 'tenant-0';
 /** The pause cache's second plus requests already under way when the 429 came. */
 const GRACE_MS = 1_500;
+/**
+ * The share of the app budget the paced run's processes are configured to together: a little under
+ * it, as docs/calling-atlassian.md advises, since the ceiling counts calls and the budget's window
+ * is Atlassian's.
+ */
+const PACED_SHARE = 0.95;
 
 const sortedP = (values: number[], fraction: number): number =>
   round(percentile(Float64Array.from(values).sort(), fraction), 2);
@@ -158,7 +177,14 @@ async function runBudget(quick: boolean): Promise<ApiBudgetResult> {
     }
     const flooding: CallLoopTenant = { tenantId: FLOODER, site: 'cloud-0', callers: 8, pauseMs: 0 };
     const quiet = tenants.filter((tenant) => tenant.tenantId !== FLOODER);
-    const fleet = async (name: string, loads: CallLoopTenant[], budget: boolean, runSeconds: number) => {
+    const pacedPerProcess = round((PACED_SHARE * appPoints * 1000) / windowMs / PROCESSES, 2);
+    const fleet = async (
+      name: string,
+      loads: CallLoopTenant[],
+      budget: boolean,
+      runSeconds: number,
+      paced = false,
+    ): Promise<ApiFleetRun> => {
       process.stderr.write(`bench: api client fleet, ${name}, ${runSeconds} s\n`);
       await server.configureGateway({
         budget: budget ? { app: { points: appPoints, windowMs } } : {},
@@ -175,13 +201,20 @@ async function runBudget(quick: boolean): Promise<ApiBudgetResult> {
       const workers = Array.from({ length: PROCESSES }, () =>
         startWorker(database.path, 'call-loop', args, {
           worker: join(__dirname, '..', '..', 'test', 'support', 'api-worker.ts'),
-          env: { ...server.env, ATLASSIAN_API_BASE_URL: server.apiBaseUrl },
+          env: {
+            ...server.env,
+            ATLASSIAN_API_BASE_URL: server.apiBaseUrl,
+            ...(paced ? { ATLASSIAN_API_MAX_REQUESTS_PER_SECOND: String(pacedPerProcess) } : {}),
+          },
         }),
       );
       await Promise.all(workers.map((worker) => worker.event('ready')));
-      writeFileSync(`${startFile}.tmp`, JSON.stringify({ startAt: Date.now() + 200 }));
+      const startAt = Date.now() + 200;
+      writeFileSync(`${startFile}.tmp`, JSON.stringify({ startAt }));
       renameSync(`${startFile}.tmp`, startFile);
       const results = await Promise.all(workers.map((worker) => resultOf<CallLoopResult>(worker.exit, 'call-loop')));
+      // Includes each worker's shutdown: the budget it is compared with is, if anything, too large.
+      const spanSeconds = round((Date.now() - startAt) / 1000, 2);
       const stats = await server.gatewayStats();
       const quietDurations = results.flatMap((result) =>
         Object.entries(result.tenants)
@@ -197,6 +230,7 @@ async function runBudget(quick: boolean): Promise<ApiBudgetResult> {
       const run: ApiFleetRun = {
         name,
         seconds: runSeconds,
+        spanSeconds,
         answered: stats.answered,
         limited: stats.limited,
         pauses: stats.pauses.length,
@@ -210,22 +244,31 @@ async function runBudget(quick: boolean): Promise<ApiBudgetResult> {
       };
       return run;
     };
-    const floodOverBudget = await fleet('flood-over-budget', [flooding, ...quiet], true, seconds);
-    // A quick run only checks that the fleet runs: one boot of the processes, not three.
-    const alone = quick ? floodOverBudget : await fleet('alone', quiet, true, 15);
-    const flood = quick ? floodOverBudget : await fleet('flood', [flooding, ...quiet], false, 15);
+    const floodOverBudgetPaced = await fleet('flood-over-budget-paced', [flooding, ...quiet], true, seconds, true);
+    // A quick run only checks that the fleet runs: one boot of the processes, not four.
+    const floodOverBudget = quick
+      ? floodOverBudgetPaced
+      : await fleet('flood-over-budget', [flooding, ...quiet], true, seconds);
+    const alone = quick ? floodOverBudgetPaced : await fleet('alone', quiet, true, 15);
+    const flood = quick ? floodOverBudgetPaced : await fleet('flood', [flooding, ...quiet], false, 15);
+    /** The budget over a run's span at the window's rate. */
+    const budgetOf = (run: ApiFleetRun): number => (appPoints * run.spanSeconds * 1000) / windowMs;
     return {
       processes: PROCESSES,
       tenants: TENANTS,
       appPoints,
       windowSeconds: windowMs / 1000,
       graceMs: GRACE_MS,
+      pacedPerProcess,
       alone,
       flood,
       floodOverBudget,
-      goodputShare: round(floodOverBudget.answered / ((appPoints * seconds * 1000) / windowMs), 3),
+      floodOverBudgetPaced,
+      goodputShare: round(floodOverBudgetPaced.answered / budgetOf(floodOverBudgetPaced), 3),
+      goodputShareUnpaced: round(floodOverBudget.answered / budgetOf(floodOverBudget), 3),
       quietP99RatioFlood: round(flood.quietP99Ms / alone.quietP99Ms, 2),
-      quietP99RatioBudget: round(floodOverBudget.quietP99Ms / alone.quietP99Ms, 2),
+      quietP99RatioBudget: round(floodOverBudgetPaced.quietP99Ms / alone.quietP99Ms, 2),
+      quietP99RatioBudgetUnpaced: round(floodOverBudget.quietP99Ms / alone.quietP99Ms, 2),
     };
   } finally {
     await database.close();
@@ -259,6 +302,8 @@ const met = (ok: boolean): string => (ok ? 'met' : '**not met**');
 export function renderApiClient(result: ApiClientBenchResult): string {
   const { latency, budget } = result;
   const b = budget.floodOverBudget;
+  const paced = budget.floodOverBudgetPaced;
+  const ceiling = `\`ATLASSIAN_API_MAX_REQUESTS_PER_SECOND=${budget.pacedPerProcess}\` in each process (${PACED_SHARE * 100}% of the budget)`;
   const rows: [string, string, string, string][] = [
     [
       '`request` p50 vs raw `fetch` p50 (fixed token, local server answering at once)',
@@ -273,14 +318,14 @@ export function renderApiClient(result: ApiClientBenchResult): string {
       'shown',
     ],
     [
-      `requests the stand-in received during app pauses, more than ${budget.graceMs} ms after each began`,
+      `requests the stand-in received during app pauses, more than ${budget.graceMs} ms after each began (the flood over the app budget, no ceiling)`,
       `${b.sentDuringPause} (${b.sentDuringPauseAll} within the first ${budget.graceMs} ms; ${b.pauses} pauses)`,
       '0',
       met(b.sentDuringPause === 0),
     ],
     [
-      `goodput: answered calls / app budget (${budget.appPoints} points per ${budget.windowSeconds} s, over ${b.seconds} s)`,
-      `${b.answered} = ${round(budget.goodputShare * 100, 1)}%`,
+      `goodput: answered calls / app budget (${budget.appPoints} points per ${budget.windowSeconds} s, over the run's ${paced.spanSeconds} s: ${paced.seconds} s of calls, then the last ones finishing), ${ceiling}`,
+      `${paced.answered} = ${round(budget.goodputShare * 100, 1)}% (${paced.limited} answered 429, ${paced.pauses} pauses; no ceiling: ${b.answered} = ${round(budget.goodputShareUnpaced * 100, 1)}%)`,
       '>= 90%',
       met(budget.goodputShare >= 0.9),
     ],
@@ -291,10 +336,16 @@ export function renderApiClient(result: ApiClientBenchResult): string {
       met(budget.quietP99RatioFlood <= 2),
     ],
     [
-      'quiet tenants p99 with the flood over the app budget vs alone',
-      `${b.quietP99Ms} ms vs ${budget.alone.quietP99Ms} ms = ${budget.quietP99RatioBudget}x`,
+      `quiet tenants p99 with the flood over the app budget vs alone, ${ceiling}`,
+      `${paced.quietP99Ms} ms vs ${budget.alone.quietP99Ms} ms = ${budget.quietP99RatioBudget}x`,
       '<= 2x',
       met(budget.quietP99RatioBudget <= 2),
+    ],
+    [
+      'quiet tenants p99 with the flood over the app budget vs alone, no ceiling (every tenant waits out the app-wide pauses; no target)',
+      `${b.quietP99Ms} ms vs ${budget.alone.quietP99Ms} ms = ${budget.quietP99RatioBudgetUnpaced}x`,
+      '-',
+      'shown',
     ],
   ];
   return [

@@ -26,6 +26,7 @@ describe(readAtlassianConfig.name, () => {
       keepAliveIntervalMs: DEFAULT_KEEP_ALIVE_INTERVAL_MS,
       pkce: false,
       apiMaxConcurrencyPerTenant: DEFAULT_API_MAX_CONCURRENCY_PER_TENANT,
+      apiMaxRequestsPerSecond: 0,
     });
     expect(
       readAtlassianConfig({
@@ -57,6 +58,7 @@ describe(readAtlassianConfig.name, () => {
         ATLASSIAN_OAUTH_PKCE: 'true',
         ATLASSIAN_TOKEN_ENDPOINT_TIMEOUT_MS: '2500',
         ATLASSIAN_API_MAX_CONCURRENCY_PER_TENANT: '8',
+        ATLASSIAN_API_MAX_REQUESTS_PER_SECOND: '12.5',
       }),
     ).toEqual({
       clientId: 'client-1',
@@ -70,6 +72,7 @@ describe(readAtlassianConfig.name, () => {
       keepAliveIntervalMs: 0,
       pkce: true,
       apiMaxConcurrencyPerTenant: 8,
+      apiMaxRequestsPerSecond: 12.5,
     });
   });
 
@@ -97,6 +100,10 @@ describe(readAtlassianConfig.name, () => {
     ['ATLASSIAN_API_BASE_URL', 'api.atlassian.com'],
     ['ATLASSIAN_API_MAX_CONCURRENCY_PER_TENANT', '0'],
     ['ATLASSIAN_API_MAX_CONCURRENCY_PER_TENANT', 'four'],
+    ['ATLASSIAN_API_MAX_REQUESTS_PER_SECOND', '-1'],
+    ['ATLASSIAN_API_MAX_REQUESTS_PER_SECOND', 'fast'],
+    ['ATLASSIAN_API_MAX_REQUESTS_PER_SECOND', '1e3'],
+    ['ATLASSIAN_API_MAX_REQUESTS_PER_SECOND', '2000000'],
   ])('refuses %s=%s when it loads, naming the variable and not the value', (variable, value) => {
     let thrown: unknown;
     try {

@@ -1,7 +1,14 @@
 import { registerAs } from '@nestjs/config';
 import { z } from 'zod';
 import { AtlassianOauthClientConfigError } from './config.errors';
-import { Environment, flag, nonNegativeInteger, positiveInteger, validateEnvironment } from './environment';
+import {
+  Environment,
+  flag,
+  nonNegativeInteger,
+  optionalText,
+  positiveInteger,
+  validateEnvironment,
+} from './environment';
 
 export const DEFAULT_ATLASSIAN_OAUTH_TOKEN_URL = 'https://auth.atlassian.com/oauth/token';
 export const DEFAULT_ATLASSIAN_OAUTH_AUTHORIZE_URL = 'https://auth.atlassian.com/authorize';
@@ -63,6 +70,11 @@ export interface AtlassianConfig {
   readonly pkce: boolean;
   /** `ATLASSIAN_API_MAX_CONCURRENCY_PER_TENANT`: a whole number from 1, {@link DEFAULT_API_MAX_CONCURRENCY_PER_TENANT} when unset. */
   readonly apiMaxConcurrencyPerTenant: number;
+  /**
+   * `ATLASSIAN_API_MAX_REQUESTS_PER_SECOND`: this process's ceiling on REST calls to Atlassian, the
+   * waiting tenants served in turn (`AtlassianApiPacer`); decimals allowed; `0` when unset: no ceiling.
+   */
+  readonly apiMaxRequestsPerSecond: number;
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
@@ -107,6 +119,14 @@ const milliseconds = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
     `must be at most ${max} (milliseconds)`,
   );
 
+/** Requests per second: a decimal number of 0 or more (`2`, `0.5`), 0 when unset or blank. */
+const requestsPerSecond = optionalText
+  .refine(
+    (value) => value === undefined || (/^(0|[1-9][0-9]*)(\.[0-9]+)?$/.test(value) && Number(value) <= 1_000_000),
+    'must be a number of requests per second from 0 to 1000000 (0: no ceiling)',
+  )
+  .transform((value) => (value === undefined ? 0 : Number(value)));
+
 /** The variables the Atlassian app is configured by, as they must look. */
 const atlassianEnvironment = z.object({
   ATLASSIAN_CLIENT_ID: credential,
@@ -122,6 +142,7 @@ const atlassianEnvironment = z.object({
     (value) => value <= 1_000,
     'must be at most 1000',
   ),
+  ATLASSIAN_API_MAX_REQUESTS_PER_SECOND: requestsPerSecond,
 });
 
 /**
@@ -152,6 +173,7 @@ export function readAtlassianConfig(env: Environment): AtlassianConfig {
     keepAliveIntervalMs: vars.ATLASSIAN_KEEPALIVE_INTERVAL_MS,
     pkce: vars.ATLASSIAN_OAUTH_PKCE,
     apiMaxConcurrencyPerTenant: vars.ATLASSIAN_API_MAX_CONCURRENCY_PER_TENANT,
+    apiMaxRequestsPerSecond: vars.ATLASSIAN_API_MAX_REQUESTS_PER_SECOND,
   };
 }
 

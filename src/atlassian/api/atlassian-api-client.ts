@@ -15,6 +15,7 @@ import {
 } from './atlassian-api.options';
 import { ACCESSIBLE_RESOURCES_PATH } from './accessible-resources.client';
 import { PerTenantConcurrency } from './atlassian-api-fairness';
+import { AtlassianApiPacer } from './atlassian-api-pacing';
 import { AtlassianApiCallScope, AtlassianApiPauses } from './atlassian-api-pauses';
 import { AtlassianApiRequest, AtlassianApiResponse, buildRequest, BuiltRequest } from './atlassian-api-request';
 import {
@@ -54,6 +55,9 @@ interface TokenInUse {
  * - 500/502/504 and network errors: retried the same way for idempotent calls only; a POST is
  *   sent again only after a 429 (proof that it was not processed).
  * - At most `ATLASSIAN_API_MAX_CONCURRENCY_PER_TENANT` calls in flight per tenant in a process.
+ * - With `ATLASSIAN_API_MAX_REQUESTS_PER_SECOND` set: at most that many calls a second from this
+ *   process (each attempt counts), the tenants that wait served in turn ({@link AtlassianApiPacer}),
+ *   so that the app stays under Atlassian's app-wide quota instead of being paused by it.
  *
  * Our own loop rather than undici's `RetryAgent`: a retry here must consult the fleet's pauses (a
  * database row), refresh the token between attempts, and stop at the call's deadline; undici's
@@ -69,6 +73,8 @@ export class AtlassianApiClient implements OnModuleDestroy {
   /** Keep-alive connections to Atlassian, closed with the module. */
   private readonly http = new Agent();
   private readonly fairness: PerTenantConcurrency;
+  /** `ATLASSIAN_API_MAX_REQUESTS_PER_SECOND`'s ceiling, when set. */
+  private readonly pacer: AtlassianApiPacer | undefined;
   /** Per tenant: a hash of the last token that got a success, and when. */
   private readonly provedAlive = new Map<string, { token: string; at: number }>();
 
@@ -81,6 +87,7 @@ export class AtlassianApiClient implements OnModuleDestroy {
     @Optional() private readonly metrics?: AgentCoreMetrics,
   ) {
     this.fairness = new PerTenantConcurrency(options.maxConcurrencyPerTenant);
+    this.pacer = options.maxRequestsPerSecond > 0 ? new AtlassianApiPacer(options.maxRequestsPerSecond) : undefined;
   }
 
   /** Closes the keep-alive connections once the calls under way have ended. */
@@ -161,6 +168,8 @@ export class AtlassianApiClient implements OnModuleDestroy {
     const token: TokenInUse = { value: await this.tokens.accessToken(platform, tenantId), refreshed: false };
     let retries = 0;
     for (;;) {
+      await this.waitTurn(call, signal);
+      // After the turn, which may have been long: a pause recorded meanwhile still holds the call.
       await this.waitOutPauses(call, scope, deadline, signal);
       let response: Dispatcher.ResponseData;
       try {
@@ -244,6 +253,22 @@ export class AtlassianApiClient implements OnModuleDestroy {
         }
       }
       throw new AtlassianApiError(status, method, path, errorMessages);
+    }
+  }
+
+  /** Waits for the call's turn under `ATLASSIAN_API_MAX_REQUESTS_PER_SECOND`, when it is set. */
+  private async waitTurn(call: BuiltRequest, signal: AbortSignal): Promise<void> {
+    if (this.pacer === undefined) {
+      return;
+    }
+    try {
+      await this.pacer.turn(stateKeyId(call), signal);
+    } catch {
+      this.throwIfAborted(
+        call,
+        signal,
+        `${call.method} ${call.path} waited for its turn under ATLASSIAN_API_MAX_REQUESTS_PER_SECOND past its deadline of ${call.deadlineMs} ms.`,
+      );
     }
   }
 
@@ -337,20 +362,18 @@ export class AtlassianApiClient implements OnModuleDestroy {
   }
 
   /** The caller's abort reason when its signal aborted; a deadline error when the deadline passed. */
-  private throwIfAborted(call: BuiltRequest, signal: AbortSignal): void {
+  private throwIfAborted(
+    call: BuiltRequest,
+    signal: AbortSignal,
+    deadlineMessage = `Atlassian gave no answer to ${call.method} ${call.path} within its deadline of ${call.deadlineMs} ms.`,
+  ): void {
     if (!signal.aborted) {
       return;
     }
     if (call.signal?.aborted) {
       throw call.signal.reason;
     }
-    throw new AtlassianApiError(
-      null,
-      call.method,
-      call.path,
-      [],
-      `Atlassian gave no answer to ${call.method} ${call.path} within its deadline of ${call.deadlineMs} ms.`,
-    );
+    throw new AtlassianApiError(null, call.method, call.path, [], deadlineMessage);
   }
 
   private markAlive(platform: string, tenantId: string, token: string): void {

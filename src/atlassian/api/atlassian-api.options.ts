@@ -47,16 +47,20 @@ export interface AtlassianApiClientOptions {
   readonly maxRetries: number;
   /** Default of a request's `deadlineMs`. */
   readonly deadlineMs: number;
+  /** `ATLASSIAN_API_MAX_REQUESTS_PER_SECOND`: this process's ceiling on calls, `0` for none. */
+  readonly maxRequestsPerSecond: number;
 }
 
 /** The client's options from the validated `atlassian` configuration (and the defaults of a request). */
 export function atlassianApiClientOptions(
-  config: Pick<AtlassianConfig, 'apiBaseUrl' | 'apiMaxConcurrencyPerTenant'>,
+  config: Pick<AtlassianConfig, 'apiBaseUrl' | 'apiMaxConcurrencyPerTenant'> &
+    Partial<Pick<AtlassianConfig, 'apiMaxRequestsPerSecond'>>,
 ): AtlassianApiClientOptions {
   return {
     baseUrl: new URL(config.apiBaseUrl),
     maxConcurrencyPerTenant: config.apiMaxConcurrencyPerTenant,
     maxRetries: DEFAULT_API_MAX_RETRIES,
     deadlineMs: DEFAULT_API_DEADLINE_MS,
+    maxRequestsPerSecond: config.apiMaxRequestsPerSecond ?? 0,
   };
 }
