@@ -71,8 +71,9 @@ export interface AtlassianConfig {
   /** `ATLASSIAN_API_MAX_CONCURRENCY_PER_TENANT`: a whole number from 1, {@link DEFAULT_API_MAX_CONCURRENCY_PER_TENANT} when unset. */
   readonly apiMaxConcurrencyPerTenant: number;
   /**
-   * `ATLASSIAN_API_MAX_REQUESTS_PER_SECOND`: this process's ceiling on REST calls to Atlassian, the
-   * waiting tenants served in turn (`AtlassianApiPacer`); decimals allowed; `0` when unset: no ceiling.
+   * `ATLASSIAN_API_MAX_REQUESTS_PER_SECOND`: this process's ceiling on REST calls to Atlassian a
+   * second, on average, the waiting tenants served in turn (`AtlassianApiPacer`); decimals allowed;
+   * `0` when unset: no ceiling.
    */
   readonly apiMaxRequestsPerSecond: number;
 }

@@ -55,8 +55,9 @@ interface TokenInUse {
  * - 500/502/504 and network errors: retried the same way for idempotent calls only; a POST is
  *   sent again only after a 429 (proof that it was not processed).
  * - At most `ATLASSIAN_API_MAX_CONCURRENCY_PER_TENANT` calls in flight per tenant in a process.
- * - With `ATLASSIAN_API_MAX_REQUESTS_PER_SECOND` set: at most that many calls a second from this
- *   process (each attempt counts), the tenants that wait served in turn ({@link AtlassianApiPacer}),
+ * - With `ATLASSIAN_API_MAX_REQUESTS_PER_SECOND` set: at most that many calls a second on average
+ *   from this process (each attempt counts; a burst of one second's calls for a tenant's only
+ *   waiting call), the tenants that wait served in turn ({@link AtlassianApiPacer}),
  *   so that the app stays under Atlassian's app-wide quota instead of being paused by it.
  *
  * Our own loop rather than undici's `RetryAgent`: a retry here must consult the fleet's pauses (a

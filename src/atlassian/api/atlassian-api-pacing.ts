@@ -1,28 +1,45 @@
 /**
- * Paces this process's calls to Atlassian to at most `ratePerSecond` (one call every
- * `1000 / ratePerSecond` ms, no burst: over any window of W ms at most `1 + W * ratePerSecond / 1000`
- * calls go out), and when calls wait, serves the tenants in turn: one call of each waiting tenant,
- * in the order they started waiting, then round again. A tenant that floods waits behind itself;
- * a tenant with one call waits for at most one call of each other waiting tenant.
+ * Paces this process's calls to Atlassian to at most `ratePerSecond` on average, and when calls
+ * wait, serves the tenants in turn: one call of each waiting tenant, in the order they started
+ * waiting, then round again. A tenant that floods waits behind itself.
+ *
+ * The pace is a GCRA (a token bucket kept as one time): a call may go one interval
+ * (`1000 / ratePerSecond` ms) after the one before. A tenant's only waiting call (a tenant that is
+ * not flooding) may also use a burst of up to one second's calls (`floor(ratePerSecond)`, at least
+ * 1) ahead of that schedule, so that the calls of quiet tenants that arrive together go out
+ * together; a flooding tenant's calls (more than one waiting) never use the burst, and wait until
+ * it has been paid back. Over any window of W ms at most `floor(ratePerSecond) + W *
+ * ratePerSecond / 1000` calls go out.
  *
  * Why: Atlassian's app-wide points quota is shared by every tenant of the app. Answering its 429
  * (a pause of every call until the window turns) keeps the app within the quota but stops every
  * tenant for the rest of the window, so one flooding tenant costs every other tenant its calls.
- * Pacing below the quota keeps the 429 from coming; the turns keep the paced rate fair.
+ * Pacing below the quota keeps the 429 from coming; the turns and the burst keep it fair.
  */
 export class AtlassianApiPacer {
   private readonly intervalMs: number;
-  /** When the next call may go out (`performance.now()` time). */
+  /** How far ahead of the schedule a tenant's only waiting call may go: the burst less one call. */
+  private readonly toleranceMs: number;
+  /** When the next call may go out at the steady pace (`performance.now()` time). */
   private nextAt = -Infinity;
   /** The waiting calls per tenant; the map's order is the round. */
   private readonly waiting = new Map<string, Waiter[]>();
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(ratePerSecond: number) {
+  /**
+   * @param ratePerSecond the average pace, above 0
+   * @param burst calls a tenant's only waiting call may go ahead of the pace with, itself included:
+   *   a whole number from 1 (1: no burst), one second's calls by default
+   */
+  constructor(ratePerSecond: number, burst: number = Math.max(1, Math.floor(ratePerSecond))) {
     if (!(ratePerSecond > 0) || !Number.isFinite(ratePerSecond)) {
       throw new RangeError('AtlassianApiPacer: ratePerSecond must be a finite number above 0');
     }
+    if (!Number.isSafeInteger(burst) || burst < 1) {
+      throw new RangeError('AtlassianApiPacer: burst must be a whole number from 1');
+    }
     this.intervalMs = 1_000 / ratePerSecond;
+    this.toleranceMs = (burst - 1) * this.intervalMs;
   }
 
   /** How many calls wait for their turn now. */
@@ -42,9 +59,10 @@ export class AtlassianApiPacer {
     if (signal.aborted) {
       return Promise.reject(signal.reason as Error);
     }
-    const now = performance.now();
-    if (this.waiting.size === 0 && now >= this.nextAt) {
-      this.nextAt = now + this.intervalMs;
+    // A call of a tenant with none waiting goes at once when the burst allows it and no other
+    // tenant's single call waits before it (those go first, in their order).
+    if (!this.waiting.has(tenant) && !this.singleCallWaits() && this.allows(performance.now(), true)) {
+      this.sent(performance.now());
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
@@ -65,42 +83,76 @@ export class AtlassianApiPacer {
       } else {
         waiters.push(waiter);
       }
-      this.schedule();
+      this.release();
     });
   }
 
-  /** Lets the next tenant's first waiting call go once its time has come. */
-  private schedule(): void {
-    if (this.timer !== undefined || this.waiting.size === 0) {
-      return;
-    }
-    const delay = Math.max(0, this.nextAt - performance.now());
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.release();
-      this.schedule();
-    }, delay);
+  /** Whether a call may go at `now`: at the steady pace, or within the burst for a tenant's only waiting call. */
+  private allows(now: number, single: boolean): boolean {
+    return now >= this.nextAt - (single ? this.toleranceMs : 0);
   }
 
+  private sent(now: number): void {
+    this.nextAt = Math.max(this.nextAt, now) + this.intervalMs;
+  }
+
+  private singleCallWaits(): boolean {
+    for (const waiters of this.waiting.values()) {
+      if (waiters.length === 1) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Lets every waiting call whose time has come go, in the round's order (a tenant's only call may
+   * go within the burst while a flooding tenant before it waits for the steady pace), then sets a
+   * timer for the next one.
+   */
   private release(): void {
-    // A timer may fire up to a millisecond early: then it is set again for the rest.
-    if (performance.now() < this.nextAt) {
+    for (;;) {
+      const now = performance.now();
+      let chosen: [string, Waiter[]] | undefined;
+      for (const entry of this.waiting) {
+        if (this.allows(now, entry[1].length === 1)) {
+          chosen = entry;
+          break;
+        }
+      }
+      if (chosen === undefined) {
+        break;
+      }
+      const [tenant, waiters] = chosen;
+      const waiter = waiters.shift() as Waiter;
+      // The tenant goes to the end of the round, or leaves it when it has no call left.
+      this.waiting.delete(tenant);
+      if (waiters.length > 0) {
+        this.waiting.set(tenant, waiters);
+      }
+      this.sent(now);
+      waiter.resolve();
+    }
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.waiting.size === 0) {
       return;
     }
-    const first = this.waiting.entries().next();
-    if (first.done === true) {
-      return;
-    }
-    const [tenant, waiters] = first.value;
-    const waiter = waiters.shift() as Waiter;
-    // The tenant goes to the end of the round, or leaves it when it has no call left.
-    this.waiting.delete(tenant);
-    if (waiters.length > 0) {
-      this.waiting.set(tenant, waiters);
-    }
-    // Never two calls closer than the interval, even after a late timer: the rate is a ceiling.
-    this.nextAt = Math.max(this.nextAt, performance.now()) + this.intervalMs;
-    waiter.resolve();
+    const at = this.singleCallWaits() ? this.nextAt - this.toleranceMs : this.nextAt;
+    // A timer may fire up to a millisecond early: `release` then sets it again for the rest.
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.release();
+      },
+      Math.max(0, at - performance.now()),
+    );
   }
 
   private remove(tenant: string, waiter: Waiter): void {
@@ -115,10 +167,8 @@ export class AtlassianApiPacer {
     if (waiters.length === 0) {
       this.waiting.delete(tenant);
     }
-    if (this.waiting.size === 0 && this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    // What may go next has changed (a flooding tenant may now have a single call).
+    this.release();
   }
 }
 
