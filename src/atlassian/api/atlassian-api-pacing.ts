@@ -61,8 +61,9 @@ export class AtlassianApiPacer {
     }
     // A call of a tenant with none waiting goes at once when the burst allows it and no other
     // tenant's single call waits before it (those go first, in their order).
-    if (!this.waiting.has(tenant) && !this.singleCallWaits() && this.allows(performance.now(), true)) {
-      this.sent(performance.now());
+    const now = performance.now();
+    if (!this.waiting.has(tenant) && !this.singleCallWaits() && this.allows(now, true)) {
+      this.sent(now);
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
